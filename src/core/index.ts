@@ -1,0 +1,19 @@
+/**
+ * The pure scheduling core of allot: no Node, no Temporal, no clock. `now` is always a parameter.
+ *
+ * ```ts
+ * import { PoolState, emptyPoolState, parseResources } from './core';
+ * const pool = new PoolState(emptyPoolState('default'));
+ * pool.registerNode({ id: 'n1', cpuMilli: 8000, memoryMiB: 32768, gpus: [{ index: 0, model: 'A100', memoryMiB: 81920 }], labels: {} }, 0);
+ * pool.acquire({ requestId: 'r1', owner: { kind: 'client', name: 'me' }, resources: parseResources({ gpu: 1 }).request! }, 0);
+ * pool.schedule(0); // [{ kind: 'grant', lease: { nodeId: 'n1', gpus: [{ index: 0, ... }] } }]
+ * ```
+ */
+export * from './errors';
+export * from './quantity';
+export * from './types';
+export * from './resources';
+export * from './placement';
+export * from './ordering';
+export * from './decide';
+export * from './pool-state';

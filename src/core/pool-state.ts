@@ -1,0 +1,400 @@
+/**
+ * The state of one pool and the operations on it, as a plain class over plain-JSON data. The pool
+ * workflow is a thin shell around it; tests and the simulator drive it directly.
+ *
+ * Idempotency: every operation is keyed (request id, node id), so a repeated message changes
+ * nothing the second time.
+ */
+import { decide } from './decide';
+import type { Issue } from './errors';
+import { describeValue } from './errors';
+import { validateResourceRequest } from './resources';
+import { orderQueue } from './ordering';
+import { usageByNode } from './placement';
+import type { Lease, NodeRecord, NodeSpec, PendingRequest, Rejection, RequestOwner, ResourceRequest } from './types';
+
+/** How many released request ids are remembered to drop late duplicates of their acquire. */
+export const RELEASED_MEMORY = 10_000;
+
+/** The serialised state of a pool: carried across continue-as-new. */
+export interface PoolStateData {
+  name: string;
+  nodes: NodeRecord[];
+  leases: Lease[];
+  queue: PendingRequest[];
+  /** Next arrival sequence number. */
+  seq: number;
+  /** Next lease number. */
+  leaseCounter: number;
+  /** Recently released request ids, oldest first. */
+  released: string[];
+}
+
+/** What a step or client asks of the pool. */
+export interface AcquireInput {
+  requestId: string;
+  owner: RequestOwner;
+  resources: ResourceRequest;
+  priority?: number;
+  team?: string;
+  label?: string;
+  /** Workflow time (ms) of the first submission; defaults to now. */
+  submittedAt?: number;
+}
+
+/** Where an acquire stands. */
+export type AcquireOutcome =
+  | { status: 'granted'; lease: Lease }
+  | { status: 'queued'; ticket: string; position: number; reason: string; message: string }
+  | { status: 'rejected'; reason: string; message: string }
+  | { status: 'released' };
+
+/** Something the pool must tell a request's owner. */
+export type Effect = { kind: 'grant'; lease: Lease } | { kind: 'reject'; rejection: Rejection };
+
+/** A fresh, empty pool. */
+export function emptyPoolState(name: string): PoolStateData {
+  return { name, nodes: [], leases: [], queue: [], seq: 0, leaseCounter: 0, released: [] };
+}
+
+/** The pool's state machine. */
+export class PoolState {
+  private readonly data: PoolStateData;
+  private readonly releasedSet: Set<string>;
+  private readonly rejected = new Map<string, Rejection>();
+
+  constructor(data: PoolStateData) {
+    this.data = data;
+    this.releasedSet = new Set(data.released);
+  }
+
+  /** The plain-JSON state, for continue-as-new and queries. */
+  toJSON(): PoolStateData {
+    return this.data;
+  }
+
+  get name(): string {
+    return this.data.name;
+  }
+
+  get nodes(): readonly NodeRecord[] {
+    return this.data.nodes;
+  }
+
+  get leases(): readonly Lease[] {
+    return this.data.leases;
+  }
+
+  get queue(): readonly PendingRequest[] {
+    return this.data.queue;
+  }
+
+  /** Adds a node or replaces its inventory; leases already on it are kept. */
+  registerNode(spec: NodeSpec, now: number): 'registered' | 'updated' {
+    const existing = this.data.nodes.find((n) => n.spec.id === spec.id);
+    if (existing) {
+      existing.spec = spec;
+      existing.status = 'Ready';
+      existing.registeredAt = now;
+      return 'updated';
+    }
+    this.data.nodes.push({ spec, status: 'Ready', registeredAt: now });
+    this.data.nodes.sort((a, b) => (a.spec.id < b.spec.id ? -1 : a.spec.id > b.spec.id ? 1 : 0));
+    return 'registered';
+  }
+
+  /** Queues a request, or reports where an earlier acquire with the same id stands. */
+  acquire(input: AcquireInput, now: number): AcquireOutcome {
+    const known = this.lookup(input.requestId);
+    if (known) return known;
+    this.data.queue.push({
+      requestId: input.requestId,
+      owner: input.owner,
+      resources: input.resources,
+      priority: input.priority ?? 0,
+      team: input.team ?? 'default',
+      label: input.label ?? input.requestId,
+      submittedAt: input.submittedAt ?? now,
+      seq: this.data.seq++,
+      reason: 'Pending',
+      message: 'not yet considered',
+    });
+    return this.lookup(input.requestId) ?? { status: 'released' };
+  }
+
+  /** Where a request stands now, or `undefined` if the pool has never seen it. */
+  lookup(requestId: string): AcquireOutcome | undefined {
+    const lease = this.data.leases.find((l) => l.requestId === requestId);
+    if (lease) return { status: 'granted', lease };
+    const rejection = this.rejected.get(requestId);
+    if (rejection) return { status: 'rejected', reason: rejection.reason, message: rejection.message };
+    if (this.releasedSet.has(requestId)) return { status: 'released' };
+    const ordered = orderQueue(this.data.queue);
+    const position = ordered.findIndex((r) => r.requestId === requestId);
+    const pending = ordered[position];
+    if (!pending) return undefined;
+    return {
+      status: 'queued',
+      ticket: requestId,
+      position: position + 1,
+      reason: pending.reason,
+      message: pending.message,
+    };
+  }
+
+  /**
+   * Gives back what a request holds, or withdraws it from the queue. Returns the released lease,
+   * if there was one. Releasing twice is a no-op.
+   */
+  release(requestId: string): Lease | undefined {
+    const queued = this.data.queue.findIndex((r) => r.requestId === requestId);
+    if (queued >= 0) this.data.queue.splice(queued, 1);
+    const held = this.data.leases.findIndex((l) => l.requestId === requestId);
+    const lease = held >= 0 ? this.data.leases.splice(held, 1)[0] : undefined;
+    if (queued >= 0 || lease) this.remember(requestId);
+    return lease;
+  }
+
+  /** Runs one scheduling cycle, applies its grants and rejections, and returns what to tell owners. */
+  schedule(now: number): Effect[] {
+    const decisions = decide(this.data);
+    const effects: Effect[] = [];
+    const byId = new Map(this.data.queue.map((r) => [r.requestId, r]));
+    for (const g of decisions.grants) {
+      const request = byId.get(g.requestId);
+      if (!request) continue;
+      const lease: Lease = {
+        leaseId: `${this.data.name}-${++this.data.leaseCounter}`,
+        requestId: request.requestId,
+        owner: request.owner,
+        nodeId: g.nodeId,
+        cpuMilli: request.resources.cpuMilli,
+        memoryMiB: request.resources.memoryMiB,
+        gpus: g.gpus,
+        priority: request.priority,
+        team: request.team,
+        label: request.label,
+        submittedAt: request.submittedAt,
+        grantedAt: now,
+      };
+      this.data.leases.push(lease);
+      effects.push({ kind: 'grant', lease });
+    }
+    for (const r of decisions.rejections) {
+      const request = byId.get(r.requestId);
+      if (!request) continue;
+      const rejection: Rejection = {
+        requestId: r.requestId,
+        owner: request.owner,
+        reason: r.reason,
+        message: r.message,
+      };
+      this.rejected.set(r.requestId, rejection);
+      effects.push({ kind: 'reject', rejection });
+    }
+    for (const w of decisions.waiting) {
+      const request = byId.get(w.requestId);
+      if (request) {
+        request.reason = w.reason;
+        request.message = w.message;
+      }
+    }
+    const gone = new Set([
+      ...decisions.grants.map((g) => g.requestId),
+      ...decisions.rejections.map((r) => r.requestId),
+    ]);
+    if (gone.size > 0) this.data.queue = this.data.queue.filter((r) => !gone.has(r.requestId));
+    for (const r of decisions.rejections) this.remember(r.requestId);
+    return effects;
+  }
+
+  /** A readable picture of the pool for `allot status`. */
+  status(now: number): PoolStatus {
+    const usage = usageByNode(this.data.leases);
+    return {
+      pool: this.data.name,
+      nodes: this.data.nodes.map((n) => {
+        const u = usage.get(n.spec.id);
+        const leases = this.data.leases.filter((l) => l.nodeId === n.spec.id);
+        return {
+          id: n.spec.id,
+          status: n.status,
+          labels: n.spec.labels,
+          cpu: { capacityMilli: n.spec.cpuMilli, usedMilli: u?.cpuMilli ?? 0 },
+          memory: { capacityMiB: n.spec.memoryMiB, usedMiB: u?.memoryMiB ?? 0 },
+          gpus: n.spec.gpus.map((d) => ({
+            index: d.index,
+            model: d.model,
+            memoryMiB: d.memoryMiB,
+            used: (u?.gpuMilli[d.index] ?? 0) / 1000,
+            holders: leases
+              .filter((l) => l.gpus.some((g) => g.index === d.index))
+              .map((l) => ({ leaseId: l.leaseId, label: l.label })),
+          })),
+        };
+      }),
+      leases: this.data.leases.map((l) => ({ ...l, heldMs: now - l.grantedAt })),
+      queue: orderQueue(this.data.queue).map((r, i) => ({
+        position: i + 1,
+        requestId: r.requestId,
+        label: r.label,
+        team: r.team,
+        priority: r.priority,
+        resources: r.resources,
+        reason: r.reason,
+        message: r.message,
+        waitedMs: now - r.submittedAt,
+      })),
+    };
+  }
+
+  private remember(requestId: string): void {
+    if (this.releasedSet.has(requestId)) return;
+    this.releasedSet.add(requestId);
+    this.data.released.push(requestId);
+    while (this.data.released.length > RELEASED_MEMORY) {
+      const old = this.data.released.shift();
+      if (old !== undefined) this.releasedSet.delete(old);
+    }
+  }
+}
+
+/** The answer of the pool's `status` query. */
+export interface PoolStatus {
+  pool: string;
+  nodes: {
+    id: string;
+    status: string;
+    labels: Record<string, string>;
+    cpu: { capacityMilli: number; usedMilli: number };
+    memory: { capacityMiB: number; usedMiB: number };
+    gpus: {
+      index: number;
+      model: string;
+      memoryMiB: number;
+      /** Share in use, 0 to 1. */
+      used: number;
+      holders: { leaseId: string; label: string }[];
+    }[];
+  }[];
+  leases: (Lease & { heldMs: number })[];
+  queue: {
+    position: number;
+    requestId: string;
+    label: string;
+    team: string;
+    priority: number;
+    resources: ResourceRequest;
+    reason: string;
+    message: string;
+    waitedMs: number;
+  }[];
+}
+
+/** Checks a node inventory sent by an agent; returns every problem. */
+export function validateNodeSpec(spec: unknown): Issue[] {
+  const issues: Issue[] = [];
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
+    return [{ code: 'invalid_type', path: [], message: 'node inventory must be an object' }];
+  }
+  const s = spec as Partial<NodeSpec>;
+  if (typeof s.id !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(s.id)) {
+    issues.push({
+      code: 'invalid_node_id',
+      path: ['id'],
+      message: `must be 1-63 letters, digits, '.', '_' or '-' starting with a letter or digit, got ${JSON.stringify(s.id)}`,
+    });
+  }
+  for (const field of ['cpuMilli', 'memoryMiB'] as const) {
+    const v = s[field];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+      issues.push({
+        code: 'invalid_quantity',
+        path: [field],
+        message: `must be a non-negative integer, got ${JSON.stringify(v)}`,
+      });
+    }
+  }
+  if (!Array.isArray(s.gpus)) {
+    issues.push({ code: 'invalid_type', path: ['gpus'], message: 'must be an array of GPU devices' });
+  } else {
+    const seen = new Set<number>();
+    s.gpus.forEach((g: Partial<NodeSpec['gpus'][number]>, i) => {
+      if (typeof g.index !== 'number' || !Number.isSafeInteger(g.index) || g.index < 0 || seen.has(g.index)) {
+        issues.push({
+          code: 'invalid_gpu_index',
+          path: ['gpus', i, 'index'],
+          message: `must be a unique non-negative integer, got ${JSON.stringify(g.index)}`,
+        });
+      } else seen.add(g.index);
+      if (typeof g.model !== 'string' || g.model === '') {
+        issues.push({
+          code: 'invalid_type',
+          path: ['gpus', i, 'model'],
+          message: `must be a non-empty string, got ${JSON.stringify(g.model)}`,
+        });
+      }
+      if (typeof g.memoryMiB !== 'number' || !Number.isSafeInteger(g.memoryMiB) || g.memoryMiB < 0) {
+        issues.push({
+          code: 'invalid_quantity',
+          path: ['gpus', i, 'memoryMiB'],
+          message: `must be a non-negative integer, got ${JSON.stringify(g.memoryMiB)}`,
+        });
+      }
+    });
+  }
+  if (typeof s.labels !== 'object' || s.labels === null || Array.isArray(s.labels)) {
+    issues.push({ code: 'invalid_type', path: ['labels'], message: 'must be an object of string values' });
+  }
+  return issues;
+}
+
+/** Checks an acquire that arrived from outside; returns every problem. */
+export function validateAcquireInput(value: unknown): Issue[] {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return [{ code: 'invalid_type', path: [], message: `acquire must be an object, got ${describeValue(value)}` }];
+  }
+  const a = value as Partial<AcquireInput>;
+  const issues: Issue[] = [];
+  if (typeof a.requestId !== 'string' || a.requestId === '') {
+    issues.push({
+      code: 'invalid_type',
+      path: ['requestId'],
+      message: `must be a non-empty string, got ${describeValue(a.requestId)}`,
+    });
+  }
+  const o = a.owner as Partial<{ kind: string; workflowId: string; name: string }> | undefined;
+  const ownerOk =
+    typeof o === 'object' &&
+    o !== null &&
+    ((o.kind === 'workflow' && typeof o.workflowId === 'string' && o.workflowId !== '') ||
+      (o.kind === 'client' && typeof o.name === 'string'));
+  if (!ownerOk) {
+    issues.push({
+      code: 'invalid_owner',
+      path: ['owner'],
+      message: `must be { kind: "workflow", workflowId } or { kind: "client", name }, got ${describeValue(a.owner)}`,
+    });
+  }
+  issues.push(...validateResourceRequest(a.resources));
+  if (a.priority !== undefined && !Number.isSafeInteger(a.priority)) {
+    issues.push({
+      code: 'invalid_priority',
+      path: ['priority'],
+      message: `must be an integer, got ${describeValue(a.priority)}`,
+    });
+  }
+  for (const field of ['team', 'label'] as const) {
+    if (a[field] !== undefined && typeof a[field] !== 'string') {
+      issues.push({ code: 'invalid_type', path: [field], message: `must be a string, got ${describeValue(a[field])}` });
+    }
+  }
+  if (a.submittedAt !== undefined && (typeof a.submittedAt !== 'number' || !Number.isFinite(a.submittedAt))) {
+    issues.push({
+      code: 'invalid_type',
+      path: ['submittedAt'],
+      message: `must be a time in ms, got ${describeValue(a.submittedAt)}`,
+    });
+  }
+  return issues;
+}

@@ -1,0 +1,131 @@
+/**
+ * Plain-JSON shapes shared by the core, the workflows and the clients. Everything here must survive
+ * `JSON.stringify` unchanged: it travels in Temporal payloads and continue-as-new state.
+ */
+
+/** What a user writes for a step's resources (Kubernetes-style quantities). */
+export interface ResourceSpec {
+  /** Whole GPUs (`2`) or a fraction of one GPU (`0.5`). @default 0 */
+  gpu?: number | string;
+  /** CPU cores: `2`, `"1.5"`, `"500m"`. @default "1" */
+  cpu?: number | string;
+  /** Memory: `"512Mi"`, `"8Gi"`. @default "1Gi" */
+  memory?: number | string;
+  /** Minimum memory of each granted GPU, e.g. `"40Gi"`. @default any */
+  gpuMemory?: number | string;
+  /** GPU model, or alternatives separated by `|`: `"A100|H100"`. @default any */
+  gpuModel?: string;
+  /** Node labels that must all match, e.g. `{ zone: "a" }`. @default none */
+  labels?: Record<string, string>;
+}
+
+/** A resource request in integer units, as the scheduler sees it. */
+export interface ResourceRequest {
+  /** Milli-CPU. */
+  cpuMilli: number;
+  /** Memory in MiB. */
+  memoryMiB: number;
+  /** Milli-GPU: a multiple of 1000 for whole GPUs, or 10..990 for a share of one GPU. */
+  gpuMilli: number;
+  /** Minimum memory per GPU in MiB; 0 means any. For a share of a GPU, the memory it reserves on that GPU. */
+  gpuMemoryMiB: number;
+  /** Acceptable GPU models; empty means any. */
+  gpuModels: string[];
+  /** Node labels that must all match. */
+  labels: Record<string, string>;
+}
+
+/** One GPU of a node. */
+export interface GpuDevice {
+  /** Index as `nvidia-smi` and `CUDA_VISIBLE_DEVICES` number it. */
+  index: number;
+  /** Model name, e.g. `A100`. */
+  model: string;
+  /** Device memory in MiB. */
+  memoryMiB: number;
+  /** Device UUID where known. */
+  uuid?: string;
+}
+
+/** What a node offers to the pool. */
+export interface NodeSpec {
+  /** Node id; the agent polls the task queue `allot-node-<id>`. */
+  id: string;
+  /** Allocatable milli-CPU. */
+  cpuMilli: number;
+  /** Allocatable memory in MiB. */
+  memoryMiB: number;
+  /** GPUs of the node. */
+  gpus: GpuDevice[];
+  /** Labels used by selectors. */
+  labels: Record<string, string>;
+}
+
+/** Readiness of a registered node. */
+export type NodeStatus = 'Ready' | 'NotReady' | 'Draining';
+
+/** A node as the pool tracks it. */
+export interface NodeRecord {
+  spec: NodeSpec;
+  status: NodeStatus;
+  /** Workflow time (ms) of the last registration. */
+  registeredAt: number;
+}
+
+/** The share of one GPU held by a lease. */
+export interface GpuShare {
+  index: number;
+  /** Milli-GPU held on this device (1000 for a whole GPU). */
+  milli: number;
+  /** GPU memory reserved on this device in MiB (the whole device for a whole GPU). */
+  memoryMiB: number;
+}
+
+/** Who is waiting for a grant: a step workflow (told by signal) or a client (polls by query). */
+export type RequestOwner = { kind: 'workflow'; workflowId: string } | { kind: 'client'; name: string };
+
+/** A request waiting in the pool's queue. */
+export interface PendingRequest {
+  /** Idempotency key: a second acquire with the same id changes nothing. */
+  requestId: string;
+  owner: RequestOwner;
+  resources: ResourceRequest;
+  /** Larger runs first. */
+  priority: number;
+  team: string;
+  /** Human label of the step (for status output). */
+  label: string;
+  /** Workflow time (ms) when first submitted. */
+  submittedAt: number;
+  /** Arrival sequence number in the pool: the final tiebreak. */
+  seq: number;
+  /** Why it waits, as a reason code (`Resources`, `Priority`, `NoNodes`, ...). */
+  reason: string;
+  /** The reason in words. */
+  message: string;
+}
+
+/** Resources granted to one request on one node. */
+export interface Lease {
+  leaseId: string;
+  requestId: string;
+  owner: RequestOwner;
+  nodeId: string;
+  cpuMilli: number;
+  memoryMiB: number;
+  gpus: GpuShare[];
+  priority: number;
+  team: string;
+  label: string;
+  submittedAt: number;
+  /** Workflow time (ms) of the grant. */
+  grantedAt: number;
+}
+
+/** A request that can never be satisfied, with the reason. */
+export interface Rejection {
+  requestId: string;
+  owner: RequestOwner;
+  reason: string;
+  message: string;
+}

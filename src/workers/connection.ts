@@ -1,0 +1,38 @@
+/**
+ * Connection settings, read the way Temporal's own tools read them (`@temporalio/envconfig`):
+ * the config file's profile, then `TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY`,
+ * `TEMPORAL_TLS_*`. Defaults: `localhost:7233`, namespace `default`.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import type { NativeConnectionOptions } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
+
+/** Where to connect and as whom. */
+export interface ConnectionSettings {
+  connectionOptions: NativeConnectionOptions;
+  namespace: string;
+}
+
+/** Reads connection settings from the environment and the Temporal config file. */
+export function connectionSettings(
+  overrides: { address?: string; namespace?: string; profile?: string } = {},
+): ConnectionSettings {
+  const config = loadClientConnectConfig(overrides.profile ? { profile: overrides.profile } : {});
+  const connectionOptions: NativeConnectionOptions = { ...config.connectionOptions };
+  connectionOptions.address = overrides.address ?? connectionOptions.address ?? 'localhost:7233';
+  return { connectionOptions, namespace: overrides.namespace ?? config.namespace ?? 'default' };
+}
+
+/** A Temporal client for the settings. */
+export async function connectClient(settings: ConnectionSettings): Promise<Client> {
+  const connection = await Connection.connect({ ...settings.connectionOptions, connectTimeout: '5s' } as Parameters<
+    typeof Connection.connect
+  >[0]);
+  return new Client({ connection, namespace: settings.namespace });
+}
+
+/** A worker connection for the settings. */
+export function connectWorker(settings: ConnectionSettings): Promise<NativeConnection> {
+  return NativeConnection.connect(settings.connectionOptions);
+}

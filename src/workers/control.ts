@@ -1,0 +1,40 @@
+/**
+ * The control worker: runs pool, step and pipeline workflows on the task queue `allot`.
+ */
+import type { Client } from '@temporalio/client';
+import type { NativeConnection, WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
+import { CONTROL_TASK_QUEUE } from '../workflows/messages';
+import { bundleWorkflows } from './bundle';
+import { ensurePool } from './pool-client';
+
+/** Options of the control worker. */
+export interface ControlWorkerOptions {
+  client: Client;
+  connection: NativeConnection;
+  namespace: string;
+  /** Pools to start if they do not run. @default ["default"] */
+  pools?: string[];
+  /** Modules of the user's pipeline workflows. */
+  workflows?: string[];
+  /** A prebuilt bundle (tests build one per run). */
+  bundle?: WorkflowBundleWithSourceMap;
+  /** Task queue. @default "allot" */
+  taskQueue?: string;
+}
+
+/** Creates the worker and makes sure the pools run. */
+export async function startControlWorker(
+  options: ControlWorkerOptions,
+): Promise<{ worker: Worker; done: Promise<void> }> {
+  const worker = await Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue ?? CONTROL_TASK_QUEUE,
+    workflowBundle: options.bundle ?? (await bundleWorkflows(options.workflows)),
+    shutdownGraceTime: '5s',
+  });
+  const done = worker.run();
+  for (const pool of options.pools ?? ['default']) await ensurePool(options.client, pool, options.taskQueue);
+  return { worker, done };
+}

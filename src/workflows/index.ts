@@ -1,0 +1,5 @@
+/**
+ * allot's workflows, as the control worker registers them.
+ */
+export { allotPool } from './pool';
+export { allotStep } from './step';

@@ -1,0 +1,55 @@
+/**
+ * Every signal, update and query of allot's workflows, defined once and imported by workflows,
+ * workers and clients alike.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { AcquireInput, AcquireOutcome, Lease, NodeSpec, PoolStatus, Rejection } from '../core';
+import type { StepProgress } from './step-types';
+
+/** Task queue of the control worker (pool, step and pipeline workflows). */
+export const CONTROL_TASK_QUEUE = 'allot';
+
+/** The pool used when none is named. */
+export const DEFAULT_POOL = 'default';
+
+/** Workflow id of a pool. */
+export function poolWorkflowId(pool: string): string {
+  return `allot-pool/${pool}`;
+}
+
+/** Task queue polled by the agent of a node. */
+export function nodeTaskQueue(nodeId: string): string {
+  return `allot-node-${nodeId}`;
+}
+
+// Client → pool (answered at once).
+
+/** Registers a node (or refreshes its inventory). */
+export const registerUpdate = defineUpdate<{ status: 'registered' | 'updated'; pool: string }, [NodeSpec]>('register');
+/** Acquires for a client-held lease: granted now, or queued with a ticket to poll with `requestQuery`. */
+export const acquireUpdate = defineUpdate<AcquireOutcome, [AcquireInput]>('acquire');
+/** Releases a lease or withdraws a queued request, by request id. */
+export const releaseUpdate = defineUpdate<{ released: boolean }, [string]>('release');
+
+// Step → pool (a workflow cannot send updates, so steps signal).
+
+/** A step asks for resources; the answer comes back as `grantSignal` or `rejectSignal`. */
+export const acquireSignal = defineSignal<[AcquireInput]>('acquire');
+/** A step gives back its lease, or withdraws its request. */
+export const releaseSignal = defineSignal<[{ requestId: string }]>('release');
+
+// Pool → step.
+
+/** The pool granted a lease. */
+export const grantSignal = defineSignal<[Lease]>('grant');
+/** The pool will never grant the request. */
+export const rejectSignal = defineSignal<[Rejection]>('reject');
+
+// Queries.
+
+/** The pool's nodes, leases and queue. */
+export const statusQuery = defineQuery<PoolStatus>('status');
+/** Where one request stands (`null` when the pool has never seen it). */
+export const requestQuery = defineQuery<AcquireOutcome | null, [string]>('request');
+/** A step's state, for progress displays. */
+export const progressQuery = defineQuery<StepProgress>('progress');

@@ -1,0 +1,98 @@
+/**
+ * Inputs and results of a step.
+ */
+import type { ResourceSpec } from '../core';
+
+/** The states a step goes through; also the values of the `AllotState` search attribute. */
+export type StepState = 'queued' | 'running' | 'preempted' | 'succeeded' | 'failed' | 'cancelled';
+
+/** What a step runs and what it needs. */
+export interface StepInput {
+  /** Step name, shown in status and the UI (`AllotStep`). */
+  name: string;
+  /** The workload as argv: never run through a shell. */
+  command: string[];
+  /** Resources to acquire. @default { cpu: "1", memory: "1Gi" } */
+  resources?: ResourceSpec;
+  /** Pool to acquire from. @default "default" */
+  pool?: string;
+  /** Larger runs first. @default 0 */
+  priority?: number;
+  /** Team the step is accounted to. @default "default" */
+  team?: string;
+  /** Extra environment variables for the workload. */
+  env?: Record<string, string>;
+  /** Working directory of the workload. @default the agent's working directory */
+  cwd?: string;
+  /** Time between SIGTERM and SIGKILL when the step is cancelled, in ms. @default 30000 */
+  gracePeriodMs?: number;
+  /** Wall-clock limit of one run, in ms. @default none */
+  timeLimitMs?: number;
+}
+
+/** What a finished step returns. */
+export interface StepResult {
+  /** The step workflow id, also `ALLOT_STEP_ID`. */
+  stepId: string;
+  name: string;
+  exitCode: number | null;
+  /** Signal name when the workload died by a signal. */
+  signal: string | null;
+  nodeId: string;
+  gpuIndices: number[];
+  /** JSON the workload wrote to `$ALLOT_OUTPUT`, or `{}`. */
+  outputs: Record<string, unknown>;
+  /** Time from submission to grant, ms. */
+  queuedMs: number;
+  /** Time the workload ran, ms. */
+  runningMs: number;
+  /** Log file on the node. */
+  logFile: string;
+  /** Last lines of the log. */
+  logTail: string[];
+}
+
+/** A step's state as its `progress` query reports it. */
+export interface StepProgress {
+  stepId: string;
+  /** The request id this step holds in the pool (for the pool's `request` query). */
+  requestId: string;
+  name: string;
+  state: StepState;
+  pool: string;
+  nodeId?: string;
+  gpuIndices?: number[];
+  /** Why it waits, while queued. */
+  reason?: string;
+  message?: string;
+  submittedAt: number;
+  startedAt?: number;
+  endedAt?: number;
+  result?: StepResult;
+  error?: string;
+}
+
+/** What the `launch` activity needs to start a workload on a node. */
+export interface LaunchInput {
+  stepId: string;
+  name: string;
+  attempt: number;
+  leaseId: string;
+  command: string[];
+  env: Record<string, string>;
+  cwd?: string;
+  gpuIndices: number[];
+  /** Share of one GPU, when the step holds part of one. */
+  gpuFraction?: number;
+  gracePeriodMs: number;
+}
+
+/** What the `launch` activity reports when the workload has ended. */
+export interface LaunchResult {
+  exitCode: number | null;
+  signal: string | null;
+  outputs: Record<string, unknown>;
+  runningMs: number;
+  logFile: string;
+  logTail: string[];
+}

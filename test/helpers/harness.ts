@@ -1,0 +1,124 @@
+/**
+ * Helpers for tests against the real dev server: a client, a control worker on a unique task
+ * queue, and agents with unique node ids and static inventories.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { inject } from 'vitest';
+import type { NodeSpec, PoolStatus } from '../../src/core';
+import type { Agent } from '../../src/workers/agent';
+import { startAgent } from '../../src/workers/agent';
+import { ensurePool } from '../../src/workers/pool-client';
+import { poolWorkflowId, statusQuery } from '../../src/workflows/messages';
+
+Runtime.install({ logger: new DefaultLogger('WARN') });
+
+/** A little world for one test file: its own pool, control task queue and agents. */
+export interface World {
+  client: Client;
+  connection: NativeConnection;
+  pool: string;
+  taskQueue: string;
+  dataDir: string;
+  agents: Agent[];
+  /** Starts an agent for a node with `gpus` GPUs (ids are unique per world). */
+  addAgent(spec?: Partial<NodeSpec> & { gpus?: NodeSpec['gpus'] }): Promise<{ agent: Agent; nodeId: string }>;
+  status(): Promise<PoolStatus>;
+  close(): Promise<void>;
+}
+
+/** Builds `n` GPUs of one model. */
+export function gpus(n: number, model = 'A100', memoryMiB = 81920): NodeSpec['gpus'] {
+  return Array.from({ length: n }, (_, index) => ({ index, model, memoryMiB }));
+}
+
+/** Creates a world with a running control worker and a started pool. */
+export async function createWorld(name: string): Promise<World> {
+  const address = inject('temporalAddress');
+  const client = new Client({ connection: await Connection.connect({ address }) });
+  const connection = await NativeConnection.connect({ address });
+  const suffix = randomUUID().slice(0, 8);
+  const pool = `${name}-${suffix}`;
+  const taskQueue = `allot-test-${suffix}`;
+  const dataDir = mkdtempSync(path.join(tmpdir(), `allot-${name}-`));
+  const control = await Worker.create({
+    connection,
+    taskQueue,
+    workflowBundle: { codePath: inject('workflowBundlePath') },
+    shutdownGraceTime: '1s',
+  });
+  const controlDone = control.run();
+  await ensurePool(client, pool, taskQueue);
+  const agents: Agent[] = [];
+  let nodes = 0;
+  return {
+    client,
+    connection,
+    pool,
+    taskQueue,
+    dataDir,
+    agents,
+    async addAgent(spec = {}) {
+      const nodeId = spec.id ?? `${name}-${suffix}-n${++nodes}`;
+      const inventory: NodeSpec = {
+        id: nodeId,
+        cpuMilli: spec.cpuMilli ?? 16_000,
+        memoryMiB: spec.memoryMiB ?? 65_536,
+        gpus: spec.gpus ?? gpus(4),
+        labels: spec.labels ?? {},
+      };
+      const agent = await startAgent({
+        client,
+        connection,
+        namespace: 'default',
+        pool,
+        inventory,
+        dataDir: path.join(dataDir, nodeId),
+        controlTaskQueue: taskQueue,
+      });
+      agents.push(agent);
+      return { agent, nodeId };
+    },
+    status() {
+      return client.workflow.getHandle(poolWorkflowId(pool)).query(statusQuery);
+    },
+    async close() {
+      for (const a of agents) {
+        if (a.worker.getState() === 'RUNNING') a.worker.shutdown();
+      }
+      await Promise.allSettled(agents.map((a) => a.done));
+      await client.workflow
+        .getHandle(poolWorkflowId(pool))
+        .terminate('test over')
+        .catch(() => undefined);
+      control.shutdown();
+      await controlDone;
+      await connection.close();
+      await client.connection.close();
+    },
+  };
+}
+
+/** Polls until `check` returns a value (not undefined), or fails after `timeoutMs`. */
+export async function eventually<T>(
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 20_000,
+  what = 'condition',
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
