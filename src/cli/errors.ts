@@ -1,0 +1,48 @@
+/**
+ * Errors the CLI reports to people without a stack trace.
+ */
+import { ValidationError } from '../core';
+
+/** A mistake in the user's input or environment; printed as `allot: <message>`. */
+export class UserError extends Error {
+  constructor(
+    message: string,
+    /** Process exit code. @default 2 */
+    readonly exitCode = 2,
+  ) {
+    super(message);
+    this.name = 'UserError';
+  }
+}
+
+/** Turns a failed connection into a message that says what to do. */
+export function connectionHelp(address: string, err: unknown): UserError {
+  const why = err instanceof Error ? err.message : String(err);
+  return new UserError(
+    `cannot reach Temporal at ${address} (${why.split('\n')[0]}).\n` +
+      'Start one with `npx allot dev`, or point TEMPORAL_ADDRESS (and TEMPORAL_NAMESPACE) at your server.',
+    1,
+  );
+}
+
+/** Prints an error for a person and returns the exit code. */
+export function reportError(err: unknown): number {
+  if (err instanceof UserError) {
+    process.stderr.write(`allot: ${err.message}\n`);
+    return err.exitCode;
+  }
+  if (err instanceof ValidationError) {
+    process.stderr.write(`allot: invalid input:\n${indent(err.message)}\n`);
+    return 2;
+  }
+  const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  process.stderr.write(`allot: unexpected error (please report it):\n${message}\n`);
+  return 1;
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n');
+}

@@ -1,0 +1,57 @@
+/**
+ * Parsers for CLI option values; each error names the flag, the value and the allowed form.
+ */
+import { readFileSync } from 'node:fs';
+import { UserError } from './errors';
+
+/** `k=v` pairs into an object; `flag` names the option in errors. */
+export function parsePairs(values: readonly string[] | undefined, flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values ?? []) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new UserError(`${flag} must be KEY=VALUE, got ${JSON.stringify(v)}`);
+    out[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return out;
+}
+
+/** Seconds (a non-negative number) into milliseconds. */
+export function parseSeconds(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
+    throw new UserError(`${flag} must be a non-negative number of seconds, got ${JSON.stringify(value)}`);
+  }
+  return Math.round(n * 1000);
+}
+
+/** An integer within a range. */
+export function parseInteger(value: string | undefined, flag: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^-?\d+$/.test(value.trim()) || n < min || n > max) {
+    throw new UserError(`${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+/** `--input`: inline JSON, or `@file` with JSON in it. */
+export function parseInput(value: string | undefined): unknown[] {
+  if (value === undefined) return [];
+  let text = value;
+  if (value.startsWith('@')) {
+    const file = value.slice(1);
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new UserError(`--input ${value}: cannot read ${file}: ${(err as Error).message}`);
+    }
+  }
+  try {
+    return [JSON.parse(text)];
+  } catch (err) {
+    throw new UserError(
+      `--input must be JSON or @file with JSON in it; ${(err as Error).message} in ${JSON.stringify(value.slice(0, 80))}`,
+    );
+  }
+}

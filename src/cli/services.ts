@@ -1,0 +1,282 @@
+/**
+ * `allot dev`, `allot worker` and `allot agent`: the long-running parts, with a clean stop on
+ * Ctrl-C or SIGTERM.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { defineSearchAttributeKey } from '@temporalio/common';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { DEFAULT_ENV_ALLOWLIST } from '../activities/environment';
+import { formatCpu, formatMemory } from '../core';
+import type { InventoryFlags } from '../workers/inventory';
+import { buildInventory } from '../workers/inventory';
+import { startAgent } from '../workers/agent';
+import { connectClient, connectWorker, connectionSettings } from '../workers/connection';
+import { startControlWorker } from '../workers/control';
+import { PACKAGE_ROOT, describeTemporalCli, findTemporalCli } from '../workers/temporal-cli';
+import { DEFAULT_POOL } from '../workflows/messages';
+import { SEARCH_ATTRIBUTE_LIST } from '../workflows/search-attributes';
+import { connectionHelp, UserError } from './errors';
+import { parsePairs } from './parse';
+
+/** Inventory flags as commander gives them. */
+export interface InventoryOptions {
+  gpus?: string;
+  gpuModel?: string;
+  gpuMemory?: string;
+  cpu?: string;
+  memory?: string;
+  label?: string[];
+}
+
+/** Options of `allot dev`. */
+export interface DevOptions extends InventoryOptions {
+  dataDir: string;
+  pool: string;
+  nodeId?: string;
+  workflows?: string[];
+  port: string;
+  uiPort: string;
+  ip: string;
+}
+
+/** The example pipeline, bundled by `allot dev` unless `--workflows` names others. */
+export const EXAMPLE_WORKFLOWS = path.join(PACKAGE_ROOT, 'examples', 'pipeline', 'workflows.ts');
+
+function say(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+function inventoryFlags(o: InventoryOptions): InventoryFlags {
+  return {
+    gpus: o.gpus,
+    gpuModel: o.gpuModel,
+    gpuMemory: o.gpuMemory,
+    cpu: o.cpu,
+    memory: o.memory,
+    labels: parsePairs(o.label, '--label'),
+  };
+}
+
+/** Worker notices that only say a worker has no workflows or no activities: expected here. */
+const EXPECTED = /^No (activities|workflows) registered/;
+
+/**
+ * Logs of the Temporal workers as one readable line each: a step that fails is the user's
+ * business, shown by message, never by stack trace. `ALLOT_LOG_LEVEL=debug` shows everything.
+ */
+function quietRuntime(): void {
+  const verbose = process.env.ALLOT_LOG_LEVEL === 'debug';
+  Runtime.install({
+    logger: new DefaultLogger(verbose ? 'DEBUG' : 'WARN', (entry) => {
+      if (verbose) {
+        process.stderr.write(`${entry.level} ${entry.message} ${JSON.stringify(entry.meta ?? {})}\n`);
+        return;
+      }
+      if (EXPECTED.test(entry.message)) return;
+      const meta = (entry.meta ?? {}) as { workflowId?: string; workflowType?: string; error?: unknown };
+      const error =
+        meta.error instanceof Error ? meta.error.message : meta.error !== undefined ? String(meta.error) : '';
+      const subject = meta.workflowId ? ` ${meta.workflowType ?? 'workflow'} ${meta.workflowId}` : '';
+      process.stderr.write(`[${entry.level.toLowerCase()}] ${entry.message}${subject}${error ? `: ${error}` : ''}\n`);
+    }),
+  });
+}
+
+/** Resolves when the process is asked to stop. */
+function stopSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+}
+
+function port(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535)
+    throw new UserError(`${flag} must be a port number from 1 to 65535, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function workflowModules(list: string[] | undefined): string[] {
+  return (list ?? []).map((p) => {
+    const abs = path.resolve(p);
+    if (!existsSync(abs))
+      throw new UserError(`--workflows ${p}: no such file; give a module that exports your pipeline workflows`);
+    return abs;
+  });
+}
+
+/** `allot dev`: dev server + control worker + one local agent, until Ctrl-C. */
+export async function dev(o: DevOptions): Promise<number> {
+  const nodeId = o.nodeId ?? os.hostname();
+  const inventory = await buildInventory(nodeId, inventoryFlags(o));
+  const ports = { frontend: port(o.port, '--port'), ui: port(o.uiPort, '--ui-port') };
+  const modules = o.workflows ? workflowModules(o.workflows) : existsSync(EXAMPLE_WORKFLOWS) ? [EXAMPLE_WORKFLOWS] : [];
+  const dataDir = path.resolve(o.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  quietRuntime();
+
+  const cli = findTemporalCli();
+  say(`[1/4] starting the Temporal dev server: ${describeTemporalCli(cli)}`);
+  let env: TestWorkflowEnvironment;
+  try {
+    env = await TestWorkflowEnvironment.createLocal({
+      server: {
+        executable: cli.path ? { type: 'existing-path', path: cli.path } : { type: 'cached-download' },
+        ip: o.ip,
+        port: ports.frontend,
+        ui: true,
+        uiPort: ports.ui,
+        dbFilename: path.join(dataDir, 'temporal.db'),
+        namespace: 'default',
+        searchAttributes: SEARCH_ATTRIBUTE_LIST.map((a) => defineSearchAttributeKey(a.name, a.type)),
+      },
+    });
+  } catch (err) {
+    throw new UserError(
+      `could not start the Temporal dev server on ${o.ip}:${ports.frontend} (UI ${ports.ui}): ${(err as Error).message.split('\n')[0]}\n` +
+        'Is another server using these ports? Choose others with --port and --ui-port, or stop it. Run `npm run setup` to install the Temporal CLI.',
+      1,
+    );
+  }
+  const stopped = stopSignal();
+  try {
+    say(
+      `[2/4] bundling workflows${modules.length > 0 ? ` (${modules.map((m) => path.relative(process.cwd(), m)).join(', ')})` : ''}`,
+    );
+    const control = await startControlWorker({
+      client: env.client,
+      connection: env.nativeConnection,
+      namespace: 'default',
+      pools: [o.pool],
+      workflows: modules,
+    });
+    say(`[3/4] control worker polling task queue "allot"`);
+    const agent = await startAgent({
+      client: env.client,
+      connection: env.nativeConnection,
+      namespace: 'default',
+      pool: o.pool,
+      inventory,
+      dataDir: path.join(dataDir, 'agent'),
+    });
+    say(
+      `[4/4] agent ${inventory.id}: ${inventory.gpus.length} GPU${inventory.gpus.length === 1 ? '' : 's'}` +
+        `${inventory.gpus[0] ? ` (${inventory.gpus[0].model}, ${formatMemory(inventory.gpus[0].memoryMiB)})` : ''}, ` +
+        `cpu ${formatCpu(inventory.cpuMilli)}, memory ${formatMemory(inventory.memoryMiB)}`,
+    );
+    say('');
+    say(`allot dev is up`);
+    say(`  Temporal UI   http://${o.ip === '0.0.0.0' ? 'localhost' : o.ip}:${ports.ui}`);
+    say(`  Temporal      ${o.ip}:${ports.frontend}, namespace default`);
+    say(`  pool          ${o.pool}`);
+    say(`  data          ${dataDir}`);
+    say('');
+    say(`try:  npx allot submit --gpu 1 -- sh -c 'echo GPUs $CUDA_VISIBLE_DEVICES'`);
+    say(`      npx allot run trainPipeline`);
+    say(`      npx allot status`);
+    say('Ctrl-C stops everything.');
+    const why = await Promise.race([
+      stopped,
+      control.done.then(() => 'control worker stopped'),
+      agent.done.then(() => 'agent stopped'),
+    ]);
+    say(`\nstopping (${why})…`);
+    for (const w of [agent.worker, control.worker]) if (w.getState() === 'RUNNING') w.shutdown();
+    await Promise.allSettled([agent.done, control.done]);
+  } finally {
+    await env.teardown();
+  }
+  say('stopped');
+  return 0;
+}
+
+/** Options of `allot worker`. */
+export interface WorkerOptions {
+  workflows?: string[];
+  pool: string[];
+}
+
+/** `allot worker`: the control worker, with the user's pipeline workflows. */
+export async function worker(o: WorkerOptions): Promise<number> {
+  quietRuntime();
+  const settings = connectionSettings();
+  const address = settings.connectionOptions.address ?? 'localhost:7233';
+  let client, connection;
+  try {
+    client = await connectClient(settings);
+    connection = await connectWorker(settings);
+  } catch (err) {
+    throw connectionHelp(address, err);
+  }
+  const modules = workflowModules(o.workflows);
+  say(
+    `bundling workflows${modules.length > 0 ? ` (${modules.map((m) => path.relative(process.cwd(), m)).join(', ')})` : ''}`,
+  );
+  const control = await startControlWorker({
+    client,
+    connection,
+    namespace: settings.namespace,
+    pools: o.pool,
+    workflows: modules,
+  });
+  say(
+    `control worker polling task queue "allot" on ${address} (namespace ${settings.namespace}); pools: ${o.pool.join(', ')}`,
+  );
+  const why = await Promise.race([stopSignal(), control.done.then(() => 'worker stopped')]);
+  say(`stopping (${why})…`);
+  if (control.worker.getState() === 'RUNNING') control.worker.shutdown();
+  await control.done.catch(() => undefined);
+  await connection.close();
+  await client.connection.close();
+  return 0;
+}
+
+/** Options of `allot agent`. */
+export interface AgentCommandOptions extends InventoryOptions {
+  pool: string;
+  nodeId?: string;
+  dataDir: string;
+  envAllow?: string[];
+}
+
+/** `allot agent`: registers this machine with a pool and runs the steps granted to it. */
+export async function agent(o: AgentCommandOptions): Promise<number> {
+  quietRuntime();
+  const nodeId = o.nodeId ?? os.hostname();
+  const inventory = await buildInventory(nodeId, inventoryFlags(o));
+  const settings = connectionSettings();
+  const address = settings.connectionOptions.address ?? 'localhost:7233';
+  let client, connection;
+  try {
+    client = await connectClient(settings);
+    connection = await connectWorker(settings);
+  } catch (err) {
+    throw connectionHelp(address, err);
+  }
+  const running = await startAgent({
+    client,
+    connection,
+    namespace: settings.namespace,
+    pool: o.pool,
+    inventory,
+    dataDir: path.resolve(o.dataDir, nodeId),
+    envAllowlist: [...DEFAULT_ENV_ALLOWLIST, ...(o.envAllow ?? [])],
+  });
+  say(
+    `agent ${nodeId} registered with pool ${o.pool} on ${address}: ${inventory.gpus.length} GPUs, cpu ${formatCpu(inventory.cpuMilli)}, ` +
+      `memory ${formatMemory(inventory.memoryMiB)}; polling allot-node-${nodeId}`,
+  );
+  const why = await Promise.race([stopSignal(), running.done.then(() => 'worker stopped')]);
+  say(`stopping (${why})…`);
+  if (running.worker.getState() === 'RUNNING') running.worker.shutdown();
+  await running.done.catch(() => undefined);
+  await connection.close();
+  await client.connection.close();
+  return 0;
+}
+
+export { DEFAULT_POOL };

@@ -1,0 +1,123 @@
+/**
+ * `allot status` and `allot queue`: the pool's nodes, GPUs and queue, for people or as JSON.
+ */
+import type { Client } from '@temporalio/client';
+import type { PoolStatus } from '../core';
+import { formatCpu, formatGpu, formatMemory } from '../core';
+import { poolWorkflowId, statusQuery } from '../workflows/messages';
+import { UserError } from './errors';
+import { formatDuration, table } from './format';
+
+/** Reads a pool's status, with a clear error when the pool does not run. */
+export async function fetchStatus(client: Client, pool: string): Promise<PoolStatus> {
+  try {
+    return await client.workflow.getHandle(poolWorkflowId(pool)).query(statusQuery);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new UserError(
+      `cannot read pool "${pool}" (${why.split('\n')[0]}); is a control worker running (\`allot dev\` or \`allot worker\`)?`,
+      1,
+    );
+  }
+}
+
+/** The JSON form of `allot status --json`. */
+export function statusJson(s: PoolStatus): unknown {
+  return {
+    pool: s.pool,
+    nodes: s.nodes.map((n) => ({
+      id: n.id,
+      status: n.status,
+      labels: n.labels,
+      cpu: { capacity: n.cpu.capacityMilli / 1000, used: n.cpu.usedMilli / 1000 },
+      memoryMiB: { capacity: n.memory.capacityMiB, used: n.memory.usedMiB },
+      gpus: n.gpus.map((g) => ({
+        index: g.index,
+        model: g.model,
+        memoryMiB: g.memoryMiB,
+        used: g.used,
+        holders: g.holders,
+      })),
+    })),
+    leases: s.leases.map((l) => ({
+      leaseId: l.leaseId,
+      step: l.label,
+      owner: l.owner,
+      nodeId: l.nodeId,
+      gpus: l.gpus.map((g) => g.index),
+      cpu: l.cpuMilli / 1000,
+      memoryMiB: l.memoryMiB,
+      heldMs: l.heldMs,
+    })),
+    queue: s.queue.map((q) => ({
+      position: q.position,
+      requestId: q.requestId,
+      step: q.label,
+      team: q.team,
+      priority: q.priority,
+      gpu: q.resources.gpuMilli / 1000,
+      cpu: q.resources.cpuMilli / 1000,
+      memoryMiB: q.resources.memoryMiB,
+      reason: q.reason,
+      message: q.message,
+      waitedMs: q.waitedMs,
+    })),
+  };
+}
+
+/** The readable form of `allot status`. */
+export function renderStatus(s: PoolStatus): string {
+  const gpuTotal = s.nodes.reduce((n, node) => n + node.gpus.length, 0);
+  const gpuUsed = s.nodes.reduce((n, node) => n + node.gpus.reduce((u, g) => u + g.used, 0), 0);
+  const out: string[] = [];
+  out.push(
+    `pool ${s.pool}: ${s.nodes.length} node${s.nodes.length === 1 ? '' : 's'}, ` +
+      `${formatGpu(Math.round(gpuUsed * 1000))} of ${gpuTotal} GPUs in use, ${s.leases.length} running, ${s.queue.length} queued`,
+  );
+  out.push('');
+  if (s.nodes.length === 0) out.push('no nodes yet: start one with `allot agent`');
+  else {
+    out.push(
+      table(
+        ['NODE', 'STATUS', 'CPU', 'MEMORY', 'GPUS'],
+        s.nodes.map((n) => [
+          n.id,
+          n.status,
+          `${formatCpu(n.cpu.usedMilli)}/${formatCpu(n.cpu.capacityMilli)}`,
+          `${formatMemory(n.memory.usedMiB)}/${formatMemory(n.memory.capacityMiB)}`,
+          n.gpus.length === 0
+            ? '-'
+            : n.gpus
+                .map(
+                  (g) =>
+                    `${g.index}:${g.used === 0 ? 'free' : g.holders.map((h) => h.label).join('+') + (g.used < 1 ? `(${g.used})` : '')}`,
+                )
+                .join(' '),
+        ]),
+      ),
+    );
+  }
+  out.push('');
+  if (s.queue.length === 0) out.push('queue: empty');
+  else out.push(renderQueue(s));
+  return out.join('\n');
+}
+
+/** The queue as a table: position, step, resources, reason and time waited. */
+export function renderQueue(s: PoolStatus): string {
+  if (s.queue.length === 0) return `queue of pool ${s.pool}: empty`;
+  return table(
+    ['#', 'STEP', 'TEAM', 'PRIO', 'GPU', 'CPU', 'MEMORY', 'WAITED', 'REASON'],
+    s.queue.map((q) => [
+      String(q.position),
+      q.label,
+      q.team,
+      String(q.priority),
+      formatGpu(q.resources.gpuMilli),
+      formatCpu(q.resources.cpuMilli),
+      formatMemory(q.resources.memoryMiB),
+      formatDuration(q.waitedMs),
+      `${q.reason}: ${q.message}`,
+    ]),
+  );
+}

@@ -1,0 +1,144 @@
+/**
+ * `allot submit -- CMD ARGS...`: a one-step job, like Slurm's `srun`. Waits, shows its state as it
+ * changes, and exits with the workload's exit code.
+ */
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { constants } from 'node:os';
+import { formatIssues } from '../core';
+import { CONTROL_TASK_QUEUE, DEFAULT_POOL } from '../workflows/messages';
+import type { StepInput, StepResult } from '../workflows/step-types';
+import { validateStepInput } from '../workflows/step-validation';
+import { cliClient } from './context';
+import { UserError } from './errors';
+import { parseInteger, parsePairs, parseSeconds } from './parse';
+import { followStep } from './watch';
+import { formatDuration } from './format';
+
+/** Options of `allot submit`. */
+export interface SubmitOptions {
+  gpu?: string;
+  cpu?: string;
+  memory?: string;
+  gpuModel?: string;
+  gpuMemory?: string;
+  label?: string[];
+  pool?: string;
+  name?: string;
+  priority?: string;
+  team?: string;
+  env?: string[];
+  cwd?: string;
+  gracePeriod?: string;
+  timeLimit?: string;
+  wait: boolean;
+  json?: boolean;
+}
+
+/** Builds the step from the flags; every problem is reported at once. */
+export function buildSubmitStep(command: string[], o: SubmitOptions): StepInput {
+  if (command.length === 0)
+    throw new UserError('nothing to run: give the command after --, e.g. `allot submit --gpu 1 -- python train.py`');
+  const resources: NonNullable<StepInput['resources']> = {};
+  const gpu = o.gpu !== undefined && /^-?\d+(\.\d+)?$/.test(o.gpu) ? Number(o.gpu) : o.gpu;
+  if (gpu !== undefined) resources.gpu = gpu;
+  if (o.cpu !== undefined) resources.cpu = o.cpu;
+  if (o.memory !== undefined) resources.memory = o.memory;
+  if (o.gpuModel !== undefined) resources.gpuModel = o.gpuModel;
+  if (o.gpuMemory !== undefined) resources.gpuMemory = o.gpuMemory;
+  if (o.label) resources.labels = parsePairs(o.label, '--label');
+  const step: StepInput = {
+    name: o.name ?? path.basename(command[0] ?? 'step'),
+    command,
+    resources,
+    pool: o.pool ?? DEFAULT_POOL,
+    priority: parseInteger(o.priority, '--priority', -1000, 1000),
+    team: o.team,
+    env: o.env ? parsePairs(o.env, '--env') : undefined,
+    cwd: o.cwd !== undefined ? path.resolve(o.cwd) : process.cwd(),
+    gracePeriodMs: parseSeconds(o.gracePeriod, '--grace-period'),
+    timeLimitMs: parseSeconds(o.timeLimit, '--time-limit'),
+  };
+  const { issues } = validateStepInput(step);
+  if (issues.length > 0) {
+    const flags: Record<string, string> = {
+      'resources.gpu': '--gpu',
+      'resources.cpu': '--cpu',
+      'resources.memory': '--memory',
+      'resources.gpuModel': '--gpu-model',
+      'resources.gpuMemory': '--gpu-memory',
+    };
+    const renamed = issues.map((i) => ({ ...i, path: [flags[i.path.join('.')] ?? i.path.join('.')] }));
+    throw new UserError(`invalid step:\n${formatIssues(renamed).replace(/^/gm, '  ')}`);
+  }
+  return step;
+}
+
+/** Runs `allot submit`; returns the process exit code. */
+export async function submit(command: string[], o: SubmitOptions): Promise<number> {
+  const step = buildSubmitStep(command, o);
+  const { client, close } = await cliClient();
+  try {
+    const workflowId = `submit-${step.name.replace(/[^A-Za-z0-9._-]/g, '_')}-${randomUUID().slice(0, 8)}`;
+    const handle = await client.workflow.start('allotStep', {
+      taskQueue: CONTROL_TASK_QUEUE,
+      workflowId,
+      args: [step],
+    });
+    const say = (line: string): void => void process.stderr.write(`${line}\n`);
+    if (!o.wait) {
+      if (o.json) process.stdout.write(`${JSON.stringify({ workflowId, runId: handle.firstExecutionRunId })}\n`);
+      else say(`submitted ${workflowId}`);
+      return 0;
+    }
+    say(`submitted ${workflowId}`);
+    const result = handle.result() as Promise<StepResult>;
+    await followStep(client, handle, result, say);
+    try {
+      const r = await result;
+      say(
+        `${step.name}: succeeded on ${r.nodeId}${r.gpuIndices.length > 0 ? ` (GPUs ${r.gpuIndices.join(',')})` : ''} in ${formatDuration(r.runningMs)}; log ${r.logFile}`,
+      );
+      if (o.json) process.stdout.write(`${JSON.stringify({ workflowId, status: 'succeeded', result: r })}\n`);
+      return 0;
+    } catch (err) {
+      return reportFailure(err, workflowId, step.name, o.json === true);
+    }
+  } finally {
+    await close();
+  }
+}
+
+/** Prints why a step failed and returns the exit code: the workload's own where it had one. */
+function reportFailure(err: unknown, workflowId: string, name: string, json: boolean): number {
+  if (!(err instanceof WorkflowFailedError)) throw err;
+  const cause = err.cause;
+  let code = 1;
+  let message = cause?.message ?? err.message;
+  let result: StepResult | undefined;
+  let type = cause?.name ?? 'Failed';
+  if (cause instanceof ApplicationFailure) {
+    type = cause.type ?? type;
+    if (cause.type === 'NonZeroExit') {
+      result = cause.details?.[0] as StepResult | undefined;
+      if (result?.exitCode !== null && result?.exitCode !== undefined) code = result.exitCode;
+      else if (result?.signal) code = 128 + ((constants.signals as Record<string, number>)[result.signal] ?? 0);
+    }
+  }
+  if (cause?.name === 'CancelledFailure') {
+    type = 'Cancelled';
+    message = `step ${name} was cancelled`;
+    code = 130;
+  }
+  process.stderr.write(`${name}: failed: ${message}\n`);
+  if (result && result.logTail.length > 0) {
+    process.stderr.write(`--- last lines of ${result.logFile} ---\n${result.logTail.join('\n')}\n`);
+  }
+  if (json)
+    process.stdout.write(
+      `${JSON.stringify({ workflowId, status: 'failed', type, message, exitCode: code, result })}\n`,
+    );
+  return code;
+}
