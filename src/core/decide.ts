@@ -1,9 +1,24 @@
 /**
- * One scheduling cycle over a snapshot of the pool. Pure: the same snapshot gives the same
- * decisions.
+ * One scheduling cycle over a snapshot of the pool. Pure: the same snapshot and options give the
+ * same decisions.
  */
+import type { EndingsByNode } from './backfill';
+import { reservedStart } from './backfill';
+import { ClusterState, allocationOf } from './cluster';
+import { clusterCapacity, teamShares } from './fair-share';
+import { shapeKey } from './fit';
+import { FragmentationModel } from './fragmentation';
 import { orderQueue } from './ordering';
-import { addLease, emptyUsage, placeBestFit, unschedulableReason } from './placement';
+import type { Placement } from './placement';
+import { unschedulableReason } from './placement';
+import { Placer } from './placer';
+import type { SchedulingPolicy } from './policy';
+import { DEFAULT_POLICY } from './policy';
+import type { LeaseGroup, PreemptionContext } from './preemption';
+import { admissible, applyGroup, findVictims, groupLeases } from './preemption';
+import type { TeamQuota } from './quota';
+import { QuotaLedger, leaseVector, requestVector } from './quota';
+import { describeRequest, describeTime } from './reasons';
 import type { GpuShare, Lease, NodeRecord, PendingRequest } from './types';
 
 /** What the scheduler looks at. */
@@ -11,89 +26,280 @@ export interface Snapshot {
   nodes: readonly NodeRecord[];
   leases: readonly Lease[];
   queue: readonly PendingRequest[];
+  /** Team quotas (one cohort); absent or empty: no quotas. */
+  teams?: readonly TeamQuota[];
+}
+
+/** What a cycle depends on beyond the snapshot. */
+export interface DecideOptions {
+  /** Time (ms) of the cycle; backfill and aging need it. @default unknown: no backfill, no aging */
+  now?: number;
+  /** Policy fields to change from `DEFAULT_POLICY`. */
+  policy?: Partial<SchedulingPolicy>;
+  /** Expected workload for fragmentation-aware placement. @default the shapes in the queue */
+  workload?: FragmentationModel;
 }
 
 /** A request to grant now, and where. */
 export interface GrantDecision {
   requestId: string;
+  /** Node of the first (for most requests, the only) allocation. */
   nodeId: string;
+  /** GPUs of the first allocation. */
   gpus: GpuShare[];
+  /** Every allocation: one per replica of a gang. */
+  allocations: Placement[];
 }
 
-/** A request to keep waiting, and why. */
+/** A request to keep waiting (or to reject), and why. */
 export interface WaitDecision {
   requestId: string;
+  /** `Resources`, `Priority`, `QuotaExhausted`, `Preempting`, `NoNodes`, or `Unschedulable` for rejections. */
   reason: string;
+  message: string;
+}
+
+/** Running work to evict so that a waiting request can start. */
+export interface PreemptDecision {
+  /** The victim's request id. */
+  requestId: string;
+  /** Every lease of the victim (a gang is evicted whole). */
+  leaseIds: string[];
+  /** The request that needs the room. */
+  preemptor: string;
+  reason: 'Preempted';
   message: string;
 }
 
 /** The outcome of one cycle. */
 export interface Decisions {
   grants: GrantDecision[];
-  /** Requests that no node could ever satisfy. */
+  /** Requests that no node (or quota) could ever satisfy. */
   rejections: WaitDecision[];
   waiting: WaitDecision[];
+  preemptions: PreemptDecision[];
 }
 
 /**
  * The scheduling cycle:
- * 1. Derive each node's usage from the leases.
- * 2. Take the queue in order (see `ordering.ts`).
- * 3. Reject a request that no registered node could hold even when empty (`Unschedulable`).
- * 4. Once a request is blocked, every request after it waits (`Priority`): strict order, so the
- *    head of the queue is never starved by smaller requests behind it.
- * 5. Otherwise place it best-fit on a Ready node and count it as used, or block (`Resources`).
+ * 1. Derive each node's free capacity and each team's usage from the leases.
+ * 2. Take the queue in order (see `ordering.ts`: priority with aging, fair share, submit time, id).
+ * 3. Reject a request that no node could hold even when empty, or that its team's quota can never
+ *    admit (`Unschedulable`).
+ * 4. A request beyond its team's quota waits (`QuotaExhausted`) without blocking other teams; if
+ *    it asks within its team's nominal quota, it may reclaim from borrowers by preemption (5).
+ * 5. Place it (every copy of a gang, or none) and count it as used. If it does not fit and nothing
+ *    ahead is blocked, look for victims (see `preemption.ts`); with victims found, or already
+ *    stopping, it waits for them (`Preempting`).
+ * 6. Otherwise it blocks (`Resources`): requests after it wait (`Priority`), unless backfill lets
+ *    one start that ends before every blocked request's reserved start (see `backfill.ts`).
  */
-export function decide(snapshot: Snapshot): Decisions {
-  const decisions: Decisions = { grants: [], rejections: [], waiting: [] };
+export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisions {
+  const policy: SchedulingPolicy = { ...DEFAULT_POLICY, ...options.policy };
+  const now = options.now;
+  const decisions: Decisions = { grants: [], rejections: [], waiting: [], preemptions: [] };
+  const wait = (requestId: string, reason: string, message: string): void => {
+    decisions.waiting.push({ requestId, reason, message });
+  };
+  if (snapshot.queue.length === 0) return decisions;
+
+  // 1. Free capacity and usage.
   const specs = snapshot.nodes.map((n) => n.spec);
-  const ready = snapshot.nodes.filter((n) => n.status === 'Ready').map((n) => n.spec);
-  const usage = new Map(specs.map((s) => [s.id, emptyUsage()]));
-  for (const lease of snapshot.leases) {
-    const u = usage.get(lease.nodeId);
-    if (u) addLease(u, lease);
+  const cluster = ClusterState.from(snapshot.nodes, snapshot.leases);
+  const ledger = new QuotaLedger(snapshot.teams);
+  for (const l of snapshot.leases) ledger.add(l.team, leaseVector(l));
+  const model =
+    policy.placement === 'fragmentation-aware'
+      ? (options.workload ?? FragmentationModel.fromRequests(snapshot.queue.map((r) => r.resources)))
+      : undefined;
+  const placer = new Placer(cluster, policy.placement, model);
+  const backfill = policy.backfill && now !== undefined;
+  const endOf = new Map<string, number>();
+  const terminating = new Set<string>();
+  for (const l of snapshot.leases) {
+    if (l.preemptedAt !== undefined) {
+      terminating.add(l.requestId);
+      endOf.set(l.leaseId, l.preemptedAt + policy.gracePeriodMs);
+    } else endOf.set(l.leaseId, l.timeLimitMs !== undefined ? l.grantedAt + l.timeLimitMs : Infinity);
   }
+  const endings: EndingsByNode = new Map();
+  const addEnding = (nodeId: string, ending: EndingsByNode extends Map<string, (infer E)[]> ? E : never): void => {
+    let list = endings.get(nodeId);
+    if (!list) endings.set(nodeId, (list = []));
+    list.push(ending);
+  };
+  let groups: LeaseGroup[] | undefined;
+  const runningGroups = (): LeaseGroup[] => (groups ??= groupLeases(snapshot.leases));
+
+  // 2. Order.
+  const ordered = orderQueue(snapshot.queue, {
+    now,
+    agingIntervalMs: policy.agingIntervalMs,
+    teamShares: policy.fairShare ? teamShares(snapshot.leases, clusterCapacity(specs)) : undefined,
+  });
+
+  const never = new Map<string, string | undefined>();
   let blockedBy: PendingRequest | undefined;
-  for (const request of orderQueue(snapshot.queue)) {
+  let shadow = Infinity;
+  let shadowOwner: PendingRequest | undefined;
+  let examined = 0;
+  let endingsBuilt = false;
+  const reserve = (r: PendingRequest): void => {
+    if (!backfill || now === undefined) return;
+    if (!endingsBuilt) {
+      endingsBuilt = true;
+      for (const l of snapshot.leases) addEnding(l.nodeId, { allocation: l, end: endOf.get(l.leaseId) ?? Infinity });
+    }
+    const start = reservedStart(cluster, placer, endings, r.resources, r.replicas ?? 1, now);
+    if (start < shadow || shadowOwner === undefined) {
+      shadow = Math.min(shadow, start);
+      shadowOwner = r;
+    }
+  };
+
+  for (const request of ordered) {
+    const replicas = request.replicas ?? 1;
+    const vector = requestVector(request.resources, replicas);
     if (specs.length === 0) {
-      decisions.waiting.push({
-        requestId: request.requestId,
-        reason: 'NoNodes',
-        message: 'no node has registered with the pool yet; start an agent with `allot agent`',
-      });
+      wait(request.requestId, 'NoNodes', 'no node has registered with the pool yet; start an agent with `allot agent`');
       continue;
     }
-    const never = unschedulableReason(specs, request.resources);
-    if (never !== undefined) {
-      decisions.rejections.push({ requestId: request.requestId, reason: 'Unschedulable', message: never });
+    // 3. Never satisfiable.
+    const key = `${shapeKey(request.resources)}#${replicas}#${request.team}`;
+    if (!never.has(key)) {
+      let why = unschedulableReason(specs, request.resources);
+      if (why === undefined && replicas > 1) {
+        const most = placer.copiesWhenEmpty(request.resources);
+        if (most < replicas) why = `asks for ${replicas} replicas, but all nodes together hold at most ${most} at once`;
+      }
+      never.set(key, why ?? ledger.neverFits(request.team, vector));
+    }
+    const whyNever = never.get(key);
+    if (whyNever !== undefined) {
+      decisions.rejections.push({ requestId: request.requestId, reason: 'Unschedulable', message: whyNever });
       continue;
     }
+    // 4. Quota.
+    const short = ledger.shortfall(request.team, vector);
+    if (short) {
+      if (policy.preemption && short.withinNominal && !blockedBy && tryPreempt(request, vector)) continue;
+      wait(request.requestId, 'QuotaExhausted', short.message);
+      continue;
+    }
+    // Behind a blocked request: only backfill may start it.
     if (blockedBy) {
-      decisions.waiting.push({
-        requestId: request.requestId,
-        reason: 'Priority',
-        message: `waiting behind ${blockedBy.label}, which is first in line`,
-      });
+      if (!backfill || examined >= policy.backfillDepth || now === undefined) {
+        wait(request.requestId, 'Priority', behind(blockedBy));
+        continue;
+      }
+      examined++;
+      const limit = request.timeLimitMs;
+      if (limit === undefined || now + limit > shadow) {
+        const why =
+          limit === undefined
+            ? 'it has no time limit, so it cannot backfill'
+            : `its time limit would end after ${shadowOwner?.label ?? 'it'} is due to start (${describeTime(shadow, now)})`;
+        wait(request.requestId, 'Priority', `${behind(blockedBy)}; ${why}`);
+        continue;
+      }
+      if (grant(request, vector)) continue;
+      wait(
+        request.requestId,
+        'Priority',
+        `${behind(blockedBy)}; too big to backfill: ${describeRequest(request)} is not free now`,
+      );
+      reserve(request);
       continue;
     }
-    const placement = placeBestFit(ready, usage, request.resources);
-    if (!placement) {
-      blockedBy = request;
-      decisions.waiting.push({
-        requestId: request.requestId,
-        reason: 'Resources',
-        message: 'waiting for resources to be released',
-      });
-      continue;
-    }
-    decisions.grants.push({ requestId: request.requestId, ...placement });
-    const u = usage.get(placement.nodeId);
-    if (u)
-      addLease(u, {
-        cpuMilli: request.resources.cpuMilli,
-        memoryMiB: request.resources.memoryMiB,
-        gpus: placement.gpus,
-      });
+    // 5. Place, or preempt.
+    if (grant(request, vector)) continue;
+    if (policy.preemption && tryPreempt(request, vector)) continue;
+    // 6. Blocked.
+    blockedBy = request;
+    reserve(request);
+    const eta =
+      backfill && shadowOwner === request && shadow !== Infinity
+        ? `; due to start ${describeTime(shadow, now ?? 0)}`
+        : '';
+    wait(
+      request.requestId,
+      'Resources',
+      `waiting for resources: ${describeRequest(request)} is not free on any Ready node${eta}`,
+    );
   }
   return decisions;
+
+  function behind(head: PendingRequest): string {
+    return `waiting behind ${head.label} (priority ${head.priority}), which is first in line`;
+  }
+
+  function grant(request: PendingRequest, vector: Record<string, number>): boolean {
+    const placed = placer.placeGang(request.resources, request.replicas ?? 1);
+    if (!placed) return false;
+    const first = placed[0] as Placement;
+    decisions.grants.push({
+      requestId: request.requestId,
+      nodeId: first.nodeId,
+      gpus: first.gpus,
+      allocations: placed,
+    });
+    ledger.add(request.team, vector);
+    if (endingsBuilt && now !== undefined) {
+      const end = request.timeLimitMs !== undefined ? now + request.timeLimitMs : Infinity;
+      for (const p of placed)
+        addEnding(p.nodeId, { allocation: allocationOf(p.nodeId, request.resources, p.gpus), end });
+    }
+    return true;
+  }
+
+  /** Step 5's preemption: waits for stopping victims, or chooses new ones. True when the request now waits for them. */
+  function tryPreempt(request: PendingRequest, vector: Record<string, number>): boolean {
+    const ctx: PreemptionContext = {
+      cluster,
+      placer,
+      ledger,
+      groups: runningGroups().filter((g) => !terminating.has(g.requestId)),
+    };
+    const stopping = runningGroups().filter((g) => terminating.has(g.requestId));
+    if (stopping.length > 0) {
+      for (const g of stopping) applyGroup(ctx, g, -1);
+      const enough = admissible(ctx, request, vector);
+      for (const g of stopping) applyGroup(ctx, g, 1);
+      if (enough) {
+        blockedBy = request;
+        reserve(request);
+        wait(request.requestId, 'Preempting', `waiting for ${stopping.map((g) => g.label).join(', ')} to stop`);
+        return true;
+      }
+    }
+    const victims = findVictims(ctx, request, vector);
+    if (!victims) return false;
+    for (const v of victims) {
+      terminating.add(v.requestId);
+      const why =
+        v.priority < request.priority
+          ? `priority ${request.priority} > ${v.priority}`
+          : `team ${request.team} reclaims its quota from ${v.team}`;
+      decisions.preemptions.push({
+        requestId: v.requestId,
+        leaseIds: v.leases.map((l) => l.leaseId),
+        preemptor: request.requestId,
+        reason: 'Preempted',
+        message: `preempted by ${request.label} (${why})`,
+      });
+      if (now !== undefined) for (const l of v.leases) endOf.set(l.leaseId, now + policy.gracePeriodMs);
+    }
+    if (endingsBuilt) {
+      for (const list of endings.values()) {
+        for (const e of list) {
+          const id = (e.allocation as Partial<Lease>).leaseId;
+          if (id !== undefined && endOf.has(id)) e.end = endOf.get(id) ?? e.end;
+        }
+      }
+    }
+    blockedBy = request;
+    reserve(request);
+    wait(request.requestId, 'Preempting', `waiting for ${victims.map((v) => v.label).join(', ')} to stop`);
+    return true;
+  }
 }

@@ -1,19 +1,42 @@
 /**
  * The order in which queued requests are considered. Criteria, in turn:
- * 1. priority, larger first;
- * 2. submit time, earlier first;
- * 3. arrival sequence in the pool, smaller first (a total order: no two requests compare equal).
+ * 1. priority, larger first, raised by aging when `now` and `agingIntervalMs` are given
+ *    (see `priority.ts`);
+ * 2. when fair share is on, the team's dominant resource share (DRF), smaller first;
+ * 3. submit time, earlier first;
+ * 4. arrival sequence in the pool, smaller first (a total order: no two requests compare equal).
  */
+import { agedPriority } from './priority';
 import type { PendingRequest } from './types';
 
-/** Compares two queued requests by the documented criteria. */
+/** What the order depends on beyond the requests themselves. */
+export interface OrderingOptions {
+  /** Time (ms) for aging. @default no aging */
+  now?: number;
+  /** One priority point per this many ms waited. @default 0 (no aging) */
+  agingIntervalMs?: number;
+  /** Dominant resource share per team, 0..1 (fair share); absent: fair share off. */
+  teamShares?: ReadonlyMap<string, number>;
+}
+
+/** Compares two queued requests by priority, submit time and sequence (no aging, no fair share). */
 export function compareRequests(a: PendingRequest, b: PendingRequest): number {
   if (a.priority !== b.priority) return b.priority - a.priority;
   if (a.submittedAt !== b.submittedAt) return a.submittedAt - b.submittedAt;
   return a.seq - b.seq;
 }
 
-/** A sorted copy of the queue. */
-export function orderQueue(queue: readonly PendingRequest[]): PendingRequest[] {
-  return [...queue].sort(compareRequests);
+/** A sorted copy of the queue, by the documented criteria. */
+export function orderQueue(queue: readonly PendingRequest[], options: OrderingOptions = {}): PendingRequest[] {
+  const { now, agingIntervalMs = 0, teamShares } = options;
+  if ((now === undefined || agingIntervalMs <= 0) && !teamShares) return [...queue].sort(compareRequests);
+  const keyed = queue.map((r) => ({
+    r,
+    priority: agedPriority(r.priority, r.submittedAt, now, agingIntervalMs),
+    share: teamShares?.get(r.team) ?? 0,
+  }));
+  keyed.sort(
+    (a, b) => b.priority - a.priority || a.share - b.share || a.r.submittedAt - b.r.submittedAt || a.r.seq - b.r.seq,
+  );
+  return keyed.map((k) => k.r);
 }

@@ -5,9 +5,12 @@
  * placed only where the device's milli-GPU and memory stay within capacity; CPU and memory never
  * exceed the node's capacity.
  */
+import { copiesWhenEmpty, gpuMatches, labelsMatch } from './fit';
 import { formatCpu, formatGpu, formatMemory } from './quantity';
 import { isFractional, wholeGpus } from './resources';
 import type { GpuDevice, GpuShare, Lease, NodeSpec, ResourceRequest } from './types';
+
+export { gpuMatches, labelsMatch } from './fit';
 
 /** What is in use on a node, derived from its leases. */
 export interface NodeUsage {
@@ -43,18 +46,6 @@ export function usageByNode(leases: readonly Lease[]): Map<string, NodeUsage> {
     addLease(u, lease);
   }
   return usage;
-}
-
-/** True when the device can serve the request's model and memory constraints. */
-export function gpuMatches(device: GpuDevice, request: ResourceRequest): boolean {
-  if (request.gpuModels.length > 0 && !request.gpuModels.includes(device.model)) return false;
-  return device.memoryMiB >= request.gpuMemoryMiB;
-}
-
-/** True when the node's labels satisfy the request's selector. */
-export function labelsMatch(node: NodeSpec, request: ResourceRequest): boolean {
-  for (const [k, v] of Object.entries(request.labels)) if (node.labels[k] !== v) return false;
-  return true;
 }
 
 /**
@@ -133,7 +124,7 @@ function compareKey(a: [number, number, string], b: [number, number, string]): n
  * largest capacity on offer.
  */
 export function unschedulableReason(nodes: readonly NodeSpec[], request: ResourceRequest): string | undefined {
-  if (nodes.some((n) => fitOnNode(n, emptyUsage(), request) !== undefined)) return undefined;
+  if (nodes.some((n) => copiesWhenEmpty(n, request) > 0)) return undefined;
   const labelled = nodes.filter((n) => labelsMatch(n, request));
   if (labelled.length === 0) {
     return `no node has labels ${JSON.stringify(request.labels)}`;
@@ -145,6 +136,14 @@ export function unschedulableReason(nodes: readonly NodeSpec[], request: Resourc
   const maxMem = Math.max(...labelled.map((n) => n.memoryMiB));
   if (request.memoryMiB > maxMem) {
     return `asked for memory ${formatMemory(request.memoryMiB)}, but the largest node has memory ${formatMemory(maxMem)}`;
+  }
+  for (const [name, amount] of Object.entries(request.custom ?? {})) {
+    const most = Math.max(...labelled.map((n) => n.custom?.[name] ?? 0));
+    if (amount > most) {
+      return most === 0
+        ? `asked for ${name} ${amount}, but no node offers ${name}`
+        : `asked for ${name} ${amount}, but the largest node has ${name} ${most}`;
+    }
   }
   const matching = labelled.map((n) => n.gpus.filter((d) => gpuMatches(d, request)).length);
   const maxGpus = Math.max(...matching);

@@ -157,7 +157,7 @@ export class PoolState {
 
   /** Runs one scheduling cycle, applies its grants and rejections, and returns what to tell owners. */
   schedule(now: number): Effect[] {
-    const decisions = decide(this.data);
+    const decisions = decide(this.data, { now });
     const effects: Effect[] = [];
     const byId = new Map(this.data.queue.map((r) => [r.requestId, r]));
     for (const g of decisions.grants) {

@@ -9,7 +9,7 @@ import type { ResourceRequest, ResourceSpec } from './types';
 /** Defaults applied when a spec omits a field. */
 export const DEFAULT_RESOURCES = { cpu: '1', memory: '1Gi', gpu: 0 } as const;
 
-const KNOWN = new Set(['gpu', 'cpu', 'memory', 'gpuMemory', 'gpuModel', 'labels']);
+const KNOWN = new Set(['gpu', 'cpu', 'memory', 'gpuMemory', 'gpuModel', 'labels', 'custom']);
 
 /**
  * Turns a user's resource spec into a request, collecting every problem at once.
@@ -91,12 +91,46 @@ export function parseResources(
       }
     }
   }
+  const custom = parseCustom(s.custom, [...path, 'custom'], issues);
   if (issues.length > 0) return { issues };
-  if (cpuMilli === 0 && memoryMiB === 0 && gpuMilli === 0) {
+  if (cpuMilli === 0 && memoryMiB === 0 && gpuMilli === 0 && custom === undefined) {
     issues.push({ code: 'empty_request', path, message: 'must ask for some cpu, memory or gpu' });
     return { issues };
   }
-  return { request: { cpuMilli, memoryMiB, gpuMilli, gpuMemoryMiB, gpuModels, labels }, issues };
+  const request: ResourceRequest = { cpuMilli, memoryMiB, gpuMilli, gpuMemoryMiB, gpuModels, labels };
+  if (custom !== undefined) request.custom = custom;
+  return { request, issues };
+}
+
+/**
+ * Parses custom integer resources (`{ licenses: 2 }`); `undefined` when absent or empty. Problems
+ * go to `issues`.
+ */
+export function parseCustom(
+  value: unknown,
+  path: (string | number)[],
+  issues: Issue[],
+): Record<string, number> | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    issues.push({
+      code: 'invalid_type',
+      path,
+      message: `must be an object of whole numbers like { "licenses": 2 }, got ${describeValue(value)}`,
+    });
+    return undefined;
+  }
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+      issues.push({
+        code: 'invalid_quantity',
+        path: [...path, k],
+        message: `must be a whole number >= 0, got ${describeValue(v)}`,
+      });
+    } else if (v > 0) out[k] = v;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 /** Number of whole GPUs a request takes (0 for a share of one GPU). */
@@ -153,5 +187,6 @@ export function validateResourceRequest(value: unknown, path: (string | number)[
       message: `must be an object of string values, got ${describeValue(r.labels)}`,
     });
   }
+  if (r.custom !== undefined) parseCustom(r.custom, [...path, 'custom'], issues);
   return issues;
 }

@@ -17,6 +17,8 @@ export interface ResourceSpec {
   gpuModel?: string;
   /** Node labels that must all match, e.g. `{ zone: "a" }`. @default none */
   labels?: Record<string, string>;
+  /** Custom integer resources per node, e.g. `{ licenses: 1 }`. @default none */
+  custom?: Record<string, number>;
 }
 
 /** A resource request in integer units, as the scheduler sees it. */
@@ -33,6 +35,8 @@ export interface ResourceRequest {
   gpuModels: string[];
   /** Node labels that must all match. */
   labels: Record<string, string>;
+  /** Custom integer resources (licenses, say), by name; absent means none. */
+  custom?: Record<string, number>;
 }
 
 /** One GPU of a node. */
@@ -59,6 +63,8 @@ export interface NodeSpec {
   gpus: GpuDevice[];
   /** Labels used by selectors. */
   labels: Record<string, string>;
+  /** Custom integer resources the node offers, by name (licenses, say); absent means none. */
+  custom?: Record<string, number>;
 }
 
 /** Readiness of a registered node. */
@@ -103,6 +109,12 @@ export interface PendingRequest {
   reason: string;
   /** The reason in words. */
   message: string;
+  /** Gang size: this many allocations of `resources`, granted all at once or not at all. @default 1 */
+  replicas?: number;
+  /** Longest the work may run once granted, in ms; backfill relies on it. @default none (never backfilled) */
+  timeLimitMs?: number;
+  /** Whether a higher-priority or reclaiming request may evict it once granted. @default false */
+  preemptible?: boolean;
 }
 
 /** Resources granted to one request on one node. */
@@ -120,6 +132,14 @@ export interface Lease {
   submittedAt: number;
   /** Workflow time (ms) of the grant. */
   grantedAt: number;
+  /** Custom integer resources held, by name. */
+  custom?: Record<string, number>;
+  /** Copied from the request: whether the scheduler may evict it. @default false */
+  preemptible?: boolean;
+  /** Copied from the request: the run ends by `grantedAt + timeLimitMs` (ms). @default unknown */
+  timeLimitMs?: number;
+  /** Time (ms) the scheduler chose to preempt it; it frees its resources within the grace period. */
+  preemptedAt?: number;
 }
 
 /** A request that can never be satisfied, with the reason. */

@@ -1,0 +1,118 @@
+/**
+ * Fragmentation-aware placement, after FGD: "Beware of Fragmentation: Scheduling GPU-Sharing
+ * Workloads with Fragmentation Gradient Descent" (Weng et al., USENIX ATC '23).
+ *
+ * A node's fragmentation for a task class is the free GPU capacity that class could not use there:
+ * all of it when the class does not fit the node at all (CPU, memory, model or GPUs lacking; and
+ * for CPU-only classes, which use no GPU), otherwise the free share of each device too small for
+ * one GPU's worth of the class. The node's expected fragmentation weighs the classes by their
+ * popularity in the workload. A task goes where its placement increases the expected
+ * fragmentation the least.
+ */
+import type { NodeState } from './cluster';
+import { shapeKey } from './fit';
+import type { ResourceRequest } from './types';
+
+/** One kind of task in the expected workload, with its popularity. */
+export interface TaskClass {
+  cpuMilli: number;
+  memoryMiB: number;
+  /** Milli-GPU: a share of one GPU (< 1000) or whole GPUs (a multiple of 1000). */
+  gpuMilli: number;
+  /** Acceptable GPU models; empty means any. */
+  gpuModels: string[];
+  /** Popularity; weights are normalised to sum to 1. */
+  weight: number;
+}
+
+/** How many of the most popular task classes describe the workload. @default 0.95 of tasks */
+export const DEFAULT_CLASS_COVERAGE = 0.95;
+
+/** The expected workload, and memoised fragmentation of node states under it. */
+export class FragmentationModel {
+  readonly classes: readonly TaskClass[];
+  private readonly memo = new Map<string, number>();
+
+  constructor(classes: readonly TaskClass[]) {
+    const total = classes.reduce((s, c) => s + c.weight, 0);
+    this.classes = total > 0 ? classes.map((c) => ({ ...c, weight: c.weight / total })) : [];
+  }
+
+  /**
+   * The workload as the most popular request shapes among `requests`, covering `coverage` of them
+   * (FGD's "typical pods").
+   */
+  static fromRequests(requests: Iterable<ResourceRequest>, coverage = DEFAULT_CLASS_COVERAGE): FragmentationModel {
+    const counts = new Map<string, TaskClass>();
+    let total = 0;
+    for (const r of requests) {
+      const key = shapeKey(r);
+      const c = counts.get(key);
+      if (c) c.weight++;
+      else
+        counts.set(key, {
+          cpuMilli: r.cpuMilli,
+          memoryMiB: r.memoryMiB,
+          gpuMilli: r.gpuMilli,
+          gpuModels: r.gpuModels,
+          weight: 1,
+        });
+      total++;
+    }
+    // Most popular first; ties by shape key so that the choice is deterministic.
+    const sorted = [...counts.entries()].sort((a, b) => b[1].weight - a[1].weight || (a[0] < b[0] ? -1 : 1));
+    const chosen: TaskClass[] = [];
+    let covered = 0;
+    for (const [, c] of sorted) {
+      if (covered >= coverage * total) break;
+      chosen.push(c);
+      covered += c.weight;
+    }
+    return new FragmentationModel(chosen);
+  }
+
+  /** Expected fragmentation (milli-GPU) of a node, optionally as if `gpuFree`/CPU/memory were other values. */
+  fragmentation(
+    n: NodeState,
+    gpuFree = n.gpuFree,
+    freeCpuMilli = n.freeCpuMilli,
+    freeMemoryMiB = n.freeMemoryMiB,
+  ): number {
+    const models = n.spec.gpus.map((d) => d.model);
+    const uniform = models.every((m) => m === models[0]);
+    const frees = uniform ? [...gpuFree].sort((a, b) => a - b) : gpuFree;
+    const key = `${uniform ? `${models[0]}*${models.length}` : models.join(',')}|${freeCpuMilli}|${freeMemoryMiB}|${frees.join(',')}`;
+    const hit = this.memo.get(key);
+    if (hit !== undefined) return hit;
+    let total = 0;
+    for (const c of this.classes)
+      total += c.weight * classFragmentation(c, models, gpuFree, freeCpuMilli, freeMemoryMiB);
+    if (this.memo.size > 500_000) this.memo.clear();
+    this.memo.set(key, total);
+    return total;
+  }
+}
+
+function classFragmentation(
+  c: TaskClass,
+  models: readonly string[],
+  gpuFree: readonly number[],
+  freeCpuMilli: number,
+  freeMemoryMiB: number,
+): number {
+  let left = 0;
+  for (const f of gpuFree) left += f;
+  if (left === 0) return 0;
+  if (c.gpuMilli === 0 || freeCpuMilli < c.cpuMilli || freeMemoryMiB < c.memoryMiB) return left;
+  const perGpu = Math.min(c.gpuMilli, 1000);
+  const need = c.gpuMilli >= 1000 ? c.gpuMilli / 1000 : 1;
+  let usable = 0;
+  let fragment = 0;
+  for (let i = 0; i < gpuFree.length; i++) {
+    const f = gpuFree[i] ?? 0;
+    const eligible = c.gpuModels.length === 0 || c.gpuModels.includes(models[i] ?? '');
+    if (eligible && f >= perGpu) usable++;
+    else fragment += f;
+  }
+  return usable >= need ? fragment : left;
+}

@@ -1,0 +1,192 @@
+/**
+ * Placement policies over a `ClusterState`: where one copy of a request goes, and gangs (all copies
+ * or none). Two policies:
+ * - `fragmentation-aware` (the default): the node and GPU whose expected fragmentation grows the
+ *   least under the workload (see `fragmentation.ts`), then as best-fit;
+ * - `best-fit`: the node left with the least free resources, as the FGD paper's baseline scores it:
+ *   half its free CPU plus half its free GPU after placement, each as a share of the largest node's
+ *   capacity; then the fewest free whole GPUs.
+ * Every order ends with the node id, so the choice is deterministic. A share of a GPU goes, under
+ * best-fit, to the fullest device that still has room.
+ */
+import type { ClusterState, NodeState } from './cluster';
+import { allocationOf, freeGpuMilli, freeWholeGpus } from './cluster';
+import { copiesWhenEmpty, fitsNow, shapeKey, shareCandidates, wholeGpuShares } from './fit';
+import type { FragmentationModel } from './fragmentation';
+import type { Placement } from './placement';
+import { isFractional } from './resources';
+import type { GpuShare, ResourceRequest } from './types';
+
+/** A placement policy's name. */
+export type PlacementPolicyName = 'fragmentation-aware' | 'best-fit';
+
+/** The placement policies, default first. */
+export const PLACEMENT_POLICIES: readonly PlacementPolicyName[] = ['fragmentation-aware', 'best-fit'];
+
+interface Scored {
+  gpus: GpuShare[];
+  key: number[];
+}
+
+const EPSILON = 1e-9;
+
+/** Chooses nodes and GPUs for requests on one cluster view. */
+export class Placer {
+  private readonly eligible = new Map<string, NodeState[]>();
+  private readonly scores = new WeakMap<NodeState, Map<string, { version: number; scored: Scored }>>();
+  private readonly scale: Scale;
+
+  constructor(
+    readonly cluster: ClusterState,
+    readonly policy: PlacementPolicyName,
+    /** The expected workload; required by `fragmentation-aware`, which falls back to best-fit without it. */
+    readonly model?: FragmentationModel,
+  ) {
+    let cpu = 1;
+    let gpu = 1;
+    for (const n of cluster.nodes) {
+      cpu = Math.max(cpu, n.spec.cpuMilli);
+      gpu = Math.max(gpu, n.spec.gpus.length * 1000);
+    }
+    this.scale = { cpu, gpu };
+  }
+
+  /** Nodes (ready or not) that could hold one copy of the request if they were empty. */
+  eligibleNodes(r: ResourceRequest, key = shapeKey(r)): NodeState[] {
+    let list = this.eligible.get(key);
+    if (!list) {
+      list = this.cluster.nodes.filter((n) => copiesWhenEmpty(n.spec, r) > 0);
+      this.eligible.set(key, list);
+    }
+    return list;
+  }
+
+  /** How many copies the empty cluster could hold at once (for gangs' feasibility). */
+  copiesWhenEmpty(r: ResourceRequest): number {
+    let sum = 0;
+    for (const n of this.eligibleNodes(r)) sum += copiesWhenEmpty(n.spec, r);
+    return sum;
+  }
+
+  /** The best place for one copy of the request now, or `undefined`. Does not allocate. */
+  placeOne(r: ResourceRequest, key = shapeKey(r)): Placement | undefined {
+    let best: { nodeId: string; scored: Scored } | undefined;
+    for (const n of this.eligibleNodes(r, key)) {
+      if (!fitsNow(n, r)) continue;
+      const scored = this.score(n, r, key);
+      if (
+        !best ||
+        compare(scored.key, best.scored.key) < 0 ||
+        (equal(scored.key, best.scored.key) && n.spec.id < best.nodeId)
+      ) {
+        best = { nodeId: n.spec.id, scored };
+      }
+    }
+    return best && { nodeId: best.nodeId, gpus: best.scored.gpus };
+  }
+
+  /** GPUs for one copy on this node now (best-fit within the node), or `undefined`. Does not allocate. */
+  placeOnNode(nodeId: string, r: ResourceRequest): Placement | undefined {
+    const n = this.cluster.node(nodeId);
+    if (!n || !fitsNow(n, r)) return undefined;
+    return { nodeId, gpus: scoreBestFit(n, r, this.scale).gpus };
+  }
+
+  /**
+   * Places `replicas` copies, all or none. On success the copies are allocated in the cluster and
+   * returned; on failure the cluster is left as it was.
+   */
+  placeGang(r: ResourceRequest, replicas: number): Placement[] | undefined {
+    const key = shapeKey(r);
+    const placed: Placement[] = [];
+    for (let i = 0; i < replicas; i++) {
+      const p = this.placeOne(r, key);
+      if (!p) {
+        for (const q of placed) this.cluster.release(allocationOf(q.nodeId, r, q.gpus));
+        return undefined;
+      }
+      this.cluster.allocate(allocationOf(p.nodeId, r, p.gpus));
+      placed.push(p);
+    }
+    return placed;
+  }
+
+  private score(n: NodeState, r: ResourceRequest, key: string): Scored {
+    let perNode = this.scores.get(n);
+    if (!perNode) this.scores.set(n, (perNode = new Map()));
+    const cached = perNode.get(key);
+    if (cached && cached.version === n.version) return cached.scored;
+    const scored =
+      this.policy === 'fragmentation-aware' && this.model ? this.scoreFgd(n, r) : scoreBestFit(n, r, this.scale);
+    perNode.set(key, { version: n.version, scored });
+    return scored;
+  }
+
+  private scoreFgd(n: NodeState, r: ResourceRequest): Scored {
+    const model = this.model as FragmentationModel;
+    const before = model.fragmentation(n);
+    const cpuAfter = n.freeCpuMilli - r.cpuMilli;
+    const memAfter = n.freeMemoryMiB - r.memoryMiB;
+    const options: GpuShare[][] = isFractional(r)
+      ? shareCandidates(n, r).map((i) => [
+          { index: n.spec.gpus[i]?.index ?? i, milli: r.gpuMilli, memoryMiB: r.gpuMemoryMiB },
+        ])
+      : [r.gpuMilli === 0 ? [] : wholeGpuShares(n, r)];
+    let best: Scored | undefined;
+    for (const gpus of options) {
+      const after = [...n.gpuFree];
+      for (const g of gpus) {
+        const p = n.positionOf.get(g.index);
+        if (p !== undefined) after[p] = (after[p] ?? 0) - g.milli;
+      }
+      const delta = model.fragmentation(n, after, cpuAfter, memAfter) - before;
+      const scored: Scored = { gpus, key: [delta, ...bestFitKey(n, r, gpus, this.scale)] };
+      if (!best || compare(scored.key, best.key) < 0) best = scored;
+    }
+    return best ?? { gpus: [], key: [Infinity] };
+  }
+}
+
+/** The largest node's CPU and GPU capacity, which best-fit scores relate to. */
+interface Scale {
+  cpu: number;
+  gpu: number;
+}
+
+function scoreBestFit(n: NodeState, r: ResourceRequest, scale: Scale): Scored {
+  let gpus: GpuShare[] = [];
+  if (isFractional(r)) {
+    // The fullest device that still has room: shares pack onto partly used GPUs.
+    let bestPos = -1;
+    for (const i of shareCandidates(n, r)) {
+      if (bestPos < 0 || (n.gpuFree[i] ?? 0) < (n.gpuFree[bestPos] ?? 0)) bestPos = i;
+    }
+    if (bestPos >= 0)
+      gpus = [{ index: n.spec.gpus[bestPos]?.index ?? bestPos, milli: r.gpuMilli, memoryMiB: r.gpuMemoryMiB }];
+  } else if (r.gpuMilli > 0) gpus = wholeGpuShares(n, r);
+  return { gpus, key: bestFitKey(n, r, gpus, scale) };
+}
+
+function bestFitKey(n: NodeState, r: ResourceRequest, gpus: readonly GpuShare[], scale: Scale): number[] {
+  let wholeTaken = 0;
+  let milli = 0;
+  for (const g of gpus) {
+    milli += g.milli;
+    const p = n.positionOf.get(g.index);
+    if (p !== undefined && n.gpuFree[p] === 1000) wholeTaken++;
+  }
+  const left = (0.5 * (n.freeCpuMilli - r.cpuMilli)) / scale.cpu + (0.5 * (freeGpuMilli(n) - milli)) / scale.gpu;
+  return [left, freeWholeGpus(n) - wholeTaken];
+}
+
+function compare(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const d = (a[i] ?? 0) - (b[i] ?? 0);
+    if (Math.abs(d) > EPSILON) return d;
+  }
+  return 0;
+}
+
+function equal(a: readonly number[], b: readonly number[]): boolean {
+  return compare(a, b) === 0;
+}

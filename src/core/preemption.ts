@@ -1,0 +1,138 @@
+/**
+ * Victims for a request that does not fit, after Kueue and Slurm. Candidates are the running,
+ * preemptible, not already preempted allocations (a gang counts as one) that either
+ * - have a lower priority than the request (equal priority never preempts), or
+ * - belong to another team that borrows quota, when the request's team reclaims within its own
+ *   nominal quota (at any priority, as Kueue's `reclaimWithinCohort: Any`).
+ * They are taken in order: borrowing teams first, then lower priority first, then the most recently
+ * started, then request id. The set is minimal: greedy until the request fits, then any victim not
+ * needed is dropped. When the request would not fit even with every candidate gone, nobody is
+ * evicted.
+ */
+import type { ClusterState } from './cluster';
+import { allocationOf } from './cluster';
+import type { Placer } from './placer';
+import type { QuotaLedger, ResourceVector } from './quota';
+import { leaseVector } from './quota';
+import type { Lease, PendingRequest } from './types';
+
+/** The allocations of one granted request (several for a gang). */
+export interface LeaseGroup {
+  requestId: string;
+  label: string;
+  team: string;
+  priority: number;
+  grantedAt: number;
+  preemptible: boolean;
+  leases: Lease[];
+}
+
+/** Groups leases by request id, in a deterministic order. */
+export function groupLeases(leases: readonly Lease[]): LeaseGroup[] {
+  const groups = new Map<string, LeaseGroup>();
+  for (const l of leases) {
+    let g = groups.get(l.requestId);
+    if (!g) {
+      g = {
+        requestId: l.requestId,
+        label: l.label,
+        team: l.team,
+        priority: l.priority,
+        grantedAt: l.grantedAt,
+        preemptible: l.preemptible === true,
+        leases: [],
+      };
+      groups.set(l.requestId, g);
+    }
+    g.leases.push(l);
+  }
+  return [...groups.values()];
+}
+
+/** What victim search works on; it leaves cluster and ledger as it found them. */
+export interface PreemptionContext {
+  cluster: ClusterState;
+  placer: Placer;
+  ledger: QuotaLedger;
+  /** Running groups that may be chosen (not already preempted). */
+  groups: readonly LeaseGroup[];
+}
+
+/** True when the request fits quota and nodes in the context's current state. */
+export function admissible(ctx: PreemptionContext, request: PendingRequest, vector: ResourceVector): boolean {
+  if (ctx.ledger.shortfall(request.team, vector)) return false;
+  const placed = ctx.placer.placeGang(request.resources, request.replicas ?? 1);
+  if (!placed) return false;
+  for (const p of placed) ctx.cluster.release(allocationOf(p.nodeId, request.resources, p.gpus));
+  return true;
+}
+
+/** Removes (sign -1) or restores (sign 1) a group's resources in the working state. */
+export function applyGroup(ctx: Pick<PreemptionContext, 'cluster' | 'ledger'>, g: LeaseGroup, sign: 1 | -1): void {
+  for (const l of g.leases) {
+    if (sign < 0) ctx.cluster.release({ ...l, custom: l.custom });
+    else ctx.cluster.allocate({ ...l, custom: l.custom });
+    ctx.ledger.add(l.team, leaseVector(l), sign);
+  }
+}
+
+/** The minimal victim set that lets the request in, or `undefined` when none does. */
+export function findVictims(
+  ctx: PreemptionContext,
+  request: PendingRequest,
+  vector: ResourceVector,
+): LeaseGroup[] | undefined {
+  const reclaims = !ctx.ledger.empty && ctx.ledger.withinNominal(request.team, vector);
+  const quotaShort = ctx.ledger.shortfall(request.team, vector) !== undefined;
+  const usefulNodes = new Set(ctx.placer.eligibleNodes(request.resources).map((n) => n.spec.id));
+  const borrowing = new Map<string, boolean>();
+  const borrows = (team: string): boolean => {
+    let b = borrowing.get(team);
+    if (b === undefined) borrowing.set(team, (b = ctx.ledger.isBorrowing(team)));
+    return b;
+  };
+  const candidates = ctx.groups.filter((g) => {
+    if (!g.preemptible || g.requestId === request.requestId) return false;
+    const byPriority = g.priority < request.priority;
+    const byReclaim = reclaims && g.team !== request.team && borrows(g.team);
+    if (!byPriority && !byReclaim) return false;
+    return quotaShort || g.leases.some((l) => usefulNodes.has(l.nodeId));
+  });
+  if (candidates.length === 0) return undefined;
+  candidates.sort(
+    (a, b) =>
+      Number(borrows(b.team)) - Number(borrows(a.team)) ||
+      a.priority - b.priority ||
+      b.grantedAt - a.grantedAt ||
+      (a.requestId < b.requestId ? -1 : a.requestId > b.requestId ? 1 : 0),
+  );
+  const victims: LeaseGroup[] = [];
+  let fits = false;
+  for (const g of candidates) {
+    applyGroup(ctx, g, -1);
+    victims.push(g);
+    if (admissible(ctx, request, vector)) {
+      fits = true;
+      break;
+    }
+  }
+  if (!fits) {
+    for (const g of victims) applyGroup(ctx, g, 1);
+    return undefined;
+  }
+  // Drop any victim the request does not need, latest chosen first (the last one always is needed).
+  const needed: LeaseGroup[] = [];
+  for (let i = victims.length - 1; i >= 0; i--) {
+    const g = victims[i] as LeaseGroup;
+    if (i === victims.length - 1) {
+      needed.push(g);
+      continue;
+    }
+    applyGroup(ctx, g, 1);
+    if (admissible(ctx, request, vector)) continue;
+    applyGroup(ctx, g, -1);
+    needed.push(g);
+  }
+  for (const g of needed) applyGroup(ctx, g, 1);
+  return needed.reverse();
+}
