@@ -1,7 +1,7 @@
 /**
  * Activities run by node agents.
  */
-export { createActivities, stepPaths, safeName, tail, LOG_TAIL_LINES } from './launch';
+export { createActivities, stepPaths, safeName, tail, killGroup, LOG_TAIL_LINES } from './launch';
 export type { AgentContext } from './launch';
 export { LeaseLedger, DeviceConflictError } from './ledger';
 export { DEFAULT_ENV_ALLOWLIST } from './environment';

@@ -33,6 +33,11 @@ export interface AgentContext {
   envAllowlist?: string[];
   /** Interval between heartbeats, ms. @default 1000 */
   heartbeatMs?: number;
+  /**
+   * Asks the pool whether it holds a lease for this node (fencing). `undefined` when the pool
+   * cannot be asked; the launch then goes ahead on the grant it carries.
+   */
+  leaseHeld?: (pool: string, leaseId: string) => Promise<boolean | undefined>;
 }
 
 /** Number of log lines kept in results and heartbeats. */
@@ -69,6 +74,15 @@ export function createActivities(ctx: AgentContext) {
 
 async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResult> {
   const activity = Context.current();
+  if (input.pool !== undefined && ctx.leaseHeld) {
+    const held = await ctx.leaseHeld(input.pool, input.leaseId);
+    if (held === false) {
+      throw ApplicationFailure.nonRetryable(
+        `lease ${input.leaseId} is not held by pool ${input.pool} for node ${ctx.nodeId}; refusing a stale launch`,
+        'StaleLease',
+      );
+    }
+  }
   try {
     ctx.ledger.claim({
       leaseId: input.leaseId,
@@ -108,7 +122,9 @@ async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResu
     const startedAt = Date.now();
     let exit: { code: number | null; signal: NodeJS.Signals | null };
     try {
-      exit = await runProcessGroup(input, env, logFd, paths.log, activity, ctx.heartbeatMs ?? 1000);
+      exit = await runProcessGroup(input, env, logFd, paths.log, activity, ctx.heartbeatMs ?? 1000, (pgid) =>
+        ctx.ledger.setProcessGroup(input.leaseId, pgid),
+      );
     } finally {
       closeSync(logFd);
     }
@@ -140,6 +156,7 @@ function runProcessGroup(
   logFile: string,
   activity: Context,
   heartbeatMs: number,
+  started: (pgid: number) => void,
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
     const [file, ...args] = input.command;
@@ -148,6 +165,10 @@ function runProcessGroup(
       return;
     }
     const child = spawn(file, args, { cwd: input.cwd, env, detached: true, stdio: ['ignore', logFd, logFd] });
+    if (child.pid !== undefined) {
+      started(child.pid);
+      watchAgent(child.pid);
+    }
     let killTimer: NodeJS.Timeout | undefined;
     const signalGroup = (signal: NodeJS.Signals): void => {
       if (child.pid === undefined) return;
@@ -179,6 +200,31 @@ function runProcessGroup(
       resolve({ code, signal });
     });
   });
+}
+
+/**
+ * A small watchdog in its own process group: if the agent dies (even by kill -9), it kills the
+ * workload's group within a second, so a step never runs on after its agent and then again
+ * elsewhere. It exits by itself when the group is gone.
+ */
+function watchAgent(pgid: number): void {
+  const script =
+    'while kill -0 "$1" 2>/dev/null && kill -0 -"$2" 2>/dev/null; do sleep 1; done; kill -KILL -"$2" 2>/dev/null';
+  const dog = spawn('sh', ['-c', script, 'allot-watchdog', String(process.pid), String(pgid)], {
+    detached: true,
+    stdio: 'ignore',
+  });
+  dog.unref();
+}
+
+/** Kills a process group, if it still exists. */
+export function killGroup(pgid: number, signal: NodeJS.Signals = 'SIGKILL'): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The last `n` lines of a file (reads at most its last 64 KiB). */

@@ -1,8 +1,11 @@
 /**
- * The agent's local ledger of which lease holds which GPU. It is the last line of defence against
- * double-booking: a launch whose devices are held by another lease is refused even if the pool
- * granted it.
+ * The agent's local ledger of which lease holds which GPU, and which process group runs for it.
+ * It is the last line of defence against double-booking: a launch whose devices are held by
+ * another lease is refused even if the pool granted it. With a file, it survives the agent: a
+ * restarted agent finds the process groups its previous life left behind.
  */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 
 /** A lease's claim on the devices of this node. */
 export interface DeviceClaim {
@@ -10,6 +13,8 @@ export interface DeviceClaim {
   stepId: string;
   /** Milli-GPU per device index. */
   gpus: { index: number; milli: number }[];
+  /** Process group of the workload, once started. */
+  pgid?: number;
 }
 
 /** Raised when a launch would take a device that another lease holds. */
@@ -21,9 +26,12 @@ export class DeviceConflictError extends Error {
   }
 }
 
-/** In-memory ledger of device claims on one node. */
+/** Ledger of device claims on one node, optionally kept in a file. */
 export class LeaseLedger {
   private readonly claims = new Map<string, DeviceClaim>();
+
+  /** @param file where to keep the ledger; without one it lives in memory only. */
+  constructor(private readonly file?: string) {}
 
   /** Records a claim, or throws when it would overfill a device. Claiming the same lease twice is a no-op. */
   claim(claim: DeviceClaim): void {
@@ -38,16 +46,50 @@ export class LeaseLedger {
         );
       }
     }
-    this.claims.set(claim.leaseId, claim);
+    this.claims.set(claim.leaseId, { ...claim });
+    this.save();
+  }
+
+  /** Records the process group running for a lease. */
+  setProcessGroup(leaseId: string, pgid: number): void {
+    const claim = this.claims.get(leaseId);
+    if (!claim) return;
+    claim.pgid = pgid;
+    this.save();
   }
 
   /** Drops a lease's claim. */
   free(leaseId: string): void {
-    this.claims.delete(leaseId);
+    if (this.claims.delete(leaseId)) this.save();
   }
 
   /** Current claims, for status and reconciliation. */
   list(): DeviceClaim[] {
     return [...this.claims.values()];
+  }
+
+  /**
+   * Claims left in the file by a previous life of the agent. Their launches died with it, so
+   * the caller kills what is left of their process groups.
+   */
+  takeOrphans(): DeviceClaim[] {
+    if (!this.file || !existsSync(this.file)) return [];
+    let orphans: DeviceClaim[] = [];
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(this.file, 'utf8'));
+      if (Array.isArray(parsed)) orphans = parsed as DeviceClaim[];
+    } catch {
+      orphans = [];
+    }
+    this.save();
+    return orphans;
+  }
+
+  private save(): void {
+    if (!this.file) return;
+    mkdirSync(path.dirname(this.file), { recursive: true });
+    const tmp = `${this.file}.tmp`;
+    writeFileSync(tmp, JSON.stringify(this.list()));
+    renameSync(tmp, this.file);
   }
 }

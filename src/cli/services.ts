@@ -162,6 +162,7 @@ export async function dev(o: DevOptions): Promise<number> {
       pool: o.pool,
       inventory,
       dataDir: path.join(dataDir, 'agent'),
+      notice: (m) => say(`[agent] ${m}`),
     });
     say(
       `[4/4] agent ${inventory.id}: ${inventory.gpus.length} GPU${inventory.gpus.length === 1 ? '' : 's'}` +
@@ -265,6 +266,7 @@ export async function agent(o: AgentCommandOptions): Promise<number> {
     inventory,
     dataDir: path.resolve(o.dataDir, nodeId),
     envAllowlist: [...DEFAULT_ENV_ALLOWLIST, ...(o.envAllow ?? [])],
+    notice: (m) => say(m),
   });
   say(
     `agent ${nodeId} registered with pool ${o.pool} on ${address}: ${inventory.gpus.length} GPUs, cpu ${formatCpu(inventory.cpuMilli)}, ` +

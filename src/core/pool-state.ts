@@ -6,6 +6,8 @@
  * nothing the second time.
  */
 import { decide } from './decide';
+import type { HealthPolicy } from './health';
+import { DEFAULT_HEALTH, checkHealth, nextHealthDeadline } from './health';
 import type { Issue } from './errors';
 import { describeValue } from './errors';
 import { validateResourceRequest } from './resources';
@@ -28,6 +30,8 @@ export interface PoolStateData {
   leaseCounter: number;
   /** Recently released request ids, oldest first. */
   released: string[];
+  /** Lease and node-health timing. @default DEFAULT_HEALTH */
+  health?: Partial<HealthPolicy>;
 }
 
 /** What a step or client asks of the pool. */
@@ -50,7 +54,10 @@ export type AcquireOutcome =
   | { status: 'released' };
 
 /** Something the pool must tell a request's owner. */
-export type Effect = { kind: 'grant'; lease: Lease } | { kind: 'reject'; rejection: Rejection };
+export type Effect =
+  | { kind: 'grant'; lease: Lease }
+  | { kind: 'reject'; rejection: Rejection }
+  | { kind: 'revoke'; lease: Lease; reason: string; message: string };
 
 /** A fresh, empty pool. */
 export function emptyPoolState(name: string): PoolStateData {
@@ -96,9 +103,10 @@ export class PoolState {
       existing.spec = spec;
       existing.status = 'Ready';
       existing.registeredAt = now;
+      existing.lastSeenAt = now;
       return 'updated';
     }
-    this.data.nodes.push({ spec, status: 'Ready', registeredAt: now });
+    this.data.nodes.push({ spec, status: 'Ready', registeredAt: now, lastSeenAt: now });
     this.data.nodes.sort((a, b) => (a.spec.id < b.spec.id ? -1 : a.spec.id > b.spec.id ? 1 : 0));
     return 'registered';
   }
@@ -155,6 +163,59 @@ export class PoolState {
     return lease;
   }
 
+  /** Lease and node-health timing in force. */
+  get health(): HealthPolicy {
+    return { ...DEFAULT_HEALTH, ...this.data.health };
+  }
+
+  /** Changes lease and node-health timing; later grants and checks use it. */
+  setHealth(policy: Partial<HealthPolicy>): void {
+    this.data.health = { ...this.data.health, ...policy };
+  }
+
+  /** Extends a lease by its TTL. Returns the lease, or `undefined` if the pool no longer holds it. */
+  renew(requestId: string, now: number): Lease | undefined {
+    const lease = this.data.leases.find((l) => l.requestId === requestId);
+    if (lease) lease.expiresAt = now + this.health.leaseTtlMs;
+    return lease;
+  }
+
+  /** Records that a node's agent is alive; a NotReady node becomes Ready again. Unknown nodes are ignored. */
+  heartbeat(nodeId: string, now: number): boolean {
+    const node = this.data.nodes.find((n) => n.spec.id === nodeId);
+    if (!node) return false;
+    node.lastSeenAt = now;
+    if (node.status === 'NotReady') {
+      node.status = 'Ready';
+      return true;
+    }
+    return false;
+  }
+
+  /** Of the leases an agent says it runs, those the pool does not hold on that node (to be killed). */
+  unknownLeases(nodeId: string, running: readonly string[]): string[] {
+    const held = new Set(this.data.leases.filter((l) => l.nodeId === nodeId).map((l) => l.leaseId));
+    return running.filter((id) => !held.has(id));
+  }
+
+  /** Expires leases and marks silent nodes; returns the revocations to tell owners about. */
+  checkHealth(now: number): Effect[] {
+    const changes = checkHealth(this.data.nodes, this.data.leases, this.health, now);
+    return changes.revoke.map(({ lease, reason }) => {
+      this.release(lease.requestId);
+      const message =
+        reason === 'NodeLost'
+          ? `node ${lease.nodeId} has not been heard from for ${Math.round(this.health.nodeLostAfterMs / 1000)} s and is considered lost`
+          : `lease ${lease.leaseId} was not renewed within ${Math.round(this.health.leaseTtlMs / 1000)} s`;
+      return { kind: 'revoke', lease, reason, message };
+    });
+  }
+
+  /** When `checkHealth` may next find something to do; `undefined` when nothing is pending. */
+  nextHealthDeadline(): number | undefined {
+    return nextHealthDeadline(this.data.nodes, this.data.leases, this.health);
+  }
+
   /** Runs one scheduling cycle, applies its grants and rejections, and returns what to tell owners. */
   schedule(now: number): Effect[] {
     const decisions = decide(this.data, { now });
@@ -176,6 +237,7 @@ export class PoolState {
         label: request.label,
         submittedAt: request.submittedAt,
         grantedAt: now,
+        expiresAt: now + this.health.leaseTtlMs,
       };
       this.data.leases.push(lease);
       effects.push({ kind: 'grant', lease });

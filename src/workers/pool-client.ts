@@ -5,6 +5,7 @@ import type { Client } from '@temporalio/client';
 import { WithStartWorkflowOperation } from '@temporalio/client';
 import type { NodeSpec } from '../core';
 import { CONTROL_TASK_QUEUE, poolWorkflowId, registerUpdate } from '../workflows/messages';
+import type { RegisterResult } from '../workflows/messages';
 
 /** Starts the pool workflow unless it already runs. */
 export async function ensurePool(client: Client, pool: string, taskQueue = CONTROL_TASK_QUEUE): Promise<void> {
@@ -22,9 +23,10 @@ export async function registerNode(
   pool: string,
   spec: NodeSpec,
   taskQueue = CONTROL_TASK_QUEUE,
-): Promise<{ status: string }> {
+  runningLeases: string[] = [],
+): Promise<RegisterResult> {
   return client.workflow.executeUpdateWithStart(registerUpdate, {
-    args: [spec],
+    args: [spec, { runningLeases }],
     startWorkflowOperation: new WithStartWorkflowOperation('allotPool', {
       workflowId: poolWorkflowId(pool),
       taskQueue,

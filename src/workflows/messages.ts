@@ -3,7 +3,7 @@
  * workers and clients alike.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { AcquireInput, AcquireOutcome, Lease, NodeSpec, PoolStatus, Rejection } from '../core';
+import type { AcquireInput, AcquireOutcome, HealthPolicy, Lease, NodeSpec, PoolStatus, Rejection } from '../core';
 import type { StepProgress } from './step-types';
 
 /** Task queue of the control worker (pool, step and pipeline workflows). */
@@ -24,8 +24,22 @@ export function nodeTaskQueue(nodeId: string): string {
 
 // Client → pool (answered at once).
 
-/** Registers a node (or refreshes its inventory). */
-export const registerUpdate = defineUpdate<{ status: 'registered' | 'updated'; pool: string }, [NodeSpec]>('register');
+/** What an agent reports when it registers: the leases it still runs (after a restart). */
+export interface RegisterOptions {
+  runningLeases?: string[];
+}
+
+/** The pool's answer to a registration: which of the reported leases to kill (the pool no longer holds them). */
+export interface RegisterResult {
+  status: 'registered' | 'updated';
+  pool: string;
+  kill: string[];
+}
+
+/** Registers a node (or refreshes its inventory) and reconciles what it still runs. */
+export const registerUpdate = defineUpdate<RegisterResult, [NodeSpec, RegisterOptions]>('register');
+/** Changes lease TTL and node-health timing (ms); returns the timing in force. */
+export const setHealthPolicyUpdate = defineUpdate<HealthPolicy, [Partial<HealthPolicy>]>('setHealthPolicy');
 /** Acquires for a client-held lease: granted now, or queued with a ticket to poll with `requestQuery`. */
 export const acquireUpdate = defineUpdate<AcquireOutcome, [AcquireInput]>('acquire');
 /** Releases a lease or withdraws a queued request, by request id. */
@@ -37,6 +51,13 @@ export const releaseUpdate = defineUpdate<{ released: boolean }, [string]>('rele
 export const acquireSignal = defineSignal<[AcquireInput]>('acquire');
 /** A step gives back its lease, or withdraws its request. */
 export const releaseSignal = defineSignal<[{ requestId: string }]>('release');
+/** A running step keeps its lease alive. */
+export const renewSignal = defineSignal<[{ requestId: string }]>('renew');
+
+// Agent → pool.
+
+/** An agent is alive. */
+export const nodeHeartbeatSignal = defineSignal<[{ nodeId: string }]>('nodeHeartbeat');
 
 // Pool → step.
 
@@ -44,6 +65,9 @@ export const releaseSignal = defineSignal<[{ requestId: string }]>('release');
 export const grantSignal = defineSignal<[Lease]>('grant');
 /** The pool will never grant the request. */
 export const rejectSignal = defineSignal<[Rejection]>('reject');
+/** The pool took a lease back (expired, node lost); the step stops its workload and queues again. */
+export const revokeSignal =
+  defineSignal<[{ requestId: string; leaseId: string; reason: string; message: string }]>('revoke');
 
 // Queries.
 
@@ -51,5 +75,7 @@ export const rejectSignal = defineSignal<[Rejection]>('reject');
 export const statusQuery = defineQuery<PoolStatus>('status');
 /** Where one request stands (`null` when the pool has never seen it). */
 export const requestQuery = defineQuery<AcquireOutcome | null, [string]>('request');
+/** The lease with this id, if the pool holds it (agents check before launching: fencing). */
+export const leaseQuery = defineQuery<Lease | null, [string]>('lease');
 /** A step's state, for progress displays. */
 export const progressQuery = defineQuery<StepProgress>('progress');

@@ -8,23 +8,38 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
+  patched,
   setHandler,
+  sleep,
   workflowInfo,
   ApplicationFailure,
 } from '@temporalio/workflow';
 import type { AcquireInput, Effect, PoolStateData } from '../core';
-import { PoolState, emptyPoolState, formatIssues, validateAcquireInput, validateNodeSpec } from '../core';
+import {
+  PoolState,
+  emptyPoolState,
+  formatIssues,
+  validateAcquireInput,
+  validateHealthPolicy,
+  validateNodeSpec,
+} from '../core';
 import {
   acquireSignal,
   acquireUpdate,
   grantSignal,
+  leaseQuery,
+  nodeHeartbeatSignal,
   registerUpdate,
+  renewSignal,
+  revokeSignal,
+  setHealthPolicyUpdate,
   rejectSignal,
   releaseSignal,
   releaseUpdate,
   requestQuery,
   statusQuery,
 } from './messages';
+import type { RegisterOptions } from './messages';
 
 /** Input of `allotPool`: its name, and the state carried over by continue-as-new. */
 export interface PoolInput {
@@ -40,19 +55,53 @@ export async function allotPool(input: PoolInput): Promise<void> {
 
   setHandler(
     registerUpdate,
-    (spec) => {
+    (spec, options) => {
+      const kill = pool.unknownLeases(spec.id, (options as RegisterOptions | undefined)?.runningLeases ?? []);
       const status = pool.registerNode(spec, Date.now());
       dirty = true;
-      log.info('node registered', { node: spec.id, status });
-      return { status, pool: pool.name };
+      log.info('node registered', { node: spec.id, status, kill });
+      return { status, pool: pool.name, kill };
     },
     {
-      validator: (spec) => {
+      validator: (spec, options) => {
         const issues = validateNodeSpec(spec);
         if (issues.length > 0) throw new Error(`invalid node inventory:\n${formatIssues(issues)}`);
+        const running = (options as RegisterOptions | undefined)?.runningLeases;
+        if (running !== undefined && (!Array.isArray(running) || running.some((l) => typeof l !== 'string'))) {
+          throw new Error('runningLeases must be an array of lease ids');
+        }
       },
     },
   );
+
+  setHandler(
+    setHealthPolicyUpdate,
+    (policy) => {
+      pool.setHealth(policy);
+      dirty = true;
+      return pool.health;
+    },
+    {
+      validator: (policy) => {
+        const issues = validateHealthPolicy(policy);
+        if (issues.length > 0) throw new Error(`invalid health policy:\n${formatIssues(issues)}`);
+      },
+    },
+  );
+
+  setHandler(renewSignal, (message) => {
+    if (typeof message?.requestId !== 'string') return;
+    if (!pool.renew(message.requestId, Date.now())) {
+      log.warn('renewal of a lease the pool does not hold', { requestId: message.requestId });
+    }
+  });
+
+  setHandler(nodeHeartbeatSignal, (message) => {
+    if (typeof message?.nodeId !== 'string') return;
+    if (pool.heartbeat(message.nodeId, Date.now())) dirty = true;
+  });
+
+  setHandler(leaseQuery, (leaseId) => pool.leases.find((l) => l.leaseId === leaseId) ?? null);
 
   setHandler(
     acquireUpdate,
@@ -94,14 +143,18 @@ export async function allotPool(input: PoolInput): Promise<void> {
   setHandler(statusQuery, () => pool.status(Date.now()));
   setHandler(requestQuery, (requestId) => pool.lookup(requestId) ?? null);
 
-  /** Tells a request's owner about a grant or rejection; an owner that is gone gives its lease back. */
+  /** Tells a request's owner about a grant, rejection or revocation; an owner that is gone gives its lease back. */
   async function deliver(effect: Effect): Promise<void> {
-    const owner = effect.kind === 'grant' ? effect.lease.owner : effect.rejection.owner;
+    const owner = effect.kind === 'reject' ? effect.rejection.owner : effect.lease.owner;
     if (owner.kind !== 'workflow') return;
     const handle = getExternalWorkflowHandle(owner.workflowId);
     try {
       if (effect.kind === 'grant') await handle.signal(grantSignal, effect.lease);
-      else await handle.signal(rejectSignal, effect.rejection);
+      else if (effect.kind === 'reject') await handle.signal(rejectSignal, effect.rejection);
+      else {
+        const { lease, reason, message } = effect;
+        await handle.signal(revokeSignal, { requestId: lease.requestId, leaseId: lease.leaseId, reason, message });
+      }
     } catch (err) {
       if (effect.kind === 'grant') {
         log.warn('owner of a grant is gone; releasing its lease', { owner: owner.workflowId, error: String(err) });
@@ -111,8 +164,28 @@ export async function allotPool(input: PoolInput): Promise<void> {
     }
   }
 
+  // Lease expiry and node health run on their own timer, woken at the next deadline only.
+  let healthDue = false;
+  async function healthTimer(): Promise<void> {
+    for (;;) {
+      const deadline = pool.nextHealthDeadline();
+      if (deadline === undefined) {
+        await condition(() => pool.nextHealthDeadline() !== undefined);
+        continue;
+      }
+      await sleep(Math.max(deadline - Date.now(), 250));
+      healthDue = true;
+    }
+  }
+  if (patched('allot-health-v1')) void healthTimer();
+
   for (;;) {
-    await condition(() => dirty || outbox.length > 0 || workflowInfo().continueAsNewSuggested);
+    await condition(() => dirty || healthDue || outbox.length > 0 || workflowInfo().continueAsNewSuggested);
+    if (healthDue) {
+      healthDue = false;
+      outbox.push(...pool.checkHealth(Date.now()));
+      dirty = true;
+    }
     if (dirty) {
       dirty = false;
       outbox.push(...pool.schedule(Date.now()));

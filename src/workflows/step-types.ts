@@ -78,6 +78,8 @@ export interface LaunchInput {
   name: string;
   attempt: number;
   leaseId: string;
+  /** Pool that granted the lease (the agent checks the lease with it before launching). */
+  pool?: string;
   command: string[];
   env: Record<string, string>;
   cwd?: string;

@@ -1,22 +1,32 @@
 /**
  * `allotStep`: one step as an acquire → launch → release saga. The release runs in a
  * non-cancellable scope, so a step that fails or is cancelled still gives its resources back.
+ *
+ * While it runs, the step renews its lease. When the pool takes the lease back (it expired, or
+ * the node was lost), or the launch is lost with its node (heartbeat timeout), the step stops what
+ * is left of the workload, releases, and queues again with its original submit time, as attempt
+ * n + 1 with the same checkpoint directory.
  */
 import {
   ActivityCancellationType,
+  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  TimeoutFailure,
   condition,
   getExternalWorkflowHandle,
   isCancellation,
+  log,
+  patched,
   proxyActivities,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { AllotActivities } from '../activities';
 import type { Lease, Rejection, ResourceRequest } from '../core';
 import { formatIssues } from '../core';
-import type { AllotActivities } from '../activities';
 import {
   DEFAULT_POOL,
   acquireSignal,
@@ -26,13 +36,24 @@ import {
   progressQuery,
   rejectSignal,
   releaseSignal,
+  renewSignal,
+  revokeSignal,
 } from './messages';
 import { SEARCH_ATTRIBUTES as SA } from './search-attributes';
-import type { StepInput, StepProgress, StepResult, StepState } from './step-types';
+import type { LaunchResult, StepInput, StepProgress, StepResult, StepState } from './step-types';
 import { validateStepInput } from './step-validation';
 
 /** Default grace period between SIGTERM and SIGKILL, ms. */
 export const DEFAULT_GRACE_PERIOD_MS = 30_000;
+
+/** How often a step runs again after losing its node or lease before it gives up. */
+export const MAX_INFRASTRUCTURE_RETRIES = 10;
+
+/** Why an attempt ended without a result of the workload. */
+interface Interrupted {
+  reason: string;
+  message: string;
+}
 
 /** The step workflow. */
 export async function allotStep(input: StepInput): Promise<StepResult> {
@@ -41,10 +62,10 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
   if (!request)
     throw ApplicationFailure.nonRetryable(`invalid step options:\n${formatIssues(issues)}`, 'InvalidInput', issues);
   const pool = input.pool ?? DEFAULT_POOL;
-  const requestId = `${info.workflowId}#${info.runId}`;
+  const baseRequestId = `${info.workflowId}#${info.runId}`;
   const progress: StepProgress = {
     stepId: info.workflowId,
-    requestId,
+    requestId: baseRequestId,
     name: input.name,
     state: 'queued',
     pool,
@@ -54,14 +75,23 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
   };
   setHandler(progressQuery, () => progress);
 
-  let lease: Lease | undefined;
-  let rejection: Rejection | undefined;
+  // What the pool told the current attempt (set by signal handlers).
+  const told: { lease?: Lease; rejection?: Rejection; interrupted?: Interrupted } = {};
+  let launchScope: CancellationScope | undefined;
   setHandler(grantSignal, (granted) => {
-    if (granted.requestId === requestId) lease ??= granted;
+    if (granted.requestId === progress.requestId) told.lease ??= granted;
   });
   setHandler(rejectSignal, (r) => {
-    if (r.requestId === requestId) rejection = r;
+    if (r.requestId === progress.requestId) told.rejection = r;
   });
+  setHandler(revokeSignal, (r) => {
+    if (r.requestId !== progress.requestId || told.interrupted) return;
+    told.interrupted = { reason: r.reason, message: r.message };
+    launchScope?.cancel();
+  });
+
+  let workflowCancelled = false;
+  CancellationScope.current().cancelRequested.catch(() => (workflowCancelled = true));
 
   upsertSearchAttributes([
     { key: SA.AllotPool, value: pool },
@@ -72,77 +102,137 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
   setState(progress, 'queued');
 
   const poolHandle = getExternalWorkflowHandle(poolWorkflowId(pool));
-  const release = (): Promise<void> =>
-    CancellationScope.nonCancellable(() => poolHandle.signal(releaseSignal, { requestId }));
-
-  try {
-    await askPool(
-      poolHandle,
-      {
-        requestId,
-        owner: { kind: 'workflow', workflowId: info.workflowId },
-        resources: request,
-        priority: input.priority ?? 0,
-        team: input.team ?? 'default',
-        label: input.name,
-        submittedAt: progress.submittedAt,
-      },
-      pool,
-    );
-    await condition(() => lease !== undefined || rejection !== undefined);
-  } catch (err) {
-    if (isCancellation(err)) {
-      await release();
-      setState(progress, 'cancelled');
-    }
-    throw err;
-  }
-  if (rejection || !lease) {
-    const r = rejection ?? { reason: 'Unschedulable', message: 'rejected by the pool' };
-    progress.error = `${r.reason}: ${r.message}`;
-    setState(progress, 'failed');
-    throw ApplicationFailure.nonRetryable(`step ${input.name} cannot be scheduled: ${r.message}`, r.reason);
-  }
-
-  const granted = lease;
-  const gpuIndices = granted.gpus.map((g) => g.index);
-  const gpuFraction =
-    granted.gpus.length === 1 && granted.gpus[0] && granted.gpus[0].milli < 1000
-      ? granted.gpus[0].milli / 1000
-      : undefined;
-  progress.nodeId = granted.nodeId;
-  progress.gpuIndices = gpuIndices;
-  progress.startedAt = Date.now();
-  progress.reason = undefined;
-  progress.message = undefined;
-  upsertSearchAttributes([
-    { key: SA.AllotNode, value: granted.nodeId },
-    { key: SA.AllotGpus, value: gpuIndices.join(',') },
-  ]);
-  setState(progress, 'running');
-
   const grace = input.gracePeriodMs ?? DEFAULT_GRACE_PERIOD_MS;
-  const { launch } = proxyActivities<AllotActivities>({
-    taskQueue: nodeTaskQueue(granted.nodeId),
-    scheduleToStartTimeout: '5 minutes',
-    startToCloseTimeout: input.timeLimitMs !== undefined ? input.timeLimitMs + grace + 10_000 : '30 days',
-    heartbeatTimeout: '20 seconds',
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { maximumAttempts: 1 },
-  });
-  try {
-    const launched = await launch({
-      stepId: info.workflowId,
-      name: input.name,
-      attempt: 1,
-      leaseId: granted.leaseId,
-      command: input.command,
-      env: input.env ?? {},
-      cwd: input.cwd,
-      gpuIndices,
-      gpuFraction,
-      gracePeriodMs: grace,
+
+  for (let attempt = 1; ; attempt++) {
+    const requestId = attempt === 1 ? baseRequestId : `${baseRequestId}#${attempt}`;
+    progress.requestId = requestId;
+    told.lease = undefined;
+    told.rejection = undefined;
+    told.interrupted = undefined;
+    const release = (): Promise<void> =>
+      CancellationScope.nonCancellable(() => poolHandle.signal(releaseSignal, { requestId }));
+
+    try {
+      await askPool(
+        poolHandle,
+        {
+          requestId,
+          owner: { kind: 'workflow', workflowId: info.workflowId },
+          resources: request,
+          priority: input.priority ?? 0,
+          team: input.team ?? 'default',
+          label: input.name,
+          submittedAt: progress.submittedAt,
+        },
+        pool,
+      );
+      await condition(() => told.lease !== undefined || told.rejection !== undefined);
+    } catch (err) {
+      if (isCancellation(err)) {
+        await release();
+        setState(progress, 'cancelled');
+      }
+      throw err;
+    }
+    const lease = told.lease as Lease | undefined; // set by the grant handler while we waited
+    const rejection = told.rejection as Rejection | undefined;
+    if (rejection || !lease) {
+      const r = rejection ?? { reason: 'Unschedulable', message: 'rejected by the pool' };
+      progress.error = `${r.reason}: ${r.message}`;
+      setState(progress, 'failed');
+      throw ApplicationFailure.nonRetryable(`step ${input.name} cannot be scheduled: ${r.message}`, r.reason);
+    }
+
+    const granted = lease;
+    const gpuIndices = granted.gpus.map((g) => g.index);
+    const first = granted.gpus[0];
+    const gpuFraction = granted.gpus.length === 1 && first && first.milli < 1000 ? first.milli / 1000 : undefined;
+    progress.nodeId = granted.nodeId;
+    progress.gpuIndices = gpuIndices;
+    progress.startedAt = Date.now();
+    progress.reason = undefined;
+    progress.message = undefined;
+    upsertSearchAttributes([
+      { key: SA.AllotNode, value: granted.nodeId },
+      { key: SA.AllotGpus, value: gpuIndices.join(',') },
+    ]);
+    setState(progress, 'running');
+
+    const { launch } = proxyActivities<AllotActivities>({
+      taskQueue: nodeTaskQueue(granted.nodeId),
+      scheduleToStartTimeout: '5 minutes',
+      startToCloseTimeout: input.timeLimitMs !== undefined ? input.timeLimitMs + grace + 10_000 : '30 days',
+      heartbeatTimeout: '20 seconds',
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      retry: { maximumAttempts: 1 },
     });
+    const renewing = patched('allot-lease-v1') ? renewWhileRunning(poolHandle, granted, requestId) : undefined;
+    let launched: LaunchResult;
+    try {
+      launchScope = new CancellationScope();
+      launched = await launchScope.run(() =>
+        launch({
+          stepId: info.workflowId,
+          name: input.name,
+          attempt,
+          leaseId: granted.leaseId,
+          pool,
+          command: input.command,
+          env: input.env ?? {},
+          cwd: input.cwd,
+          gpuIndices,
+          gpuFraction,
+          gracePeriodMs: grace,
+        }),
+      );
+    } catch (err) {
+      renewing?.cancel();
+      const lost = workflowCancelled
+        ? undefined
+        : ((told.interrupted as Interrupted | undefined) ?? infrastructureFailure(err));
+      if (lost && attempt <= MAX_INFRASTRUCTURE_RETRIES) {
+        await release();
+        log.warn('step attempt interrupted; queueing again', {
+          step: input.name,
+          attempt,
+          reason: lost.reason,
+          message: lost.message,
+        });
+        progress.reason = lost.reason;
+        progress.message = `${lost.message}; queued again as attempt ${attempt + 1}`;
+        progress.nodeId = undefined;
+        progress.gpuIndices = undefined;
+        upsertSearchAttributes([
+          { key: SA.AllotNode, value: null },
+          { key: SA.AllotGpus, value: null },
+        ]);
+        setState(progress, 'queued');
+        continue;
+      }
+      progress.endedAt = Date.now();
+      if (isCancellation(err)) setState(progress, 'cancelled');
+      else {
+        progress.error = lost
+          ? `${lost.reason}: ${lost.message} (gave up after ${attempt} attempts)`
+          : err instanceof Error
+            ? err.message
+            : String(err);
+        setState(progress, 'failed');
+      }
+      await release();
+      if (lost && !isCancellation(err)) {
+        throw ApplicationFailure.nonRetryable(
+          `step ${input.name} gave up after ${attempt} attempts: ${lost.message}`,
+          lost.reason,
+        );
+      }
+      throw err;
+    } finally {
+      launchScope = undefined;
+    }
+    renewing?.cancel();
+
     const result: StepResult = {
       stepId: info.workflowId,
       name: input.name,
@@ -164,21 +254,45 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
         : `exited with code ${String(launched.exitCode)}`;
       progress.error = `${input.name} ${how}`;
       setState(progress, 'failed');
+      await release();
       throw ApplicationFailure.nonRetryable(`step ${input.name} ${how}`, 'NonZeroExit', result);
     }
     setState(progress, 'succeeded');
-    return result;
-  } catch (err) {
-    progress.endedAt ??= Date.now();
-    if (isCancellation(err)) setState(progress, 'cancelled');
-    else if (progress.state === 'running') {
-      progress.error = err instanceof Error ? err.message : String(err);
-      setState(progress, 'failed');
-    }
-    throw err;
-  } finally {
     await release();
+    return result;
   }
+}
+
+/** Renews the lease at a third of its TTL until cancelled. */
+function renewWhileRunning(
+  pool: ReturnType<typeof getExternalWorkflowHandle>,
+  lease: Lease,
+  requestId: string,
+): CancellationScope {
+  const ttl = lease.expiresAt !== undefined ? lease.expiresAt - lease.grantedAt : 60_000;
+  const scope = new CancellationScope();
+  scope
+    .run(async () => {
+      for (;;) {
+        await sleep(Math.max(1000, Math.floor(ttl / 3)));
+        await pool.signal(renewSignal, { requestId });
+      }
+    })
+    .catch(() => undefined);
+  return scope;
+}
+
+/** A launch that failed because its node or agent went away, rather than because of the workload. */
+function infrastructureFailure(err: unknown): Interrupted | undefined {
+  if (!(err instanceof ActivityFailure)) return undefined;
+  const cause = err.cause;
+  if (cause instanceof TimeoutFailure) {
+    return { reason: 'NodeUnresponsive', message: `the agent stopped answering (${cause.timeoutType ?? 'timeout'})` };
+  }
+  if (cause instanceof ApplicationFailure && (cause.type === 'DeviceConflict' || cause.type === 'StaleLease')) {
+    return { reason: cause.type, message: cause.message };
+  }
+  return undefined;
 }
 
 /** Sends the acquire signal, turning a missing pool into a clear, non-retryable failure. */

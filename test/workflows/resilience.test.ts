@@ -1,0 +1,101 @@
+/**
+ * Crashes the pool must survive without leaks: a terminated step, and an agent killed with -9.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { poolWorkflowId, setHealthPolicyUpdate } from '../../src/workflows/messages';
+import type { StepResult } from '../../src/workflows/step-types';
+import { startAllot } from '../helpers/cli';
+import type { World } from '../helpers/harness';
+import { createWorld, eventually, gpus } from '../helpers/harness';
+
+let world: World;
+
+beforeAll(async () => {
+  world = await createWorld('resilience');
+  await world.client.workflow
+    .getHandle(poolWorkflowId(world.pool))
+    .executeUpdate(setHealthPolicyUpdate, {
+      args: [{ leaseTtlMs: 3_000, nodeNotReadyAfterMs: 3_000, nodeLostAfterMs: 120_000 }],
+    });
+});
+afterAll(async () => world?.close());
+
+describe('no leaks under crashes', () => {
+  it('frees the GPUs of a terminated step within the lease TTL', async () => {
+    await world.addAgent({ gpus: gpus(2) });
+    const handle = await world.client.workflow.start('allotStep', {
+      taskQueue: world.taskQueue,
+      workflowId: `terminated-${Date.now()}`,
+      args: [{ name: 'doomed', pool: world.pool, command: ['sleep', '60'], resources: { gpu: 2 } }],
+    });
+    await eventually(async () => ((await world.status()).leases.length === 1 ? true : undefined));
+    await handle.terminate('testing lease expiry');
+    const terminatedAt = Date.now();
+    await eventually(
+      async () => ((await world.status()).leases.length === 0 ? true : undefined),
+      15_000,
+      'lease to expire',
+    );
+    expect(Date.now() - terminatedAt).toBeLessThan(3_000 + 4_000);
+    for (const a of world.agents) a.worker.shutdown();
+    await Promise.allSettled(world.agents.map((a) => a.done));
+    world.agents.length = 0;
+  });
+
+  it('runs a step again elsewhere after its agent is killed with -9, never on two nodes at once', async () => {
+    const nodeA = `${world.pool}-proc`;
+    const agentProcess = await startAllot(
+      [
+        'agent',
+        '--pool',
+        world.pool,
+        '--node-id',
+        nodeA,
+        '--gpus',
+        '1',
+        '--cpu',
+        '4',
+        '--memory',
+        '8Gi',
+        '--data-dir',
+        path.join(world.dataDir, 'agents'),
+      ],
+      /registered with pool/,
+      { TEMPORAL_ADDRESS: inject('temporalAddress') },
+    );
+    const marks = path.join(world.dataDir, 'marks.txt');
+    const handle = await world.client.workflow.start('allotStep', {
+      taskQueue: world.taskQueue,
+      workflowId: `survivor-${Date.now()}`,
+      args: [
+        {
+          name: 'survivor',
+          pool: world.pool,
+          command: [
+            'sh',
+            '-c',
+            `echo "start $ALLOT_ATTEMPT $ALLOT_NODE_ID $(date +%s%N)" >> ${marks}; sleep 4; echo "end $ALLOT_ATTEMPT $ALLOT_NODE_ID $(date +%s%N)" >> ${marks}`,
+          ],
+          resources: { gpu: 1 },
+        },
+      ],
+    });
+    await eventually(
+      () => (existsSync(marks) && readFileSync(marks, 'utf8').includes('start 1') ? true : undefined),
+      20_000,
+      'first attempt to start',
+    );
+    agentProcess.child.kill('SIGKILL');
+    const { nodeId: nodeB } = await world.addAgent({ gpus: gpus(1) });
+    const result: StepResult = await handle.result();
+    expect(result.nodeId).toBe(nodeB);
+    const lines = readFileSync(marks, 'utf8').trim().split('\n');
+    expect(lines.filter((l) => l.startsWith('end 1'))).toEqual([]);
+    expect(lines.some((l) => l.startsWith(`start 2 ${nodeB}`))).toBe(true);
+    const status = await world.status();
+    expect(status.nodes.find((n) => n.id === nodeA)?.status).toBe('NotReady');
+    expect(status.leases).toEqual([]);
+  }, 90_000);
+});
