@@ -3,10 +3,11 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { ValidationError } from '../core';
-import { DEFAULT_POOL } from '../workflows/messages';
+import { DEFAULT_POOL, drainUpdate, poolWorkflowId } from '../workflows/messages';
 import { cliClient } from './context';
 import { reportError, UserError } from './errors';
 import { run } from './run';
+import { registerSimulate } from './simulate';
 import { agent, dev, worker } from './services';
 import { fetchStatus, renderQueue, renderStatus, statusJson } from './status';
 import { submit } from './submit';
@@ -138,6 +139,27 @@ export function buildProgram(exit: (code: number) => void): Command {
     });
 
   program
+    .command('drain')
+    .description('stop new grants on a node; its running steps finish (--undo makes it schedulable again)')
+    .argument('<nodeId>')
+    .option('--pool <name>', 'pool', DEFAULT_POOL)
+    .option('--undo', 'undrain the node')
+    .action(async (nodeId: string, o: { pool: string; undo?: boolean }) => {
+      const { client, close } = await cliClient();
+      try {
+        const r = await client.workflow
+          .getHandle(poolWorkflowId(o.pool))
+          .executeUpdate(drainUpdate, { args: [{ nodeId, drain: !o.undo }] });
+        process.stderr.write(`node ${r.nodeId}: ${r.status}\n`);
+      } catch (err) {
+        throw new UserError(`cannot ${o.undo ? 'undrain' : 'drain'} ${nodeId}: ${rootMessage(err)}`, 1);
+      } finally {
+        await close();
+      }
+      exit(0);
+    });
+
+  program
     .command('cancel')
     .description('cancel a step or pipeline by workflow id; its processes get SIGTERM, then SIGKILL')
     .argument('<workflowId>')
@@ -154,7 +176,15 @@ export function buildProgram(exit: (code: number) => void): Command {
       exit(0);
     });
 
+  registerSimulate(program);
   return program;
+}
+
+/** The innermost message of an error chain (Temporal wraps validator rejections). */
+export function rootMessage(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof Error && (e as { cause?: unknown }).cause instanceof Error) e = (e as { cause?: unknown }).cause;
+  return e instanceof Error ? e.message : String(e);
 }
 
 /** Entry point of the `allot` binary. */

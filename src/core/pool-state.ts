@@ -101,7 +101,8 @@ export class PoolState {
     const existing = this.data.nodes.find((n) => n.spec.id === spec.id);
     if (existing) {
       existing.spec = spec;
-      existing.status = 'Ready';
+      // A drain is an operator's decision: it outlives restarts of the agent.
+      if (existing.status !== 'Draining') existing.status = 'Ready';
       existing.registeredAt = now;
       existing.lastSeenAt = now;
       return 'updated';
@@ -190,6 +191,18 @@ export class PoolState {
       return true;
     }
     return false;
+  }
+
+  /**
+   * Drains a node (no new grants; running leases finish) or makes it schedulable again. Returns
+   * the node's status, or `undefined` for an unknown node.
+   */
+  setDraining(nodeId: string, drain: boolean): string | undefined {
+    const node = this.data.nodes.find((n) => n.spec.id === nodeId);
+    if (!node) return undefined;
+    if (drain) node.status = 'Draining';
+    else if (node.status === 'Draining') node.status = 'Ready';
+    return node.status;
   }
 
   /** Of the leases an agent says it runs, those the pool does not hold on that node (to be killed). */

@@ -38,6 +38,10 @@ export interface RegisterResult {
 
 /** Registers a node (or refreshes its inventory) and reconciles what it still runs. */
 export const registerUpdate = defineUpdate<RegisterResult, [NodeSpec, RegisterOptions]>('register');
+/** Drains a node (`drain: true`: no new grants, running steps finish) or undrains it; returns its status. */
+export const drainUpdate = defineUpdate<{ nodeId: string; status: string }, [{ nodeId: string; drain: boolean }]>(
+  'drain',
+);
 /** Changes lease TTL and node-health timing (ms); returns the timing in force. */
 export const setHealthPolicyUpdate = defineUpdate<HealthPolicy, [Partial<HealthPolicy>]>('setHealthPolicy');
 /** Acquires for a client-held lease: granted now, or queued with a ticket to poll with `requestQuery`. */

@@ -26,6 +26,7 @@ import {
 import {
   acquireSignal,
   acquireUpdate,
+  drainUpdate,
   grantSignal,
   leaseQuery,
   nodeHeartbeatSignal,
@@ -85,6 +86,27 @@ export async function allotPool(input: PoolInput): Promise<void> {
       validator: (policy) => {
         const issues = validateHealthPolicy(policy);
         if (issues.length > 0) throw new Error(`invalid health policy:\n${formatIssues(issues)}`);
+      },
+    },
+  );
+
+  setHandler(
+    drainUpdate,
+    ({ nodeId, drain }) => {
+      const status = pool.setDraining(nodeId, drain) ?? 'unknown';
+      dirty = true;
+      return { nodeId, status };
+    },
+    {
+      validator: (request) => {
+        if (typeof request?.nodeId !== 'string' || typeof request.drain !== 'boolean') {
+          throw new Error('drain needs { nodeId: string, drain: boolean }');
+        }
+        if (!pool.nodes.some((n) => n.spec.id === request.nodeId)) {
+          throw new Error(
+            `no node ${JSON.stringify(request.nodeId)} in pool ${pool.name}; known nodes: ${pool.nodes.map((n) => n.spec.id).join(', ') || 'none'}`,
+          );
+        }
       },
     },
   );
