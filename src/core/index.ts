@@ -16,7 +16,6 @@ export * from './resources';
 export * from './placement';
 export * from './ordering';
 export * from './decide';
-export * from './health';
 export * from './pool-state';
 export * from './priority';
 export * from './cluster';

@@ -1,0 +1,271 @@
+/**
+ * The discrete-event simulator: it drives the very same `decide()` as the pool workflow, over a
+ * scenario's nodes, teams and jobs. At each event time it applies completions, the ends of grace
+ * periods and arrivals, then runs scheduling cycles until nothing changes. A preempted job loses
+ * its work since its last checkpoint and queues again with its original submit time.
+ */
+import type { Lease, NodeRecord, PendingRequest } from '../core';
+import { FragmentationModel, decide } from '../core';
+import type { Scenario, SimJob } from './scenario';
+
+/** One job's outcome, in seconds. */
+export interface JobOutcome {
+  name: string;
+  /** First start; `null` if the job never ran. */
+  start: number | null;
+  /** Final completion; `null` if it never completed. */
+  end: number | null;
+  /** Node(s) of the last run, comma-separated for a gang spread over nodes. */
+  node: string | null;
+  /** GPU indices of the last run on its first node. */
+  gpus: number[];
+  preemptions: number;
+  /** First start minus submit. */
+  wait: number | null;
+  /** Why it never ran or did not complete (`Unschedulable: ...`, `TimeLimit`, or the last waiting reason). */
+  reason: string | null;
+}
+
+/** A GPU held by a job over an interval (for the Gantt chart). */
+export interface GpuInterval {
+  job: string;
+  node: string;
+  gpu: number;
+  milli: number;
+  start: number;
+  end: number;
+}
+
+/** What a simulation produces. */
+export interface SimulationRun {
+  jobs: JobOutcome[];
+  /** GPU allocation share and queue length after each event time (seconds). */
+  timeline: { time: number; gpuAllocated: number; queued: number }[];
+  intervals: GpuInterval[];
+  gpuCapacity: number;
+}
+
+interface JobState {
+  job: SimJob;
+  doneMs: number;
+  attempt: number;
+  firstStart?: number;
+  end?: number;
+  runStart?: number;
+  preemptions: number;
+  reason: string | null;
+  node: string | null;
+  gpus: number[];
+  rejected: boolean;
+  seq: number;
+}
+
+type Event = { at: number; kind: 'finish' | 'stopped'; job: string; attempt: number };
+
+/** Runs a scenario to the end. */
+export function simulate(scenario: Scenario): SimulationRun {
+  const nodes: NodeRecord[] = scenario.nodes.map((spec) => ({ spec, status: 'Ready', registeredAt: 0 }));
+  const workload = FragmentationModel.fromRequests(scenario.jobs.map((j) => j.resources));
+  const states = new Map<string, JobState>();
+  scenario.jobs.forEach((job, seq) =>
+    states.set(job.name, {
+      job,
+      doneMs: 0,
+      attempt: 0,
+      preemptions: 0,
+      reason: null,
+      node: null,
+      gpus: [],
+      rejected: false,
+      seq,
+    }),
+  );
+  const arrivals = [...scenario.jobs].sort(
+    (a, b) => a.submitMs - b.submitMs || (states.get(a.name)?.seq ?? 0) - (states.get(b.name)?.seq ?? 0),
+  );
+  const gpuCapacity = scenario.nodes.reduce((s, n) => s + n.gpus.length * 1000, 0);
+  let leases: Lease[] = [];
+  let queue: PendingRequest[] = [];
+  const events: Event[] = [];
+  const intervals: GpuInterval[] = [];
+  const timeline: SimulationRun['timeline'] = [];
+  const open = new Map<string, GpuInterval[]>();
+  let next = 0;
+
+  const enqueue = (s: JobState): void => {
+    queue.push({
+      requestId: s.job.name,
+      owner: { kind: 'client', name: s.job.name },
+      resources: s.job.resources,
+      priority: s.job.priority,
+      team: s.job.team,
+      label: s.job.name,
+      submittedAt: s.job.submitMs,
+      seq: s.seq,
+      reason: 'Pending',
+      message: 'not yet considered',
+      replicas: s.job.replicas,
+      timeLimitMs: Math.max(1, s.job.timeLimitMs - s.doneMs),
+      preemptible: s.job.preemptible,
+    });
+  };
+  const stopRun = (s: JobState, now: number): void => {
+    leases = leases.filter((l) => l.requestId !== s.job.name);
+    for (const iv of open.get(s.job.name) ?? []) {
+      iv.end = now / 1000;
+      intervals.push(iv);
+    }
+    open.delete(s.job.name);
+  };
+
+  for (;;) {
+    const nextArrival = arrivals[next]?.submitMs ?? Infinity;
+    const nextEvent = events.reduce((m, e) => Math.min(m, e.at), Infinity);
+    const now = Math.min(nextArrival, nextEvent);
+    if (now === Infinity) break;
+    // Completions and ends of grace periods, then arrivals.
+    for (const e of events.filter((x) => x.at === now)) {
+      const s = states.get(e.job);
+      if (!s || s.attempt !== e.attempt) continue;
+      if (e.kind === 'finish') {
+        s.doneMs += now - (s.runStart ?? now);
+        stopRun(s, now);
+        s.end = now;
+        if (s.doneMs < s.job.durationMs)
+          s.reason = `TimeLimit: stopped after its time limit of ${s.job.timeLimitMs / 1000}s`;
+      } else {
+        if (!leases.some((l) => l.requestId === s.job.name)) continue;
+        const progress = s.doneMs + (now - (s.runStart ?? now));
+        s.doneMs = s.job.checkpointEveryMs
+          ? Math.floor(progress / s.job.checkpointEveryMs) * s.job.checkpointEveryMs
+          : 0;
+        stopRun(s, now);
+        s.attempt++;
+        enqueue(s);
+      }
+    }
+    for (let i = events.length - 1; i >= 0; i--) if (events[i]?.at === now) events.splice(i, 1);
+    while (next < arrivals.length && arrivals[next]?.submitMs === now) {
+      const s = states.get((arrivals[next] as SimJob).name);
+      if (s) enqueue(s);
+      next++;
+    }
+    // Scheduling cycles until nothing changes at this time.
+    for (let round = 0; round < 1000; round++) {
+      const d = decide({ nodes, leases, queue, teams: scenario.teams }, { now, policy: scenario.policy, workload });
+      const byId = new Map(queue.map((r) => [r.requestId, r]));
+      for (const w of d.waiting) {
+        const r = byId.get(w.requestId);
+        if (r) {
+          r.reason = w.reason;
+          r.message = w.message;
+        }
+      }
+      for (const r of d.rejections) {
+        const s = states.get(r.requestId);
+        if (s) {
+          s.rejected = true;
+          s.reason = `${r.reason}: ${r.message}`;
+        }
+      }
+      for (const g of d.grants) {
+        const s = states.get(g.requestId);
+        const req = byId.get(g.requestId);
+        if (!s || !req) continue;
+        s.firstStart ??= now;
+        s.runStart = now;
+        s.node = [...new Set(g.allocations.map((a) => a.nodeId))].join(',');
+        s.gpus = g.gpus.map((x) => x.index);
+        const runs: GpuInterval[] = [];
+        g.allocations.forEach((a, i) => {
+          leases.push({
+            leaseId: `${s.job.name}#${s.attempt}/${i}`,
+            requestId: s.job.name,
+            owner: req.owner,
+            nodeId: a.nodeId,
+            cpuMilli: s.job.resources.cpuMilli,
+            memoryMiB: s.job.resources.memoryMiB,
+            gpus: a.gpus,
+            priority: s.job.priority,
+            team: s.job.team,
+            label: s.job.name,
+            submittedAt: s.job.submitMs,
+            grantedAt: now,
+            preemptible: s.job.preemptible,
+            timeLimitMs: req.timeLimitMs,
+            ...(s.job.resources.custom ? { custom: s.job.resources.custom } : {}),
+          });
+          for (const gpu of a.gpus)
+            runs.push({
+              job: s.job.name,
+              node: a.nodeId,
+              gpu: gpu.index,
+              milli: gpu.milli,
+              start: now / 1000,
+              end: now / 1000,
+            });
+        });
+        open.set(s.job.name, runs);
+        const remaining = s.job.durationMs - s.doneMs;
+        events.push({
+          at: now + Math.min(remaining, req.timeLimitMs ?? remaining),
+          kind: 'finish',
+          job: s.job.name,
+          attempt: s.attempt,
+        });
+      }
+      const gone = new Set([...d.grants.map((g) => g.requestId), ...d.rejections.map((r) => r.requestId)]);
+      queue = queue.filter((r) => !gone.has(r.requestId));
+      let stoppedNow = false;
+      for (const p of d.preemptions) {
+        const s = states.get(p.requestId);
+        if (!s) continue;
+        s.preemptions++;
+        for (const l of leases) if (l.requestId === p.requestId) l.preemptedAt = now;
+        events.push({ at: now + scenario.policy.gracePeriodMs, kind: 'stopped', job: s.job.name, attempt: s.attempt });
+        if (scenario.policy.gracePeriodMs === 0) stoppedNow = true;
+      }
+      if (!stoppedNow) break;
+      // Zero grace period: the victims stop at once, and the cycle runs again at the same time.
+      for (const e of events.filter((x) => x.at === now && x.kind === 'stopped')) {
+        const s = states.get(e.job);
+        if (!s || s.attempt !== e.attempt) continue;
+        const progress = s.doneMs + (now - (s.runStart ?? now));
+        s.doneMs = s.job.checkpointEveryMs
+          ? Math.floor(progress / s.job.checkpointEveryMs) * s.job.checkpointEveryMs
+          : 0;
+        stopRun(s, now);
+        s.attempt++;
+        enqueue(s);
+      }
+      for (let i = events.length - 1; i >= 0; i--)
+        if (events[i]?.at === now && events[i]?.kind === 'stopped') events.splice(i, 1);
+    }
+    let allocated = 0;
+    for (const l of leases) for (const g of l.gpus) allocated += g.milli;
+    timeline.push({
+      time: now / 1000,
+      gpuAllocated: gpuCapacity > 0 ? allocated / gpuCapacity : 0,
+      queued: queue.length,
+    });
+  }
+  for (const r of queue) {
+    const s = states.get(r.requestId);
+    if (s && !s.rejected) s.reason = `${r.reason}: ${r.message}`;
+  }
+  const jobs = scenario.jobs.map((job): JobOutcome => {
+    const s = states.get(job.name) as JobState;
+    const start = s.firstStart === undefined ? null : s.firstStart / 1000;
+    return {
+      name: job.name,
+      start,
+      end: s.end === undefined ? null : s.end / 1000,
+      node: s.node,
+      gpus: s.gpus,
+      preemptions: s.preemptions,
+      wait: start === null ? null : start - job.submitMs / 1000,
+      reason: s.reason,
+    };
+  });
+  return { jobs, timeline, intervals, gpuCapacity };
+}
