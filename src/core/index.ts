@@ -16,6 +16,7 @@ export * from './resources';
 export * from './placement';
 export * from './ordering';
 export * from './decide';
+export * from './health';
 export * from './pool-state';
 export * from './priority';
 export * from './cluster';

@@ -76,6 +76,8 @@ export interface NodeRecord {
   status: NodeStatus;
   /** Workflow time (ms) of the last registration. */
   registeredAt: number;
+  /** Workflow time (ms) of the last heartbeat (or registration). @default registeredAt */
+  lastSeenAt?: number;
 }
 
 /** The share of one GPU held by a lease. */
@@ -132,6 +134,8 @@ export interface Lease {
   submittedAt: number;
   /** Workflow time (ms) of the grant. */
   grantedAt: number;
+  /** Workflow time (ms) after which the lease is freed unless renewed. @default never */
+  expiresAt?: number;
   /** Custom integer resources held, by name. */
   custom?: Record<string, number>;
   /** Copied from the request: whether the scheduler may evict it. @default false */
