@@ -140,7 +140,10 @@ export class Placer {
         if (p !== undefined) after[p] = (after[p] ?? 0) - g.milli;
       }
       const delta = model.fragmentation(n, after, cpuAfter, memAfter) - before;
-      const scored: Scored = { gpus, key: [delta, ...bestFitKey(n, r, gpus, this.scale)] };
+      // Ties: the node best-fit prefers, then the fullest device (shares pack, whole GPUs stay free).
+      let deviceFreeAfter = 0;
+      for (const g of gpus) deviceFreeAfter += after[n.positionOf.get(g.index) ?? 0] ?? 0;
+      const scored: Scored = { gpus, key: [delta, bestFitKey(n, r, gpus, this.scale)[0] ?? 0, deviceFreeAfter] };
       if (!best || compare(scored.key, best.key) < 0) best = scored;
     }
     return best ?? { gpus: [], key: [Infinity] };
