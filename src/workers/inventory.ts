@@ -1,19 +1,22 @@
 /**
  * A node's inventory: static from flags (like Slurm's gres.conf), or detected with
- * systeminformation. Flags override detection field by field.
+ * systeminformation and nvidia-smi. Flags override detection field by field; `--label k=v` adds
+ * labels.
  */
 import os from 'node:os';
 import si from 'systeminformation';
-import type { GpuDevice, Issue, NodeSpec } from '../core';
+import type { Issue, NodeSpec } from '../core';
 import { ValidationError, describeValue, parseCpu, parseMemory, QuantityError } from '../core';
+import type { DetectedGpu } from './detect/gpus';
+import { detectGpus, schedulableGpus } from './detect/gpus';
 
 /** Inventory flags of `allot agent` and `allot dev`. */
 export interface InventoryFlags {
   /** Number of GPUs to declare instead of detecting them. */
   gpus?: number | string;
-  /** Model of the declared GPUs. @default "GPU" */
+  /** Model of the GPUs (declared or detected). @default "GPU" when declared, the detected model otherwise */
   gpuModel?: string;
-  /** Memory of each declared GPU. @default "16Gi" */
+  /** Memory of each GPU (declared or detected). @default "16Gi" when declared, the detected memory otherwise */
   gpuMemory?: string;
   /** CPU to offer. @default detected cores */
   cpu?: string;
@@ -23,8 +26,22 @@ export interface InventoryFlags {
   labels?: Record<string, string>;
 }
 
+/** A node's inventory, with how its devices are named to workloads. */
+export interface Inventory {
+  spec: NodeSpec;
+  /** Device index → the id `CUDA_VISIBLE_DEVICES` takes for it (the index, or a `MIG-...` UUID). */
+  visibleIds: Record<number, string>;
+  /** What detection found, when GPUs were detected rather than declared. */
+  detected?: DetectedGpu[];
+}
+
 /** Builds a node's inventory from flags, detecting what the flags leave out. */
 export async function buildInventory(nodeId: string, flags: InventoryFlags): Promise<NodeSpec> {
+  return (await detectInventory(nodeId, flags)).spec;
+}
+
+/** Like {@link buildInventory}, with the device names and what was detected. */
+export async function detectInventory(nodeId: string, flags: InventoryFlags): Promise<Inventory> {
   const issues: Issue[] = [];
   const quantity = <T>(field: string, value: unknown, parse: (v: unknown, f: string) => T): T | undefined => {
     if (value === undefined) return undefined;
@@ -54,35 +71,37 @@ export async function buildInventory(nodeId: string, flags: InventoryFlags): Pro
       });
     } else gpuCount = n;
   }
+  if (flags.gpuModel !== undefined && (flags.gpuModel.trim() === '' || flags.gpuModel.includes('|'))) {
+    issues.push({
+      code: 'invalid_type',
+      path: ['--gpu-model'],
+      message: `must be one model name such as A100 (no "|"), got ${describeValue(flags.gpuModel)}`,
+    });
+  }
   if (issues.length > 0) throw new ValidationError(issues);
 
-  let gpus: GpuDevice[];
+  let inventory: Omit<Inventory, 'spec'> & { gpus: NodeSpec['gpus'] };
   if (gpuCount !== undefined) {
-    gpus = Array.from({ length: gpuCount }, (_, index) => ({
+    const gpus = Array.from({ length: gpuCount }, (_, index) => ({
       index,
       model: flags.gpuModel ?? 'GPU',
       memoryMiB: gpuMemoryMiB ?? 16 * 1024,
     }));
+    inventory = { gpus, visibleIds: Object.fromEntries(gpus.map((g) => [g.index, String(g.index)])) };
   } else {
-    gpus = await detectGpus();
+    const detected = await detectGpus();
+    const { devices, visibleIds } = schedulableGpus(detected);
+    let gpus = devices;
     if (flags.gpuModel) gpus = gpus.map((g) => ({ ...g, model: flags.gpuModel ?? g.model }));
     if (gpuMemoryMiB !== undefined) gpus = gpus.map((g) => ({ ...g, memoryMiB: gpuMemoryMiB }));
+    inventory = { gpus, visibleIds, detected };
   }
-  const detectedCpu = cpuMilli ?? (await detectCpuMilli());
-  const detectedMem = memoryMiB ?? (await detectMemoryMiB());
-  return { id: nodeId, cpuMilli: detectedCpu, memoryMiB: detectedMem, gpus, labels: { ...flags.labels } };
-}
-
-/** NVIDIA GPUs as systeminformation reports them; none on a machine without them. */
-export async function detectGpus(): Promise<GpuDevice[]> {
-  try {
-    const graphics = await si.graphics();
-    return graphics.controllers
-      .filter((c) => /nvidia/i.test(c.vendor ?? '') && (c.vram ?? 0) > 0)
-      .map((c, index) => ({ index, model: c.model || c.name || 'GPU', memoryMiB: c.vram ?? 0 }));
-  } catch {
-    return [];
-  }
+  const [detectedCpu, detectedMem] = await Promise.all([cpuMilli ?? detectCpuMilli(), memoryMiB ?? detectMemoryMiB()]);
+  const { gpus, ...rest } = inventory;
+  return {
+    spec: { id: nodeId, cpuMilli: detectedCpu, memoryMiB: detectedMem, gpus, labels: { ...flags.labels } },
+    ...rest,
+  };
 }
 
 async function detectCpuMilli(): Promise<number> {
@@ -104,4 +123,15 @@ async function detectMemoryMiB(): Promise<number> {
 
 function kebab(s: string): string {
   return s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** One line per detected GPU, for the agent's start-up message. */
+export function describeDetected(detected: DetectedGpu[]): string[] {
+  return detected.map((g) => {
+    const base = `GPU ${g.index}: ${g.name} (${g.model}), ${Math.round(g.memoryMiB / 1024)} GiB${g.uuid ? `, ${g.uuid}` : ''}`;
+    if (!g.migEnabled) return base;
+    return g.mig.length === 0
+      ? `${base}, MIG enabled without instances (offers nothing)`
+      : `${base}, MIG: ${g.mig.map((m) => m.profile).join(', ')}`;
+  });
 }
