@@ -4,6 +4,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ValidationError } from '../core';
 import { DEFAULT_POOL, drainUpdate, poolWorkflowId } from '../workflows/messages';
+import { registerAdminCommands } from './admin';
 import { cliClient } from './context';
 import { reportError, UserError } from './errors';
 import { run } from './run';
@@ -88,6 +89,10 @@ export function buildProgram(exit: (code: number) => void): Command {
     .option('--cwd <dir>', 'working directory of the workload (default: here)')
     .option('--grace-period <seconds>', 'SIGTERM to SIGKILL on cancellation (default 30)')
     .option('--time-limit <seconds>', 'wall-clock limit')
+    .option(
+      '--preemptible',
+      'may be evicted by higher-priority work; it then queues again and resumes from its checkpoint',
+    )
     .option('--no-wait', 'return once submitted')
     .option('--json', 'print one JSON object with workflowId (and the result)')
     .argument('[command...]', 'the workload, as argv (never run through a shell)')
@@ -137,6 +142,8 @@ export function buildProgram(exit: (code: number) => void): Command {
       }
       exit(0);
     });
+
+  registerAdminCommands(program, exit);
 
   program
     .command('drain')

@@ -33,6 +33,7 @@ export interface SubmitOptions {
   cwd?: string;
   gracePeriod?: string;
   timeLimit?: string;
+  preemptible?: boolean;
   wait: boolean;
   json?: boolean;
 }
@@ -60,6 +61,7 @@ export function buildSubmitStep(command: string[], o: SubmitOptions): StepInput 
     cwd: o.cwd !== undefined ? path.resolve(o.cwd) : process.cwd(),
     gracePeriodMs: parseSeconds(o.gracePeriod, '--grace-period'),
     timeLimitMs: parseSeconds(o.timeLimit, '--time-limit'),
+    preemptible: o.preemptible,
   };
   const { issues } = validateStepInput(step);
   if (issues.length > 0) {

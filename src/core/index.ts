@@ -17,6 +17,7 @@ export * from './placement';
 export * from './ordering';
 export * from './decide';
 export * from './health';
+export * from './admin';
 export * from './pool-state';
 export * from './priority';
 export * from './cluster';

@@ -6,6 +6,10 @@
  * nothing the second time.
  */
 import { decide } from './decide';
+import type { SchedulingPolicy } from './policy';
+import { DEFAULT_POLICY } from './policy';
+import type { ResourceVector, TeamQuota } from './quota';
+import { leaseVector } from './quota';
 import type { HealthPolicy } from './health';
 import { DEFAULT_HEALTH, checkHealth, nextHealthDeadline } from './health';
 import type { Issue } from './errors';
@@ -32,6 +36,10 @@ export interface PoolStateData {
   released: string[];
   /** Lease and node-health timing. @default DEFAULT_HEALTH */
   health?: Partial<HealthPolicy>;
+  /** Team quotas (one cohort). @default none: no quotas */
+  teams?: TeamQuota[];
+  /** Scheduling policy changes from DEFAULT_POLICY. @default none */
+  policy?: Partial<SchedulingPolicy>;
 }
 
 /** What a step or client asks of the pool. */
@@ -44,6 +52,10 @@ export interface AcquireInput {
   label?: string;
   /** Workflow time (ms) of the first submission; defaults to now. */
   submittedAt?: number;
+  /** Whether higher-priority or reclaiming work may evict it. @default false */
+  preemptible?: boolean;
+  /** Longest it runs once granted, ms (backfill relies on it). @default none */
+  timeLimitMs?: number;
 }
 
 /** Where an acquire stands. */
@@ -57,7 +69,8 @@ export type AcquireOutcome =
 export type Effect =
   | { kind: 'grant'; lease: Lease }
   | { kind: 'reject'; rejection: Rejection }
-  | { kind: 'revoke'; lease: Lease; reason: string; message: string };
+  | { kind: 'revoke'; lease: Lease; reason: string; message: string }
+  | { kind: 'preempt'; lease: Lease; message: string };
 
 /** A fresh, empty pool. */
 export function emptyPoolState(name: string): PoolStateData {
@@ -127,6 +140,8 @@ export class PoolState {
       seq: this.data.seq++,
       reason: 'Pending',
       message: 'not yet considered',
+      ...(input.preemptible !== undefined ? { preemptible: input.preemptible } : {}),
+      ...(input.timeLimitMs !== undefined ? { timeLimitMs: input.timeLimitMs } : {}),
     });
     return this.lookup(input.requestId) ?? { status: 'released' };
   }
@@ -162,6 +177,46 @@ export class PoolState {
     const lease = held >= 0 ? this.data.leases.splice(held, 1)[0] : undefined;
     if (queued >= 0 || lease) this.remember(requestId);
     return lease;
+  }
+
+  /** Team quotas in force. */
+  get teams(): readonly TeamQuota[] {
+    return this.data.teams ?? [];
+  }
+
+  /** Sets (or replaces) one team's quota. */
+  setTeamQuota(quota: TeamQuota): void {
+    const teams = (this.data.teams ?? []).filter((t) => t.name !== quota.name);
+    teams.push(quota);
+    teams.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    this.data.teams = teams;
+  }
+
+  /** Removes a team's quota; returns whether it had one. */
+  removeTeamQuota(name: string): boolean {
+    const before = this.data.teams?.length ?? 0;
+    this.data.teams = (this.data.teams ?? []).filter((t) => t.name !== name);
+    return this.data.teams.length < before;
+  }
+
+  /** What each team uses now, as resource vectors. */
+  teamUsage(): Record<string, ResourceVector> {
+    const usage: Record<string, ResourceVector> = {};
+    for (const lease of this.data.leases) {
+      const u = (usage[lease.team] ??= {});
+      for (const [k, v] of Object.entries(leaseVector(lease))) u[k] = (u[k] ?? 0) + v;
+    }
+    return usage;
+  }
+
+  /** The scheduling policy in force. */
+  get policy(): SchedulingPolicy {
+    return { ...DEFAULT_POLICY, ...this.data.policy };
+  }
+
+  /** Changes the scheduling policy; the next cycle uses it. */
+  setPolicy(policy: Partial<SchedulingPolicy>): void {
+    this.data.policy = { ...this.data.policy, ...policy };
   }
 
   /** Lease and node-health timing in force. */
@@ -231,7 +286,7 @@ export class PoolState {
 
   /** Runs one scheduling cycle, applies its grants and rejections, and returns what to tell owners. */
   schedule(now: number): Effect[] {
-    const decisions = decide(this.data, { now });
+    const decisions = decide(this.data, { now, policy: this.data.policy });
     const effects: Effect[] = [];
     const byId = new Map(this.data.queue.map((r) => [r.requestId, r]));
     for (const g of decisions.grants) {
@@ -251,9 +306,19 @@ export class PoolState {
         submittedAt: request.submittedAt,
         grantedAt: now,
         expiresAt: now + this.health.leaseTtlMs,
+        ...(request.preemptible !== undefined ? { preemptible: request.preemptible } : {}),
+        ...(request.timeLimitMs !== undefined ? { timeLimitMs: request.timeLimitMs } : {}),
       };
       this.data.leases.push(lease);
       effects.push({ kind: 'grant', lease });
+    }
+    for (const p of decisions.preemptions) {
+      for (const leaseId of p.leaseIds) {
+        const lease = this.data.leases.find((l) => l.leaseId === leaseId);
+        if (!lease || lease.preemptedAt !== undefined) continue;
+        lease.preemptedAt = now;
+        effects.push({ kind: 'preempt', lease, message: p.message });
+      }
     }
     for (const r of decisions.rejections) {
       const request = byId.get(r.requestId);
@@ -463,6 +528,23 @@ export function validateAcquireInput(value: unknown): Issue[] {
     if (a[field] !== undefined && typeof a[field] !== 'string') {
       issues.push({ code: 'invalid_type', path: [field], message: `must be a string, got ${describeValue(a[field])}` });
     }
+  }
+  if (a.preemptible !== undefined && typeof a.preemptible !== 'boolean') {
+    issues.push({
+      code: 'invalid_type',
+      path: ['preemptible'],
+      message: `must be true or false, got ${describeValue(a.preemptible)}`,
+    });
+  }
+  if (
+    a.timeLimitMs !== undefined &&
+    (typeof a.timeLimitMs !== 'number' || !Number.isFinite(a.timeLimitMs) || a.timeLimitMs < 0)
+  ) {
+    issues.push({
+      code: 'invalid_duration',
+      path: ['timeLimitMs'],
+      message: `must be a non-negative number of ms, got ${describeValue(a.timeLimitMs)}`,
+    });
   }
   if (a.submittedAt !== undefined && (typeof a.submittedAt !== 'number' || !Number.isFinite(a.submittedAt))) {
     issues.push({

@@ -3,7 +3,25 @@
  * workers and clients alike.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { AcquireInput, AcquireOutcome, HealthPolicy, Lease, NodeSpec, PoolStatus, Rejection } from '../core';
+import type {
+  AcquireInput,
+  AcquireOutcome,
+  HealthPolicy,
+  Lease,
+  NodeSpec,
+  PoolStatus,
+  Rejection,
+  ResourceVector,
+  SchedulingPolicy,
+  TeamQuotaInput,
+} from '../core';
+
+/** Quotas and usage per team, in integer units (`gpu` milli-GPU, `cpu` milli-CPU, `memory` MiB). */
+export interface QuotaReport {
+  teams: { name: string; nominal: ResourceVector; borrowingLimit?: ResourceVector; usage: ResourceVector }[];
+  /** Usage of teams without a quota. */
+  unlimited: { name: string; usage: ResourceVector }[];
+}
 import type { StepProgress } from './step-types';
 
 /** Task queue of the control worker (pool, step and pipeline workflows). */
@@ -42,6 +60,12 @@ export const registerUpdate = defineUpdate<RegisterResult, [NodeSpec, RegisterOp
 export const drainUpdate = defineUpdate<{ nodeId: string; status: string }, [{ nodeId: string; drain: boolean }]>(
   'drain',
 );
+/** Sets (or replaces) a team's quota; returns every team's quota and usage. */
+export const setQuotaUpdate = defineUpdate<QuotaReport, [TeamQuotaInput]>('setQuota');
+/** Removes a team's quota. */
+export const removeQuotaUpdate = defineUpdate<QuotaReport, [string]>('removeQuota');
+/** Changes the scheduling policy (placement, preemption, backfill, fairShare, ...); returns the policy in force. */
+export const setPolicyUpdate = defineUpdate<SchedulingPolicy, [Partial<SchedulingPolicy>]>('setPolicy');
 /** Changes lease TTL and node-health timing (ms); returns the timing in force. */
 export const setHealthPolicyUpdate = defineUpdate<HealthPolicy, [Partial<HealthPolicy>]>('setHealthPolicy');
 /** Acquires for a client-held lease: granted now, or queued with a ticket to poll with `requestQuery`. */
@@ -69,6 +93,8 @@ export const nodeHeartbeatSignal = defineSignal<[{ nodeId: string }]>('nodeHeart
 export const grantSignal = defineSignal<[Lease]>('grant');
 /** The pool will never grant the request. */
 export const rejectSignal = defineSignal<[Rejection]>('reject');
+/** The pool evicts a preemptible step for higher-priority or reclaiming work; it stops, releases and queues again. */
+export const preemptSignal = defineSignal<[{ requestId: string; leaseId: string; message: string }]>('preempt');
 /** The pool took a lease back (expired, node lost); the step stops its workload and queues again. */
 export const revokeSignal =
   defineSignal<[{ requestId: string; leaseId: string; reason: string; message: string }]>('revoke');
@@ -79,6 +105,10 @@ export const revokeSignal =
 export const statusQuery = defineQuery<PoolStatus>('status');
 /** Where one request stands (`null` when the pool has never seen it). */
 export const requestQuery = defineQuery<AcquireOutcome | null, [string]>('request');
+/** Every team's quota and usage. */
+export const quotasQuery = defineQuery<QuotaReport>('quotas');
+/** The scheduling policy and health timing in force. */
+export const policyQuery = defineQuery<{ policy: SchedulingPolicy; health: HealthPolicy }>('policy');
 /** The lease with this id, if the pool holds it (agents check before launching: fencing). */
 export const leaseQuery = defineQuery<Lease | null, [string]>('lease');
 /** A step's state, for progress displays. */

@@ -22,6 +22,8 @@ import {
   validateAcquireInput,
   validateHealthPolicy,
   validateNodeSpec,
+  validatePolicy,
+  parseTeamQuotaInput,
 } from '../core';
 import {
   acquireSignal,
@@ -29,6 +31,12 @@ import {
   drainUpdate,
   grantSignal,
   leaseQuery,
+  policyQuery,
+  preemptSignal,
+  quotasQuery,
+  removeQuotaUpdate,
+  setPolicyUpdate,
+  setQuotaUpdate,
   nodeHeartbeatSignal,
   registerUpdate,
   renewSignal,
@@ -40,7 +48,7 @@ import {
   requestQuery,
   statusQuery,
 } from './messages';
-import type { RegisterOptions } from './messages';
+import type { QuotaReport, RegisterOptions } from './messages';
 
 /** Input of `allotPool`: its name, and the state carried over by continue-as-new. */
 export interface PoolInput {
@@ -111,6 +119,69 @@ export async function allotPool(input: PoolInput): Promise<void> {
     },
   );
 
+  const quotaReport = (): QuotaReport => {
+    const usage = pool.teamUsage();
+    const named = new Set(pool.teams.map((t) => t.name));
+    return {
+      teams: pool.teams.map((t) => ({ ...t, usage: usage[t.name] ?? {} })),
+      unlimited: Object.entries(usage)
+        .filter(([name]) => !named.has(name))
+        .map(([name, u]) => ({ name, usage: u })),
+    };
+  };
+
+  setHandler(
+    setQuotaUpdate,
+    (input) => {
+      const { quota } = parseTeamQuotaInput(input);
+      if (quota) pool.setTeamQuota(quota);
+      dirty = true;
+      return quotaReport();
+    },
+    {
+      validator: (input) => {
+        const { issues } = parseTeamQuotaInput(input);
+        if (issues.length > 0) throw new Error(`invalid quota:\n${formatIssues(issues)}`);
+      },
+    },
+  );
+
+  setHandler(
+    removeQuotaUpdate,
+    (team) => {
+      pool.removeTeamQuota(team);
+      dirty = true;
+      return quotaReport();
+    },
+    {
+      validator: (team) => {
+        if (!pool.teams.some((t) => t.name === team)) {
+          throw new Error(
+            `team ${JSON.stringify(team)} has no quota; teams with quotas: ${pool.teams.map((t) => t.name).join(', ') || 'none'}`,
+          );
+        }
+      },
+    },
+  );
+
+  setHandler(
+    setPolicyUpdate,
+    (policy) => {
+      pool.setPolicy(policy);
+      dirty = true;
+      return pool.policy;
+    },
+    {
+      validator: (policy) => {
+        const issues = validatePolicy(policy);
+        if (issues.length > 0) throw new Error(`invalid policy:\n${formatIssues(issues)}`);
+      },
+    },
+  );
+
+  setHandler(quotasQuery, quotaReport);
+  setHandler(policyQuery, () => ({ policy: pool.policy, health: pool.health }));
+
   setHandler(renewSignal, (message) => {
     if (typeof message?.requestId !== 'string') return;
     if (!pool.renew(message.requestId, Date.now())) {
@@ -173,7 +244,10 @@ export async function allotPool(input: PoolInput): Promise<void> {
     try {
       if (effect.kind === 'grant') await handle.signal(grantSignal, effect.lease);
       else if (effect.kind === 'reject') await handle.signal(rejectSignal, effect.rejection);
-      else {
+      else if (effect.kind === 'preempt') {
+        const { lease, message } = effect;
+        await handle.signal(preemptSignal, { requestId: lease.requestId, leaseId: lease.leaseId, message });
+      } else {
         const { lease, reason, message } = effect;
         await handle.signal(revokeSignal, { requestId: lease.requestId, leaseId: lease.leaseId, reason, message });
       }

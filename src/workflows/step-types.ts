@@ -28,6 +28,35 @@ export interface StepInput {
   gracePeriodMs?: number;
   /** Wall-clock limit of one run, in ms. @default none */
   timeLimitMs?: number;
+  /** Whether a higher-priority or reclaiming step may evict it; it then resumes from its checkpoint. @default false */
+  preemptible?: boolean;
+  /** Gang size: this many copies of `resources`, granted all at once or not at all. @default 1 */
+  replicas?: number;
+  /** Running the step again after its workload failed. @default one attempt, no retry */
+  retry?: StepRetryPolicy;
+  /**
+   * Number of the first attempt; set by `step()` when it runs the step again under its retry
+   * policy, so that `ALLOT_ATTEMPT` keeps counting. @default 1
+   */
+  firstAttempt?: number;
+}
+
+/**
+ * When and how `step()` runs a failed step again. Like Temporal's `RetryPolicy`, with exit codes
+ * in place of error types. Infrastructure failures (a lost node, an expired lease) and preemption
+ * are retried by the step itself and do not count here.
+ */
+export interface StepRetryPolicy {
+  /** Attempts in all, the first included; `1` means no retry. @default 1 */
+  maximumAttempts?: number;
+  /** Wait before the first retry, ms. @default 1000 */
+  initialIntervalMs?: number;
+  /** Each wait is the previous one times this. @default 2 */
+  backoffCoefficient?: number;
+  /** Longest wait between attempts, ms. @default 100 × initialIntervalMs */
+  maximumIntervalMs?: number;
+  /** Exit codes that are never retried (a bad argument will not get better). @default [] */
+  nonRetryableExitCodes?: number[];
 }
 
 /** What a finished step returns. */

@@ -25,7 +25,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { AllotActivities } from '../activities';
-import type { Lease, Rejection, ResourceRequest } from '../core';
+import type { AcquireInput, Lease, Rejection } from '../core';
 import { formatIssues } from '../core';
 import {
   DEFAULT_POOL,
@@ -33,6 +33,7 @@ import {
   grantSignal,
   nodeTaskQueue,
   poolWorkflowId,
+  preemptSignal,
   progressQuery,
   rejectSignal,
   releaseSignal,
@@ -84,6 +85,11 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
   setHandler(rejectSignal, (r) => {
     if (r.requestId === progress.requestId) told.rejection = r;
   });
+  setHandler(preemptSignal, (p) => {
+    if (p.requestId !== progress.requestId || told.interrupted) return;
+    told.interrupted = { reason: 'Preempted', message: p.message };
+    launchScope?.cancel();
+  });
   setHandler(revokeSignal, (r) => {
     if (r.requestId !== progress.requestId || told.interrupted) return;
     told.interrupted = { reason: r.reason, message: r.message };
@@ -104,6 +110,7 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
   const poolHandle = getExternalWorkflowHandle(poolWorkflowId(pool));
   const grace = input.gracePeriodMs ?? DEFAULT_GRACE_PERIOD_MS;
 
+  let infrastructureRetries = 0;
   for (let attempt = 1; ; attempt++) {
     const requestId = attempt === 1 ? baseRequestId : `${baseRequestId}#${attempt}`;
     progress.requestId = requestId;
@@ -124,6 +131,8 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
           team: input.team ?? 'default',
           label: input.name,
           submittedAt: progress.submittedAt,
+          ...(input.preemptible !== undefined ? { preemptible: input.preemptible } : {}),
+          ...(input.timeLimitMs !== undefined ? { timeLimitMs: input.timeLimitMs } : {}),
         },
         pool,
       );
@@ -191,7 +200,9 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
       const lost = workflowCancelled
         ? undefined
         : ((told.interrupted as Interrupted | undefined) ?? infrastructureFailure(err));
-      if (lost && attempt <= MAX_INFRASTRUCTURE_RETRIES) {
+      const preempted = lost?.reason === 'Preempted';
+      if (lost && (preempted || ++infrastructureRetries <= MAX_INFRASTRUCTURE_RETRIES)) {
+        if (preempted) setState(progress, 'preempted');
         await release();
         log.warn('step attempt interrupted; queueing again', {
           step: input.name,
@@ -298,15 +309,7 @@ function infrastructureFailure(err: unknown): Interrupted | undefined {
 /** Sends the acquire signal, turning a missing pool into a clear, non-retryable failure. */
 async function askPool(
   handle: ReturnType<typeof getExternalWorkflowHandle>,
-  request: {
-    requestId: string;
-    owner: { kind: 'workflow'; workflowId: string };
-    resources: ResourceRequest;
-    priority: number;
-    team: string;
-    label: string;
-    submittedAt: number;
-  },
+  request: AcquireInput,
   pool: string,
 ): Promise<void> {
   try {
