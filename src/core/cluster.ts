@@ -24,6 +24,8 @@ export interface NodeState {
   version: number;
   /** Position in `spec.gpus` of each GPU index. */
   positionOf: Map<number, number>;
+  /** Positions in `spec.gpus`, by ascending GPU index. */
+  byIndex: number[];
 }
 
 /** Resources taken by one allocation on one node. */
@@ -52,6 +54,10 @@ export class ClusterState {
         customFree: { ...(r.spec.custom ?? {}) },
         version: 0,
         positionOf: new Map(r.spec.gpus.map((d, i) => [d.index, i])),
+        byIndex: r.spec.gpus
+          .map((d, i) => ({ index: d.index, i }))
+          .sort((a, b) => a.index - b.index)
+          .map((x) => x.i),
       };
       this.byId.set(r.spec.id, state);
       return state;

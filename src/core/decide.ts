@@ -107,21 +107,24 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
   const specs = snapshot.nodes.map((n) => n.spec);
   const cluster = ClusterState.from(snapshot.nodes, snapshot.leases);
   const ledger = new QuotaLedger(snapshot.teams);
-  for (const l of snapshot.leases) ledger.add(l.team, leaseVector(l));
+  if (!ledger.empty) for (const l of snapshot.leases) ledger.add(l.team, leaseVector(l));
   const model =
     policy.placement === 'fragmentation-aware'
       ? (options.workload ?? FragmentationModel.fromRequests(snapshot.queue.map((r) => r.resources)))
       : undefined;
   const placer = new Placer(cluster, policy.placement, model);
   const backfill = policy.backfill && now !== undefined;
+  // When each lease ends at the latest: its time limit, or the end of its grace period once preempted.
   const endOf = new Map<string, number>();
   const terminating = new Set<string>();
-  for (const l of snapshot.leases) {
-    if (l.preemptedAt !== undefined) {
-      terminating.add(l.requestId);
-      endOf.set(l.leaseId, l.preemptedAt + policy.gracePeriodMs);
-    } else endOf.set(l.leaseId, l.timeLimitMs !== undefined ? l.grantedAt + l.timeLimitMs : Infinity);
-  }
+  for (const l of snapshot.leases) if (l.preemptedAt !== undefined) terminating.add(l.requestId);
+  const endOfLease = (l: Lease): number =>
+    endOf.get(l.leaseId) ??
+    (l.preemptedAt !== undefined
+      ? l.preemptedAt + policy.gracePeriodMs
+      : l.timeLimitMs !== undefined
+        ? l.grantedAt + l.timeLimitMs
+        : Infinity);
   const endings: EndingsByNode = new Map();
   const addEnding = (nodeId: string, ending: EndingsByNode extends Map<string, (infer E)[]> ? E : never): void => {
     let list = endings.get(nodeId);
@@ -144,13 +147,23 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
   let shadowOwner: PendingRequest | undefined;
   let examined = 0;
   let endingsBuilt = false;
+  let changes = 0;
+  const reservations = new Map<string, { changes: number; start: number }>();
+  const noFit = new Map<string, number>();
   const reserve = (r: PendingRequest): void => {
     if (!backfill || now === undefined) return;
     if (!endingsBuilt) {
       endingsBuilt = true;
-      for (const l of snapshot.leases) addEnding(l.nodeId, { allocation: l, end: endOf.get(l.leaseId) ?? Infinity });
+      for (const l of snapshot.leases) addEnding(l.nodeId, { allocation: l, end: endOfLease(l) });
     }
-    const start = reservedStart(cluster, placer, endings, r.resources, r.replicas ?? 1, now);
+    // Reservations only move when this cycle changes the cluster (a grant or a preemption).
+    const key = `${shapeKey(r.resources)}#${r.replicas ?? 1}`;
+    const cached = reservations.get(key);
+    const start =
+      cached && cached.changes === changes
+        ? cached.start
+        : reservedStart(cluster, placer, endings, r.resources, r.replicas ?? 1, now);
+    reservations.set(key, { changes, start });
     if (start < shadow || shadowOwner === undefined) {
       shadow = Math.min(shadow, start);
       shadowOwner = r;
@@ -159,20 +172,21 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
 
   for (const request of ordered) {
     const replicas = request.replicas ?? 1;
-    const vector = requestVector(request.resources, replicas);
+    const vector = ledger.empty ? {} : requestVector(request.resources, replicas);
     if (specs.length === 0) {
       wait(request.requestId, 'NoNodes', 'no node has registered with the pool yet; start an agent with `allot agent`');
       continue;
     }
     // 3. Never satisfiable.
-    const key = `${shapeKey(request.resources)}#${replicas}#${request.team}`;
+    const shape = `${shapeKey(request.resources)}#${replicas}`;
+    const key = `${shape}#${request.team}`;
     if (!never.has(key)) {
       let why = unschedulableReason(specs, request.resources);
       if (why === undefined && replicas > 1) {
         const most = placer.copiesWhenEmpty(request.resources);
         if (most < replicas) why = `asks for ${replicas} replicas, but all nodes together hold at most ${most} at once`;
       }
-      never.set(key, why ?? ledger.neverFits(request.team, vector));
+      never.set(key, why ?? ledger.neverFits(request.team, requestVector(request.resources, replicas)));
     }
     const whyNever = never.get(key);
     if (whyNever !== undefined) {
@@ -234,8 +248,15 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
   }
 
   function grant(request: PendingRequest, vector: Record<string, number>): boolean {
+    // A shape that did not fit stays unfit until this cycle grants something.
+    const shape = `${shapeKey(request.resources)}#${request.replicas ?? 1}`;
+    if (noFit.get(shape) === changes) return false;
     const placed = placer.placeGang(request.resources, request.replicas ?? 1);
-    if (!placed) return false;
+    if (!placed) {
+      noFit.set(shape, changes);
+      return false;
+    }
+    changes++;
     const first = placed[0] as Placement;
     decisions.grants.push({
       requestId: request.requestId,
@@ -263,7 +284,7 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
     const stopping = runningGroups().filter((g) => terminating.has(g.requestId));
     if (stopping.length > 0) {
       for (const g of stopping) applyGroup(ctx, g, -1);
-      const enough = admissible(ctx, request, vector);
+      const enough = admissible(ctx, request, ledger.empty ? {} : vector);
       for (const g of stopping) applyGroup(ctx, g, 1);
       if (enough) {
         blockedBy = request;
@@ -272,8 +293,13 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
         return true;
       }
     }
-    const victims = findVictims(ctx, request, vector);
+    const victims = findVictims(
+      ctx,
+      request,
+      ledger.empty ? requestVector(request.resources, request.replicas ?? 1) : vector,
+    );
     if (!victims) return false;
+    changes++;
     for (const v of victims) {
       terminating.add(v.requestId);
       const why =
@@ -293,7 +319,8 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
       for (const list of endings.values()) {
         for (const e of list) {
           const id = (e.allocation as Partial<Lease>).leaseId;
-          if (id !== undefined && endOf.has(id)) e.end = endOf.get(id) ?? e.end;
+          const end = id === undefined ? undefined : endOf.get(id);
+          if (end !== undefined) e.end = end;
         }
       }
     }

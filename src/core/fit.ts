@@ -87,10 +87,12 @@ export function deviceTakes(n: NodeState, i: number, r: ResourceRequest, fractio
 export function wholeGpuShares(n: NodeState, r: ResourceRequest): GpuShare[] {
   const need = wholeGpus(r);
   const out: GpuShare[] = [];
-  const order = n.spec.gpus.map((d, i) => ({ index: d.index, i })).sort((a, b) => a.index - b.index);
-  for (const { index, i } of order) {
+  for (const i of n.byIndex) {
     if (out.length === need) break;
-    if (deviceTakes(n, i, r, false)) out.push({ index, milli: 1000, memoryMiB: n.spec.gpus[i]?.memoryMiB ?? 0 });
+    if (deviceTakes(n, i, r, false)) {
+      const d = n.spec.gpus[i];
+      if (d) out.push({ index: d.index, milli: 1000, memoryMiB: d.memoryMiB });
+    }
   }
   return out;
 }

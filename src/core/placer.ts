@@ -35,6 +35,7 @@ export class Placer {
   private readonly eligible = new Map<string, NodeState[]>();
   private readonly scores = new WeakMap<NodeState, Map<string, { version: number; scored: Scored }>>();
   private readonly scale: Scale;
+  private readonly fragmentation = new WeakMap<NodeState, { version: number; value: number }>();
 
   constructor(
     readonly cluster: ClusterState,
@@ -124,7 +125,12 @@ export class Placer {
 
   private scoreFgd(n: NodeState, r: ResourceRequest): Scored {
     const model = this.model as FragmentationModel;
-    const before = model.fragmentation(n);
+    let cached = this.fragmentation.get(n);
+    if (!cached || cached.version !== n.version) {
+      cached = { version: n.version, value: model.fragmentation(n) };
+      this.fragmentation.set(n, cached);
+    }
+    const before = cached.value;
     const cpuAfter = n.freeCpuMilli - r.cpuMilli;
     const memAfter = n.freeMemoryMiB - r.memoryMiB;
     const options: GpuShare[][] = isFractional(r)

@@ -11,6 +11,7 @@
  */
 import type { ClusterState } from './cluster';
 import { allocationOf } from './cluster';
+import { fitsNow } from './fit';
 import type { Placer } from './placer';
 import type { QuotaLedger, ResourceVector } from './quota';
 import { leaseVector } from './quota';
@@ -106,6 +107,78 @@ export function findVictims(
       b.grantedAt - a.grantedAt ||
       (a.requestId < b.requestId ? -1 : a.requestId > b.requestId ? 1 : 0),
   );
+  if (!quotaShort && (request.replicas ?? 1) === 1) return victimsOnOneNode(ctx, request, vector, candidates);
+  return greedyThenMinimal(ctx, request, vector, candidates);
+}
+
+/**
+ * For one copy that lacks only node resources: the cheapest victim set on any single node (fewest
+ * victims, then the lowest top priority among them, then node order), each found greedily in the
+ * candidate order and made minimal.
+ */
+function victimsOnOneNode(
+  ctx: PreemptionContext,
+  request: PendingRequest,
+  vector: ResourceVector,
+  candidates: readonly LeaseGroup[],
+): LeaseGroup[] | undefined {
+  const byNode = new Map<string, LeaseGroup[]>();
+  for (const g of candidates) {
+    if (g.leases.length !== 1) continue;
+    const nodeId = g.leases[0]?.nodeId ?? '';
+    let list = byNode.get(nodeId);
+    if (!list) byNode.set(nodeId, (list = []));
+    list.push(g);
+  }
+  let best: { victims: LeaseGroup[]; top: number } | undefined;
+  for (const n of ctx.placer.eligibleNodes(request.resources)) {
+    const list = byNode.get(n.spec.id);
+    if (!n.ready || !list) continue;
+    const fitsHere = (): boolean => fitsNow(n, request.resources);
+    const taken: LeaseGroup[] = [];
+    for (const g of list) {
+      if (fitsHere()) break;
+      applyGroup(ctx, g, -1);
+      taken.push(g);
+    }
+    if (!fitsHere() || taken.length === 0) {
+      for (const g of taken) applyGroup(ctx, g, 1);
+      continue;
+    }
+    const needed = minimal(ctx, taken, fitsHere);
+    for (const g of needed) applyGroup(ctx, g, 1);
+    const top = Math.max(...needed.map((g) => g.priority));
+    if (!best || needed.length < best.victims.length || (needed.length === best.victims.length && top < best.top)) {
+      best = { victims: needed, top };
+    }
+  }
+  if (!best) return greedyThenMinimal(ctx, request, vector, candidates);
+  return best.victims;
+}
+
+/** Drops victims not needed, latest chosen first; victims stay removed in the working state. */
+function minimal(ctx: PreemptionContext, victims: readonly LeaseGroup[], fits: () => boolean): LeaseGroup[] {
+  const needed: LeaseGroup[] = [];
+  for (let i = victims.length - 1; i >= 0; i--) {
+    const g = victims[i] as LeaseGroup;
+    if (i === victims.length - 1) {
+      needed.push(g);
+      continue;
+    }
+    applyGroup(ctx, g, 1);
+    if (fits()) continue;
+    applyGroup(ctx, g, -1);
+    needed.push(g);
+  }
+  return needed.reverse();
+}
+
+function greedyThenMinimal(
+  ctx: PreemptionContext,
+  request: PendingRequest,
+  vector: ResourceVector,
+  candidates: readonly LeaseGroup[],
+): LeaseGroup[] | undefined {
   const victims: LeaseGroup[] = [];
   let fits = false;
   for (const g of candidates) {
@@ -121,18 +194,7 @@ export function findVictims(
     return undefined;
   }
   // Drop any victim the request does not need, latest chosen first (the last one always is needed).
-  const needed: LeaseGroup[] = [];
-  for (let i = victims.length - 1; i >= 0; i--) {
-    const g = victims[i] as LeaseGroup;
-    if (i === victims.length - 1) {
-      needed.push(g);
-      continue;
-    }
-    applyGroup(ctx, g, 1);
-    if (admissible(ctx, request, vector)) continue;
-    applyGroup(ctx, g, -1);
-    needed.push(g);
-  }
+  const needed = minimal(ctx, victims, () => admissible(ctx, request, vector));
   for (const g of needed) applyGroup(ctx, g, 1);
-  return needed.reverse();
+  return needed;
 }
