@@ -2,9 +2,12 @@
  * Activities run by node agents.
  */
 export { createActivities, stepPaths, safeName, tail, killGroup, LOG_TAIL_LINES } from './launch';
-export type { AgentContext } from './launch';
+export type { AgentContext, LaunchFailureDetails, LaunchOutcome, RunningLaunch } from './launch';
 export { LeaseLedger, DeviceConflictError } from './ledger';
 export { DEFAULT_ENV_ALLOWLIST } from './environment';
+export { prepareCgroups, StepCgroup } from './cgroup';
+export type { CgroupSupport } from './cgroup';
+export type { CurrentUsage, GpuSnapshot, GpuUsageSource } from './monitor';
 
 import type { createActivities } from './launch';
 /** The activity interface, for `proxyActivities<AllotActivities>` in workflows. */

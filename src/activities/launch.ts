@@ -1,7 +1,13 @@
 /**
  * The `launch` activity: runs a step's workload on this node as its own process group, pinned to
- * the granted GPUs, with its output in a log file; heartbeats while it runs; on cancellation sends
- * SIGTERM to the group and SIGKILL after the grace period.
+ * the granted GPUs, with its output in a log file; heartbeats its log tail and usage while it
+ * runs; enforces its memory and time limits; on cancellation sends SIGTERM to the group and
+ * SIGKILL after the grace period.
+ *
+ * Failures it raises, each a non-retryable `ApplicationFailure` of that type, with
+ * {@link LaunchFailureDetails}: `MemoryLimitExceeded` (peak and limit in the message),
+ * `TimeLimitExceeded`, `NodeDraining` (the agent is stopping and handed the step back),
+ * `StaleLease` and `DeviceConflict` (fencing), `LaunchFailed` (the command could not start).
  */
 import { spawn } from 'node:child_process';
 import {
@@ -18,10 +24,33 @@ import {
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import { formatMemory } from '../core';
 import type { LaunchInput, LaunchResult } from '../workflows/step-types';
+import type { StepUsage } from '../workflows/usage-types';
+import type { CgroupSupport } from './cgroup';
+import { StepCgroup } from './cgroup';
 import { DEFAULT_ENV_ALLOWLIST, workloadEnv } from './environment';
 import type { LeaseLedger } from './ledger';
 import { DeviceConflictError } from './ledger';
+import type { CurrentUsage, GpuUsageSource } from './monitor';
+import { WorkloadMonitor } from './monitor';
+
+const MiB = 1024 * 1024;
+
+/** A launch in progress, as the agent's status and metrics see it. */
+export interface RunningLaunch {
+  input: LaunchInput;
+  startedAt: number;
+  logFile: string;
+  /** Mean and peak so far. */
+  usage(): StepUsage;
+  /** The latest sample. */
+  current(): CurrentUsage;
+}
+
+/** How a launch ended, for metrics. */
+export type LaunchOutcome =
+  'succeeded' | 'failed' | 'memory_limit' | 'time_limit' | 'cancelled' | 'handed_back' | 'launch_failed';
 
 /** What the agent gives its activities. */
 export interface AgentContext {
@@ -38,6 +67,38 @@ export interface AgentContext {
    * cannot be asked; the launch then goes ahead on the grant it carries.
    */
   leaseHeld?: (pool: string, leaseId: string) => Promise<boolean | undefined>;
+  /** Device index → the id `CUDA_VISIBLE_DEVICES` takes for it. @default the index itself */
+  visibleIds?: Record<number, string>;
+  /** Where workloads get cgroups for their limits; without, memory is watched by polling. */
+  cgroups?: CgroupSupport;
+  /** GPU samples of the node (usage); absent on a node without `nvidia-smi`. */
+  gpu?: GpuUsageSource;
+  /** Time between usage samples (and memory checks when polling), ms. @default 500 */
+  sampleMs?: number;
+  /** Launches running now, by lease id; kept up to date when given. */
+  running?: Map<string, RunningLaunch>;
+  /** Called when a launch that got as far as the ledger ends, with what its workload used. */
+  onEnded?: (input: LaunchInput, outcome: LaunchOutcome, usage?: StepUsage) => void;
+  /**
+   * Aborted when the agent hands its steps back (it is stopping after a drain deadline): running
+   * workloads get SIGTERM, then SIGKILL after their grace period, and fail as `NodeDraining`.
+   */
+  handback?: AbortSignal;
+}
+
+/** Details of the failures the launch raises for a workload it ran. */
+export interface LaunchFailureDetails {
+  exitCode: number | null;
+  signal: string | null;
+  runningMs: number;
+  logFile: string;
+  logTail: string[];
+  usage?: StepUsage;
+  /** For `MemoryLimitExceeded`: the highest memory seen and the limit, MiB. */
+  peakMiB?: number;
+  limitMiB?: number;
+  /** For `TimeLimitExceeded`: the limit, ms. */
+  timeLimitMs?: number;
 }
 
 /** Number of log lines kept in results and heartbeats. */
@@ -72,6 +133,9 @@ export function createActivities(ctx: AgentContext) {
   };
 }
 
+/** Why the agent stopped a workload itself, if it did. */
+type Stopped = { why: 'memory'; peakBytes: number } | { why: 'time' } | { why: 'handback' };
+
 async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResult> {
   const activity = Context.current();
   if (input.pool !== undefined && ctx.leaseHeld) {
@@ -82,6 +146,9 @@ async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResu
         'StaleLease',
       );
     }
+  }
+  if (ctx.handback?.aborted) {
+    throw ApplicationFailure.nonRetryable(`node ${ctx.nodeId} is draining; it starts no new step`, 'NodeDraining');
   }
   try {
     ctx.ledger.claim({
@@ -96,12 +163,13 @@ async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResu
     if (err instanceof DeviceConflictError) throw ApplicationFailure.nonRetryable(err.message, err.code);
     throw err;
   }
+  let cgroup: StepCgroup | undefined;
   try {
     const paths = stepPaths(ctx.dataDir, input.stepId, input.attempt);
     for (const p of [path.dirname(paths.log), path.dirname(paths.output), paths.checkpoint])
       mkdirSync(p, { recursive: true });
     rmSync(paths.output, { force: true });
-    const devices = input.gpuIndices.join(',');
+    const devices = input.gpuIndices.map((i) => ctx.visibleIds?.[i] ?? String(i)).join(',');
     const allotEnv: Record<string, string> = {
       CUDA_VISIBLE_DEVICES: devices,
       NVIDIA_VISIBLE_DEVICES: devices === '' ? 'void' : devices,
@@ -118,58 +186,155 @@ async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResu
       allotEnv.CUDA_MPS_ACTIVE_THREAD_PERCENTAGE = String(Math.max(1, Math.round(input.gpuFraction * 100)));
     }
     const env = workloadEnv(process.env, ctx.envAllowlist ?? DEFAULT_ENV_ALLOWLIST, input.env, allotEnv);
+    const limitBytes = input.memoryLimitMiB !== undefined ? input.memoryLimitMiB * MiB : undefined;
+    if (ctx.cgroups?.available && (limitBytes !== undefined || input.cpuLimitMilli !== undefined)) {
+      try {
+        cgroup = StepCgroup.create(ctx.cgroups.parent, safeName(input.leaseId), {
+          memoryMaxBytes: limitBytes,
+          cpuMaxMilli: input.cpuLimitMilli,
+        });
+      } catch (err) {
+        appendFileSync(paths.log, `allot: no cgroup for this step (${(err as Error).message}); watching memory\n`);
+      }
+    }
+    const enforcement = limitBytes === undefined ? 'none' : cgroup ? 'cgroup' : 'polling';
     const logFd = openSync(paths.log, 'a');
     const startedAt = Date.now();
-    let exit: { code: number | null; signal: NodeJS.Signals | null };
+    let exit: { code: number | null; signal: NodeJS.Signals | null; stopped?: Stopped; monitor?: WorkloadMonitor };
     try {
-      exit = await runProcessGroup(input, env, logFd, paths.log, activity, ctx.heartbeatMs ?? 1000, (pgid) =>
-        ctx.ledger.setProcessGroup(input.leaseId, pgid),
-      );
+      exit = await runProcessGroup(ctx, input, env, logFd, paths.log, activity, startedAt, cgroup);
+    } catch (err) {
+      ctx.onEnded?.(input, 'launch_failed');
+      throw err;
     } finally {
       closeSync(logFd);
     }
     const runningMs = Date.now() - startedAt;
-    const logTail = tail(paths.log, LOG_TAIL_LINES);
+    const oomKilled = cgroup !== undefined && cgroup.read().oomKills > 0;
+    await cgroup?.remove();
+    cgroup = undefined;
+    const usage: StepUsage | undefined = exit.monitor
+      ? {
+          ...exit.monitor.usage(),
+          ...(input.requested ? { requested: input.requested } : {}),
+          memoryEnforcement: enforcement,
+        }
+      : undefined;
+    const report = (outcome: LaunchOutcome): void => ctx.onEnded?.(input, outcome, usage);
+    const details = (extra: Partial<LaunchFailureDetails> = {}): LaunchFailureDetails => ({
+      exitCode: exit.code,
+      signal: exit.signal,
+      runningMs,
+      logFile: paths.log,
+      logTail: tail(paths.log, LOG_TAIL_LINES),
+      ...(usage ? { usage } : {}),
+      ...extra,
+    });
+
+    if (exit.stopped?.why === 'memory' || oomKilled) {
+      const peakBytes = Math.max(
+        exit.stopped?.why === 'memory' ? exit.stopped.peakBytes : 0,
+        exit.monitor?.peakMemoryBytes ?? 0,
+        limitBytes !== undefined && oomKilled ? limitBytes : 0,
+      );
+      const peakMiB = Math.round(peakBytes / MiB);
+      const limitMiB = input.memoryLimitMiB ?? 0;
+      const used =
+        peakMiB > limitMiB
+          ? `used ${formatMemory(peakMiB)} of memory (peak), over its limit of ${formatMemory(limitMiB)}`
+          : `reached its memory limit of ${formatMemory(limitMiB)} (peak ${formatMemory(peakMiB)})`;
+      const message = `step ${input.name} ${used} and was killed; ask for more with resources.memory or memoryLimit (--memory / --memory-limit)`;
+      appendFileSync(paths.log, `allot: ${message}\n`);
+      report('memory_limit');
+      throw ApplicationFailure.create({
+        message,
+        type: 'MemoryLimitExceeded',
+        nonRetryable: true,
+        details: [details({ peakMiB, limitMiB })],
+      });
+    }
     if (activity.cancellationSignal.aborted) {
+      report('cancelled');
       throw activity.cancellationSignal.reason instanceof Error
         ? activity.cancellationSignal.reason
         : ApplicationFailure.create({ message: 'cancelled', type: 'Cancelled' });
     }
+    if (exit.stopped?.why === 'time') {
+      const message = `step ${input.name} ran past its time limit of ${formatLimit(input.timeLimitMs ?? 0)} and was stopped`;
+      appendFileSync(paths.log, `allot: ${message}\n`);
+      report('time_limit');
+      throw ApplicationFailure.create({
+        message,
+        type: 'TimeLimitExceeded',
+        nonRetryable: true,
+        details: [details({ timeLimitMs: input.timeLimitMs })],
+      });
+    }
+    if (exit.stopped?.why === 'handback') {
+      const message = `node ${ctx.nodeId} is stopping; step ${input.name} was stopped and handed back to be run again`;
+      appendFileSync(paths.log, `allot: ${message}\n`);
+      report('handed_back');
+      throw ApplicationFailure.create({ message, type: 'NodeDraining', nonRetryable: true, details: [details()] });
+    }
+    report(exit.code === 0 ? 'succeeded' : 'failed');
     return {
       exitCode: exit.code,
       signal: exit.signal,
       outputs: readOutputs(paths.output, paths.log),
       runningMs,
       logFile: paths.log,
-      logTail,
+      logTail: tail(paths.log, LOG_TAIL_LINES),
+      ...(usage ? { usage } : {}),
     };
   } finally {
+    await cgroup?.remove();
     ctx.ledger.free(input.leaseId);
   }
 }
 
-/** Spawns the workload as a process group and waits for it, killing the group on cancellation. */
+function formatLimit(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/**
+ * Spawns the workload as a process group and waits for it. It stops the group (SIGTERM, then
+ * SIGKILL after the grace period) on cancellation, at the time limit and on a handback, and kills
+ * it at once past the memory limit.
+ */
 function runProcessGroup(
+  ctx: AgentContext,
   input: LaunchInput,
   env: Record<string, string>,
   logFd: number,
   logFile: string,
   activity: Context,
-  heartbeatMs: number,
-  started: (pgid: number) => void,
-): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  startedAt: number,
+  cgroup: StepCgroup | undefined,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stopped?: Stopped; monitor?: WorkloadMonitor }> {
   return new Promise((resolve, reject) => {
     const [file, ...args] = input.command;
     if (file === undefined) {
       reject(ApplicationFailure.nonRetryable('the command is empty', 'InvalidInput'));
       return;
     }
-    const child = spawn(file, args, { cwd: input.cwd, env, detached: true, stdio: ['ignore', logFd, logFd] });
-    if (child.pid !== undefined) {
-      started(child.pid);
-      watchAgent(child.pid);
-    }
+    // In a cgroup, a small shell joins it first and then becomes the workload (exec), so that
+    // every process of the workload is in the cgroup from its start. The argv is never parsed.
+    const [spawnFile, spawnArgs] = cgroup
+      ? [
+          'sh',
+          [
+            '-c',
+            'echo $$ > "$0" || { echo "allot: cannot join cgroup $0" >&2; exit 125; }; exec "$@"',
+            cgroup.procsFile,
+            file,
+            ...args,
+          ],
+        ]
+      : [file, args];
+    const child = spawn(spawnFile, spawnArgs, { cwd: input.cwd, env, detached: true, stdio: ['ignore', logFd, logFd] });
+    let stopped: Stopped | undefined;
     let killTimer: NodeJS.Timeout | undefined;
+    let limitTimer: NodeJS.Timeout | undefined;
     const signalGroup = (signal: NodeJS.Signals): void => {
       if (child.pid === undefined) return;
       try {
@@ -178,26 +343,79 @@ function runProcessGroup(
         // The group is already gone.
       }
     };
-    const onCancel = (): void => {
+    const terminate = (): void => {
+      if (killTimer) return;
       signalGroup('SIGTERM');
       killTimer = setTimeout(() => signalGroup('SIGKILL'), input.gracePeriodMs);
     };
+    const onCancel = (): void => terminate();
+    const onHandback = (): void => {
+      stopped ??= { why: 'handback' };
+      terminate();
+    };
+    let monitor: WorkloadMonitor | undefined;
+    if (child.pid !== undefined) {
+      ctx.ledger.setProcessGroup(input.leaseId, child.pid);
+      watchAgent(child.pid);
+      const pid = child.pid;
+      monitor = new WorkloadMonitor({
+        rootPid: pid,
+        intervalMs: ctx.sampleMs ?? 500,
+        memoryLimitBytes: input.memoryLimitMiB !== undefined ? input.memoryLimitMiB * MiB : undefined,
+        cgroup,
+        gpu: ctx.gpu,
+        gpuIndices: input.gpuIndices.map((i) => Number(ctx.visibleIds?.[i] ?? i)).filter((i) => Number.isInteger(i)),
+        onMemoryExceeded: (peakBytes) => {
+          stopped = { why: 'memory', peakBytes };
+          signalGroup('SIGKILL');
+        },
+      });
+      monitor.start();
+      const m = monitor;
+      ctx.running?.set(input.leaseId, {
+        input,
+        startedAt,
+        logFile,
+        usage: () => m.usage(),
+        current: () => m.latest(),
+      });
+    }
+    if (input.timeLimitMs !== undefined) {
+      limitTimer = setTimeout(() => {
+        stopped ??= { why: 'time' };
+        terminate();
+      }, input.timeLimitMs);
+    }
     activity.cancellationSignal.addEventListener('abort', onCancel, { once: true });
-    const beat = setInterval(() => activity.heartbeat({ pid: child.pid, logTail: tail(logFile, 5) }), heartbeatMs);
-    activity.heartbeat({ pid: child.pid });
-    child.once('error', (err: NodeJS.ErrnoException) => {
+    ctx.handback?.addEventListener('abort', onHandback, { once: true });
+    const details = (): Record<string, unknown> => ({
+      pid: child.pid,
+      attempt: input.attempt,
+      logFile,
+      logTail: tail(logFile, 5),
+      ...(monitor ? { usage: monitor.usage(), current: monitor.latest() } : {}),
+    });
+    const beat = setInterval(() => activity.heartbeat(details()), ctx.heartbeatMs ?? 1000);
+    activity.heartbeat({ pid: child.pid, attempt: input.attempt, logFile });
+    const cleanup = (): void => {
       clearInterval(beat);
+      if (killTimer) clearTimeout(killTimer);
+      if (limitTimer) clearTimeout(limitTimer);
+      monitor?.stop();
+      ctx.running?.delete(input.leaseId);
       activity.cancellationSignal.removeEventListener('abort', onCancel);
+      ctx.handback?.removeEventListener('abort', onHandback);
+    };
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      cleanup();
       const why = err.code === 'ENOENT' ? `command not found: ${file}` : `could not start ${file}: ${err.message}`;
       reject(ApplicationFailure.nonRetryable(why, 'LaunchFailed'));
     });
     child.once('exit', (code, signal) => {
-      clearInterval(beat);
-      if (killTimer) clearTimeout(killTimer);
-      activity.cancellationSignal.removeEventListener('abort', onCancel);
+      cleanup();
       // What the workload left behind in its group does not outlive the step.
       signalGroup('SIGKILL');
-      resolve({ code, signal });
+      resolve({ code, signal, stopped, monitor });
     });
   });
 }

@@ -2,6 +2,9 @@
  * Inputs and results of a step.
  */
 import type { ResourceSpec } from '../core';
+import type { RequestedResources, StepUsage } from './usage-types';
+
+export type { RequestedResources, StepUsage, UsageStat } from './usage-types';
 
 /** The states a step goes through; also the values of the `AllotState` search attribute. */
 export type StepState = 'queued' | 'running' | 'preempted' | 'succeeded' | 'failed' | 'cancelled';
@@ -26,8 +29,18 @@ export interface StepInput {
   cwd?: string;
   /** Time between SIGTERM and SIGKILL when the step is cancelled, in ms. @default 30000 */
   gracePeriodMs?: number;
-  /** Wall-clock limit of one run, in ms. @default none */
+  /** Wall-clock limit of one run, in ms; past it the step fails as `TimeLimitExceeded`. @default none */
   timeLimitMs?: number;
+  /**
+   * Memory at which the workload is killed and the step fails as `MemoryLimitExceeded`, like Slurm's
+   * `--mem`: `"12Gi"`. At least `resources.memory`. @default resources.memory
+   */
+  memoryLimit?: number | string;
+  /**
+   * CPU the workload is held to (cgroup `cpu.max` where the node has cgroup v2; advisory elsewhere):
+   * `4`, `"2500m"`. At least `resources.cpu`. @default resources.cpu
+   */
+  cpuLimit?: number | string;
   /** Whether a higher-priority or reclaiming step may evict it; it then resumes from its checkpoint. @default false */
   preemptible?: boolean;
   /** Gang size: this many copies of `resources`, granted all at once or not at all. @default 1 */
@@ -79,6 +92,8 @@ export interface StepResult {
   logFile: string;
   /** Last lines of the log. */
   logTail: string[];
+  /** What the workload used (mean and peak), beside what the step asked for. */
+  usage?: StepUsage;
 }
 
 /** A step's state as its `progress` query reports it. */
@@ -116,6 +131,14 @@ export interface LaunchInput {
   /** Share of one GPU, when the step holds part of one. */
   gpuFraction?: number;
   gracePeriodMs: number;
+  /** Memory limit, MiB: past it the agent kills the workload (`MemoryLimitExceeded`). @default none */
+  memoryLimitMiB?: number;
+  /** CPU limit, milli-CPU: cgroup `cpu.max` where the node has it, advisory elsewhere. @default none */
+  cpuLimitMilli?: number;
+  /** Wall-clock limit, ms: past it the agent stops the workload (`TimeLimitExceeded`). @default none */
+  timeLimitMs?: number;
+  /** What the step asked for, reported beside its usage. */
+  requested?: RequestedResources;
 }
 
 /** What the `launch` activity reports when the workload has ended. */
@@ -126,4 +149,6 @@ export interface LaunchResult {
   runningMs: number;
   logFile: string;
   logTail: string[];
+  /** What the workload used (mean and peak). */
+  usage?: StepUsage;
 }
