@@ -96,6 +96,19 @@ describe('preemption', () => {
     ]);
   });
 
+  it('reclaims as many borrowed GPUs as the lender asks for, no more', () => {
+    const teams: TeamQuota[] = [
+      { name: 'a', nominal: { gpu: 2000 } },
+      { name: 'b', nominal: { gpu: 2000 } },
+    ];
+    const d = run(
+      [0, 1, 2, 3].map((g) => lease(`a${g}`).id(`a${g}`).team('a').gpus(g).grantedAt(g).preemptible().build()),
+      [request('b-job').team('b').gpu(2).build()],
+      teams,
+    );
+    expect(d.preemptions.map((p) => p.requestId)).toEqual(['a3', 'a2']);
+  });
+
   it('waits for victims already stopping instead of choosing more', () => {
     const d = run(
       [
