@@ -8,6 +8,7 @@ import { registerAdminCommands } from './admin';
 import { cliClient } from './context';
 import { reportError, UserError } from './errors';
 import { run } from './run';
+import { registerSchedule } from './schedule';
 import { registerSimulate } from './simulate';
 import { agent, dev, worker } from './services';
 import { fetchStatus, renderQueue, renderStatus, statusJson } from './status';
@@ -183,6 +184,7 @@ export function buildProgram(exit: (code: number) => void): Command {
       exit(0);
     });
 
+  registerSchedule(program, exit);
   registerSimulate(program);
   return program;
 }

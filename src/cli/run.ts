@@ -1,16 +1,18 @@
 /**
  * `allot run <workflowType>`: starts a pipeline (or attaches to a running one with the same id),
- * follows its steps, and exits 0 on success, non-zero on failure.
+ * follows its steps, and exits 0 on success, non-zero on failure: the CI trigger.
  */
-import { WorkflowFailedError } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
+import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure, TerminatedFailure, TimeoutFailure } from '@temporalio/common';
 import { CONTROL_TASK_QUEUE } from '../workflows/messages';
-import type { StepResult } from '../workflows/step-types';
+import type { StepProgress, StepResult } from '../workflows/step-types';
 import { cliClient } from './context';
 import { UserError } from './errors';
+import { formatDuration } from './format';
 import { parseInput } from './parse';
-import { describeProgress, readProgress } from './watch';
+import { describeProgress, readProgress, renderProgressTable, stepElapsed } from './watch';
 
 /** Options of `allot run`. */
 export interface RunOptions {
@@ -19,6 +21,21 @@ export interface RunOptions {
   wait: boolean;
   json?: boolean;
   taskQueue?: string;
+}
+
+/** Exit codes of `allot run`. */
+export const RUN_EXIT = { succeeded: 0, failed: 1, cancelled: 130 } as const;
+
+/** One step of the pipeline as `allot run` follows it. */
+interface FollowedStep {
+  workflowId: string;
+  runId: string;
+  /** The step relative to the pipeline: `train`, or `sweep/train-1` inside a sub-pipeline. */
+  label: string;
+  startedAt: number;
+  progress?: StepProgress;
+  /** Closed steps are read once more, then no longer queried. */
+  final: boolean;
 }
 
 /** Runs `allot run`; returns the exit code. */
@@ -32,91 +49,215 @@ export async function run(workflowType: string, o: RunOptions): Promise<number> 
   const { client, close } = await cliClient();
   const say = (line: string): void => void process.stderr.write(`${line}\n`);
   try {
-    const workflowId = o.id ?? `${workflowType}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    const workflowId =
+      o.id ?? `${workflowType}-${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 4)}`;
+    const running = await runningType(client, workflowId);
+    if (running !== undefined && running !== workflowType) {
+      throw new UserError(
+        `--id ${workflowId} is already running as ${running}, not ${workflowType}; choose another --id or run ${running}`,
+      );
+    }
+    // USE_EXISTING: a second `allot run --id X` while X runs attaches to it instead of starting another.
     const handle = await client.workflow.start(workflowType, {
       taskQueue: o.taskQueue ?? CONTROL_TASK_QUEUE,
       workflowId,
       args,
       workflowIdConflictPolicy: 'USE_EXISTING',
+      staticSummary: `allot pipeline ${workflowType}`,
+      staticDetails: `Started by \`allot run\`. Each step is an \`allotStep\` child workflow; the table of steps is in this workflow's current details. Filter the steps with \`RootWorkflowId = "${workflowId}"\`.`,
     });
-    const attached =
-      handle.firstExecutionRunId !== undefined && (await handle.describe()).startTime.getTime() < Date.now() - 2000;
-    say(`${attached ? 'attached to running' : 'started'} ${workflowType} ${workflowId}`);
+    const { runId } = await handle.describe();
+    const attached = running !== undefined;
+    say(`${attached ? 'attached to running' : 'started'} ${workflowType} ${workflowId} (run ${runId})`);
     if (!o.wait) {
-      if (o.json) process.stdout.write(`${JSON.stringify({ workflowId, status: 'started' })}\n`);
+      if (o.json)
+        process.stdout.write(`${JSON.stringify({ workflowId, runId, status: attached ? 'attached' : 'started' })}\n`);
       return 0;
     }
-    const result = handle.result();
-    await followPipeline(client, workflowId, result, say);
+    const result = client.workflow.getHandle(workflowId, runId).result();
+    const steps = await followPipeline(client, { workflowId, runId }, result);
+    const summary = steps.map(stepSummary);
     try {
       const value: unknown = await result;
       say(`${workflowType} ${workflowId}: succeeded`);
       process.stdout.write(
-        `${JSON.stringify(o.json ? { workflowId, status: 'succeeded', result: value } : (value ?? null), null, o.json ? undefined : 2)}\n`,
+        o.json
+          ? `${JSON.stringify({ workflowId, runId, status: 'succeeded', result: value ?? null, steps: summary })}\n`
+          : `${JSON.stringify(value ?? null, null, 2)}\n`,
       );
-      return 0;
+      return RUN_EXIT.succeeded;
     } catch (err) {
       if (!(err instanceof WorkflowFailedError)) throw err;
-      const failed = failedStep(err);
-      say(`${workflowType} ${workflowId}: failed${failed ? ` at step ${failed.name}` : ''}: ${rootMessage(err)}`);
-      if (failed?.result && failed.result.logTail.length > 0) {
-        say(`--- last lines of ${failed.result.logFile} ---\n${failed.result.logTail.join('\n')}`);
+      const outcome = describeFailure(err, steps);
+      say(
+        `${workflowType} ${workflowId}: ${outcome.status}${outcome.step ? ` at step ${outcome.step}` : ''}: ${outcome.message}`,
+      );
+      if (outcome.result && outcome.result.logTail.length > 0) {
+        say(`--- last lines of ${outcome.step ?? 'the step'}'s log (${outcome.result.logFile}) ---`);
+        say(outcome.result.logTail.join('\n'));
+        say('---');
       }
-      if (o.json)
+      if (o.json) {
         process.stdout.write(
-          `${JSON.stringify({ workflowId, status: 'failed', step: failed?.name, message: rootMessage(err) })}\n`,
+          `${JSON.stringify({
+            workflowId,
+            runId,
+            status: outcome.status,
+            step: outcome.step,
+            message: outcome.message,
+            exitCode: outcome.result?.exitCode,
+            logFile: outcome.result?.logFile,
+            logTail: outcome.result?.logTail,
+            steps: summary,
+          })}\n`,
         );
-      return 1;
+      }
+      return outcome.status === 'cancelled' ? RUN_EXIT.cancelled : RUN_EXIT.failed;
     }
   } finally {
     await close();
   }
 }
 
-/** Prints each step's state changes until the pipeline ends. */
+/** The type of the running workflow with this id, or `undefined` if none runs. */
+async function runningType(client: Client, workflowId: string): Promise<string | undefined> {
+  try {
+    const d = await client.workflow.getHandle(workflowId).describe();
+    return d.status.name === 'RUNNING' ? d.type : undefined;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Shows each step's progress until the pipeline ends: a table redrawn in place on a terminal, one
+ * line per change otherwise (CI logs). Returns the steps as last seen.
+ */
 async function followPipeline(
   client: Client,
-  workflowId: string,
+  pipeline: { workflowId: string; runId: string },
   until: Promise<unknown>,
-  say: (line: string) => void,
-): Promise<void> {
+): Promise<FollowedStep[]> {
   let done = false;
   void until.then(
     () => (done = true),
     () => (done = true),
   );
-  const last = new Map<string, string>();
-  const query = `RootWorkflowId = "${workflowId}" AND WorkflowType = "allotStep"`;
-  while (!done) {
+  const tty = process.stderr.isTTY === true;
+  const steps = new Map<string, FollowedStep>();
+  const printed = new Map<string, string>();
+  let drawnLines = 0;
+  const query = `RootWorkflowId = "${pipeline.workflowId}" AND RootRunId = "${pipeline.runId}" AND WorkflowType = "allotStep"`;
+  const poll = async (): Promise<void> => {
     try {
       for await (const wf of client.workflow.list({ query })) {
-        const p = await readProgress(client, client.workflow.getHandle(wf.workflowId));
-        if (!p) continue;
-        const line = describeProgress(p, Date.now());
-        if (last.get(wf.workflowId) !== line) say(`  ${line}`);
-        last.set(wf.workflowId, line);
+        const key = `${wf.workflowId}#${wf.runId}`;
+        let s = steps.get(key);
+        if (!s) {
+          s = {
+            workflowId: wf.workflowId,
+            runId: wf.runId,
+            label: wf.workflowId.startsWith(`${pipeline.workflowId}/`)
+              ? wf.workflowId.slice(pipeline.workflowId.length + 1)
+              : wf.workflowId,
+            startedAt: wf.startTime.getTime(),
+            final: false,
+          };
+          steps.set(key, s);
+        }
+        if (s.final) continue;
+        const p = await readProgress(client, client.workflow.getHandle(wf.workflowId, wf.runId));
+        if (p) s.progress = p;
+        if (wf.status.name !== 'RUNNING' && p) s.final = true;
       }
     } catch {
-      // Visibility may lag or be unavailable; the pipeline's result still arrives.
+      // Visibility may lag or be briefly unavailable; the pipeline's result still arrives.
     }
+  };
+  const show = (): void => {
+    const list = [...steps.values()]
+      .filter((s) => s.progress !== undefined)
+      .sort((a, b) => a.startedAt - b.startedAt || a.label.localeCompare(b.label));
+    const now = Date.now();
+    if (tty) {
+      const text = renderProgressTable(
+        list.map((s) => ({ label: s.label, progress: s.progress as StepProgress })),
+        now,
+      );
+      const clear = drawnLines > 0 ? `\x1b[${drawnLines}A\x1b[J` : '';
+      process.stderr.write(`${clear}${text}\n`);
+      drawnLines = text.split('\n').length;
+      return;
+    }
+    for (const s of list) {
+      const p = s.progress as StepProgress;
+      const line = describeProgress({ ...p, name: s.label }, now);
+      if (printed.get(`${s.workflowId}#${s.runId}`) === line) continue;
+      printed.set(`${s.workflowId}#${s.runId}`, line);
+      const after =
+        p.state === 'running' ? ` (after ${formatDuration(now - p.submittedAt - stepElapsed(p, now))} queued)` : '';
+      process.stderr.write(`  ${line}${after}\n`);
+    }
+  };
+  while (!done) {
+    await poll();
+    show();
     await Promise.race([until.catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
   }
+  // One last look, so that the final state of every step is shown.
+  await poll();
+  show();
+  return [...steps.values()].sort((a, b) => a.startedAt - b.startedAt);
 }
 
-/** The step a pipeline failure came from, if any. */
-function failedStep(err: WorkflowFailedError): { name: string; result?: StepResult } | undefined {
+/** A step as `--json` reports it. */
+function stepSummary(s: FollowedStep): Record<string, unknown> {
+  const p = s.progress;
+  return {
+    name: s.label,
+    workflowId: s.workflowId,
+    runId: s.runId,
+    state: p?.state,
+    nodeId: p?.nodeId ?? p?.result?.nodeId,
+    gpuIndices: p?.gpuIndices ?? p?.result?.gpuIndices,
+    queuedMs: p?.result?.queuedMs,
+    runningMs: p?.result?.runningMs,
+    exitCode: p?.result?.exitCode,
+    error: p?.error,
+  };
+}
+
+/** What went wrong: failed or cancelled, at which step, why, and the step's result if it ran. */
+function describeFailure(
+  err: WorkflowFailedError,
+  steps: readonly FollowedStep[],
+): { status: 'failed' | 'cancelled'; step?: string; message: string; result?: StepResult } {
   let cause: unknown = err.cause;
-  let name: string | undefined;
+  let stepId: string | undefined;
+  let status: 'failed' | 'cancelled' = 'failed';
+  let message = rootMessage(err);
   while (cause instanceof Error) {
     const c = cause as Error & { workflowType?: string; execution?: { workflowId?: string }; cause?: unknown };
-    if (c.workflowType === 'allotStep' && c.execution?.workflowId) name = c.execution.workflowId.split('/').pop();
+    if (c.workflowType === 'allotStep' && c.execution?.workflowId) stepId = c.execution.workflowId;
+    if (cause instanceof CancelledFailure) {
+      status = 'cancelled';
+      message = 'the pipeline was cancelled; its steps were cancelled and gave back what they held';
+    }
+    if (cause instanceof TerminatedFailure) message = 'the pipeline was terminated';
+    if (cause instanceof TimeoutFailure) message = `the pipeline timed out (${cause.timeoutType ?? 'timeout'})`;
     if (cause instanceof ApplicationFailure && cause.type === 'NonZeroExit') {
       const result = cause.details?.[0] as StepResult | undefined;
-      return { name: result?.name ?? name ?? '?', result };
+      return { status, step: labelOf(stepId, steps) ?? result?.name, message: cause.message, result };
     }
     cause = c.cause;
   }
-  return name ? { name } : undefined;
+  return { status, step: labelOf(stepId, steps), message };
+}
+
+function labelOf(stepId: string | undefined, steps: readonly FollowedStep[]): string | undefined {
+  if (stepId === undefined) return undefined;
+  return steps.find((s) => s.workflowId === stepId)?.label ?? stepId.split('/').pop();
 }
 
 function rootMessage(err: Error): string {

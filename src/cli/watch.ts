@@ -4,7 +4,7 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { poolWorkflowId, progressQuery, requestQuery } from '../workflows/messages';
 import type { StepProgress } from '../workflows/step-types';
-import { formatDuration } from './format';
+import { formatDuration, table } from './format';
 
 /** Describes a step's progress in one line. */
 export function describeProgress(p: StepProgress, now: number): string {
@@ -20,6 +20,47 @@ export function describeProgress(p: StepProgress, now: number): string {
     default:
       return `${p.name}: ${p.state}`;
   }
+}
+
+/** Marks of each state in the live table. */
+const MARK: Record<StepProgress['state'], string> = {
+  queued: '…',
+  running: '▶',
+  preempted: '↺',
+  succeeded: '✓',
+  failed: '✗',
+  cancelled: '■',
+};
+
+/** How long a step has been in its state (or took, once done), ms. */
+export function stepElapsed(p: StepProgress, now: number): number {
+  if (p.state === 'queued' || p.state === 'preempted') return now - p.submittedAt;
+  if (p.state === 'running') return now - (p.startedAt ?? now);
+  return (p.endedAt ?? now) - (p.startedAt ?? p.endedAt ?? now);
+}
+
+/**
+ * The live table of a pipeline's steps, one row each: state, node, GPUs, elapsed, and the reason
+ * while queued. `label` names a step relative to the pipeline (`train`, or `sweep/train-1`).
+ */
+export function renderProgressTable(steps: readonly { label: string; progress: StepProgress }[], now: number): string {
+  if (steps.length === 0) return '  (no step started yet)';
+  const rows = steps.map(({ label, progress: p }) => [
+    `${MARK[p.state]} ${label}`,
+    p.state,
+    p.nodeId ?? '',
+    p.gpuIndices && p.gpuIndices.length > 0 ? `GPUs ${p.gpuIndices.join(',')}` : '',
+    formatDuration(stepElapsed(p, now)),
+    p.state === 'queued' || p.state === 'preempted'
+      ? `${p.reason ?? ''}${p.message ? `: ${p.message}` : ''}`
+      : p.state === 'failed'
+        ? (p.error ?? '')
+        : '',
+  ]);
+  return table(
+    ['  STEP', 'STATE', 'NODE', 'GPUS', 'ELAPSED', 'REASON'],
+    rows.map((r) => [`  ${r[0] ?? ''}`, ...r.slice(1)]),
+  );
 }
 
 /** Reads a step's progress, enriched with the pool's reason while it waits. */

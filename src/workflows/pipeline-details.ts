@@ -1,0 +1,123 @@
+/**
+ * The table of a pipeline's steps, kept as the pipeline workflow's current details so that the
+ * Temporal UI shows it on the pipeline's page (and `temporal workflow describe` prints it).
+ *
+ * The rows live on the workflow's global object: each workflow execution has its own, also when
+ * the worker reuses one V8 context for many workflows.
+ */
+import { setCurrentDetails } from '@temporalio/workflow';
+import type { StepInput, StepResult } from './step-types';
+
+/** Where a step stands, as its pipeline sees it. */
+export type PipelineStepState = 'started' | 'retrying' | 'succeeded' | 'failed' | 'cancelled';
+
+/** One row of the table. */
+export interface PipelineStepRow {
+  name: string;
+  state: PipelineStepState;
+  /** What the step asked for, e.g. `gpu 1, cpu 1, memory 1Gi`. */
+  resources: string;
+  /** Attempt of the step under its retry policy, from 1. */
+  attempt: number;
+  nodeId?: string;
+  gpuIndices?: number[];
+  queuedMs?: number;
+  runningMs?: number;
+  exitCode?: number | null;
+  note?: string;
+}
+
+const ROWS_KEY = '__allotPipelineSteps';
+
+function rows(): PipelineStepRow[] {
+  const g = globalThis as unknown as Record<string, PipelineStepRow[] | undefined>;
+  return (g[ROWS_KEY] ??= []);
+}
+
+/** The rows so far, in the order the steps started. */
+export function pipelineSteps(): readonly PipelineStepRow[] {
+  return rows();
+}
+
+/** Records that a step started (or started again), and redraws the table. */
+export function stepStarted(input: StepInput, attempt: number): void {
+  const all = rows();
+  let row = all.find((r) => r.name === input.name);
+  if (!row) {
+    row = { name: input.name, state: 'started', resources: describeResources(input), attempt };
+    all.push(row);
+  }
+  Object.assign(row, { state: 'started', attempt, note: undefined });
+  redraw();
+}
+
+/** Records how a step ended, and redraws the table. */
+export function stepEnded(
+  name: string,
+  state: Exclude<PipelineStepState, 'started'>,
+  result?: StepResult,
+  note?: string,
+): void {
+  const row = rows().find((r) => r.name === name);
+  if (!row) return;
+  row.state = state;
+  row.note = note;
+  if (result) {
+    row.nodeId = result.nodeId;
+    row.gpuIndices = result.gpuIndices;
+    row.queuedMs = result.queuedMs;
+    row.runningMs = result.runningMs;
+    row.exitCode = result.exitCode;
+  }
+  redraw();
+}
+
+/** What a step asks for, in a few words: `gpu 2 × 4 replicas, cpu 4, memory 16Gi`. */
+export function describeResources(input: StepInput): string {
+  const r = input.resources ?? {};
+  const parts = [
+    r.gpu !== undefined && r.gpu !== 0 ? `gpu ${String(r.gpu)}${r.gpuModel ? ` (${r.gpuModel})` : ''}` : undefined,
+    `cpu ${String(r.cpu ?? 1)}`,
+    `memory ${String(r.memory ?? '1Gi')}`,
+  ].filter((p): p is string => p !== undefined);
+  const replicas = input.replicas ?? 1;
+  return `${parts.join(', ')}${replicas > 1 ? ` × ${replicas} replicas` : ''}`;
+}
+
+const ICON: Record<PipelineStepState, string> = {
+  started: '⏳ started',
+  retrying: '🔁 retrying',
+  succeeded: '✅ succeeded',
+  failed: '❌ failed',
+  cancelled: '⛔ cancelled',
+};
+
+/** The table in Temporal's markdown. */
+export function renderPipelineTable(list: readonly PipelineStepRow[]): string {
+  const cell = (s: string): string => s.replace(/\|/g, '\\|');
+  const seconds = (ms: number | undefined): string => (ms === undefined ? '' : `${(ms / 1000).toFixed(1)}s`);
+  const lines = [
+    '| step | state | attempt | node | GPUs | queued | ran | resources | note |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...list.map((r) =>
+      [
+        r.name,
+        ICON[r.state],
+        String(r.attempt),
+        r.nodeId ?? '',
+        r.gpuIndices && r.gpuIndices.length > 0 ? r.gpuIndices.join(',') : '',
+        seconds(r.queuedMs),
+        seconds(r.runningMs),
+        r.resources,
+        r.note ?? (r.exitCode !== undefined && r.exitCode !== 0 ? `exit code ${String(r.exitCode)}` : ''),
+      ]
+        .map(cell)
+        .join(' | '),
+    ),
+  ].map((l, i) => (i < 2 ? l : `| ${l} |`));
+  return `**allot pipeline** — ${list.length} step${list.length === 1 ? '' : 's'}\n\n${lines.join('\n')}`;
+}
+
+function redraw(): void {
+  setCurrentDetails(renderPipelineTable(rows()));
+}
