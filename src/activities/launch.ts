@@ -84,6 +84,8 @@ export interface AgentContext {
    * workloads get SIGTERM, then SIGKILL after their grace period, and fail as `NodeDraining`.
    */
   handback?: AbortSignal;
+  /** True while the agent drains: new launches are refused (`NodeDraining`) and run elsewhere. */
+  draining?: () => boolean;
 }
 
 /** Details of the failures the launch raises for a workload it ran. */
@@ -147,7 +149,7 @@ async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResu
       );
     }
   }
-  if (ctx.handback?.aborted) {
+  if (ctx.handback?.aborted || ctx.draining?.()) {
     throw ApplicationFailure.nonRetryable(`node ${ctx.nodeId} is draining; it starts no new step`, 'NodeDraining');
   }
   try {

@@ -5,14 +5,32 @@
  * On start it kills what a previous life of the agent left running (those launches died with it;
  * their steps run again), then registers; the pool answers which reported leases it no longer
  * holds, and those are killed too.
+ *
+ * To stop, it drains (`drainAndStop`): the pool grants the node nothing new, running steps have
+ * until a deadline to finish, and what still runs then is stopped (SIGTERM, then SIGKILL after
+ * each step's grace period) and handed back to be run again elsewhere. A node the agent drained
+ * this way is made schedulable again when the agent comes back; a drain by an operator
+ * (`allot drain`) outlives restarts.
  */
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
-import { createActivities, killGroup, LeaseLedger } from '../activities';
+import type { Registry } from 'prom-client';
+import type { CgroupSupport, GpuUsageSource, RunningLaunch } from '../activities';
+import { createActivities, killGroup, LeaseLedger, prepareCgroups } from '../activities';
 import type { NodeSpec } from '../core';
-import { leaseQuery, nodeHeartbeatSignal, nodeTaskQueue, poolWorkflowId } from '../workflows/messages';
+import {
+  drainUpdate,
+  leaseQuery,
+  nodeHeartbeatSignal,
+  nodeTaskQueue,
+  poolWorkflowId,
+  statusQuery,
+} from '../workflows/messages';
+import { GpuSampler } from './detect/gpu-sampler';
+import { registerAgentMetrics } from './metrics';
 import { registerNode } from './pool-client';
 
 /** Options of a node agent. */
@@ -22,6 +40,8 @@ export interface AgentOptions {
   namespace: string;
   pool: string;
   inventory: NodeSpec;
+  /** Device index → the id `CUDA_VISIBLE_DEVICES` takes for it. @default the index itself */
+  visibleIds?: Record<number, string>;
   /** Root of logs, outputs, checkpoints and the lease ledger. */
   dataDir: string;
   /** Agent variables passed to workloads. @default DEFAULT_ENV_ALLOWLIST */
@@ -30,6 +50,14 @@ export interface AgentOptions {
   controlTaskQueue?: string;
   /** Interval of heartbeats to the pool, ms. @default 5000 */
   heartbeatMs?: number;
+  /** Time between usage samples and memory checks of each workload, ms. @default 500 */
+  sampleMs?: number;
+  /** Time between nvidia-smi samples while steps with GPUs run, ms. @default 2000 */
+  gpuSampleMs?: number;
+  /** Whether to limit workloads with cgroup v2 where the machine allows it. @default true */
+  cgroups?: boolean;
+  /** Registry to add the agent's metrics to (`allot_node_*`). @default none */
+  metrics?: Registry;
   /** Called with notices worth a person's attention. */
   notice?: (message: string) => void;
 }
@@ -38,8 +66,19 @@ export interface AgentOptions {
 export interface Agent {
   worker: Worker;
   ledger: LeaseLedger;
+  /** Launches running now, by lease id. */
+  running: Map<string, RunningLaunch>;
+  /** How workloads' memory is limited on this node. */
+  cgroups: CgroupSupport;
   /** Resolves when the worker has stopped (heartbeats stop with it). */
   done: Promise<void>;
+  /**
+   * Drains the node and stops: no new grants; running steps have `deadlineMs` to finish; then the
+   * rest are stopped and handed back. Resolves when the worker has stopped.
+   */
+  drainAndStop(deadlineMs: number): Promise<void>;
+  /** Hands running steps back at once (a second Ctrl-C during a drain). */
+  handBack(): void;
 }
 
 /** Kills the process groups of claims, returning their lease ids. */
@@ -50,23 +89,46 @@ function killClaims(claims: { leaseId: string; pgid?: number }[]): string[] {
 /** Registers the node and starts polling its task queue. */
 export async function startAgent(options: AgentOptions): Promise<Agent> {
   const notice = options.notice ?? (() => undefined);
+  const nodeId = options.inventory.id;
   const ledger = new LeaseLedger(path.join(options.dataDir, 'ledger.json'));
   const orphans = killClaims(ledger.takeOrphans());
   if (orphans.length > 0) notice(`killed workloads left by a previous run of this agent: leases ${orphans.join(', ')}`);
   const pool = options.client.workflow.getHandle(poolWorkflowId(options.pool));
+  const cgroups: CgroupSupport = options.cgroups === false ? { available: false, why: 'turned off' } : prepareCgroups();
+  const gpu: GpuUsageSource = new GpuSampler(options.gpuSampleMs);
+  const running = new Map<string, RunningLaunch>();
+  const handback = new AbortController();
+  let draining = false;
+  const onEnded = options.metrics
+    ? registerAgentMetrics(options.metrics, {
+        inventory: options.inventory,
+        ledger,
+        running,
+        gpu,
+        draining: () => draining,
+      })
+    : undefined;
   const worker = await Worker.create({
     connection: options.connection,
     namespace: options.namespace,
-    taskQueue: nodeTaskQueue(options.inventory.id),
+    taskQueue: nodeTaskQueue(nodeId),
     activities: createActivities({
-      nodeId: options.inventory.id,
+      nodeId,
       dataDir: options.dataDir,
       ledger,
       envAllowlist: options.envAllowlist,
+      visibleIds: options.visibleIds,
+      cgroups,
+      gpu,
+      sampleMs: options.sampleMs,
+      running,
+      onEnded,
+      handback: handback.signal,
+      draining: () => draining,
       leaseHeld: async (poolName, leaseId) => {
         try {
           const lease = await options.client.workflow.getHandle(poolWorkflowId(poolName)).query(leaseQuery, leaseId);
-          return lease !== null && lease.nodeId === options.inventory.id;
+          return lease !== null && lease.nodeId === nodeId;
         } catch {
           return undefined;
         }
@@ -90,9 +152,58 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const stale = killClaims(ledger.list().filter((c) => registered.kill.includes(c.leaseId)));
   if (stale.length > 0) notice(`killed workloads whose leases the pool no longer holds: ${stale.join(', ')}`);
 
+  // A drain this agent made when it last stopped ends when it is back.
+  const drainedMarker = path.join(options.dataDir, 'drained-by-agent');
+  if (existsSync(drainedMarker)) {
+    try {
+      await pool.executeUpdate(drainUpdate, { args: [{ nodeId, drain: false }] });
+      rmSync(drainedMarker, { force: true });
+      notice(`node ${nodeId} is schedulable again (this agent drained it when it stopped)`);
+    } catch (err) {
+      notice(`could not undrain node ${nodeId}: ${(err as Error).message}; run \`allot drain ${nodeId} --undo\``);
+    }
+  }
+
   const beat = setInterval(() => {
-    pool.signal(nodeHeartbeatSignal, { nodeId: options.inventory.id }).catch(() => undefined);
+    pool.signal(nodeHeartbeatSignal, { nodeId }).catch(() => undefined);
   }, options.heartbeatMs ?? 5000);
   void done.finally(() => clearInterval(beat));
-  return { worker, ledger, done };
+
+  const handBack = (): void => {
+    draining = true;
+    if (!handback.signal.aborted) handback.abort();
+  };
+  const drainAndStop = async (deadlineMs: number): Promise<void> => {
+    if (!draining) {
+      draining = true;
+      try {
+        const status = await pool.query(statusQuery);
+        const byOperator = status.nodes.find((n) => n.id === nodeId)?.status === 'Draining';
+        await pool.executeUpdate(drainUpdate, { args: [{ nodeId, drain: true }] });
+        if (!byOperator) writeFileSync(drainedMarker, `${new Date().toISOString()}\n`);
+      } catch (err) {
+        notice(`could not drain node ${nodeId} in pool ${options.pool}: ${(err as Error).message}`);
+      }
+    }
+    if (running.size > 0) {
+      notice(
+        `draining: waiting up to ${Math.round(deadlineMs / 1000)}s for ${running.size} running step(s): ` +
+          `${[...running.values()].map((r) => r.input.name).join(', ')} (Ctrl-C again hands them back now)`,
+      );
+      const deadline = Date.now() + deadlineMs;
+      while (running.size > 0 && Date.now() < deadline && !handback.signal.aborted) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      if (running.size > 0) {
+        notice(`handing back ${running.size} step(s) to run again elsewhere: SIGTERM, then SIGKILL after their grace`);
+        handBack();
+        while (running.size > 0) await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    // Let the handed-back launches report their failure before the worker goes.
+    await new Promise((r) => setTimeout(r, 200));
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await done.catch(() => undefined);
+  };
+  return { worker, ledger, running, cgroups, done, drainAndStop, handBack };
 }

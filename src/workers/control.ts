@@ -4,8 +4,10 @@
 import type { Client } from '@temporalio/client';
 import type { NativeConnection, WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
+import type { Registry } from 'prom-client';
 import { CONTROL_TASK_QUEUE } from '../workflows/messages';
 import { bundleWorkflows } from './bundle';
+import { noMetricsSinks, registerControlMetrics } from './metrics';
 import { ensurePool } from './pool-client';
 
 /** Options of the control worker. */
@@ -21,6 +23,8 @@ export interface ControlWorkerOptions {
   bundle?: WorkflowBundleWithSourceMap;
   /** Task queue. @default "allot" */
   taskQueue?: string;
+  /** Registry to add the pools' and steps' metrics to (`allot_pool_*`, `allot_step_*`). @default none */
+  metrics?: Registry;
 }
 
 /** Creates the worker and makes sure the pools run. */
@@ -32,6 +36,9 @@ export async function startControlWorker(
     namespace: options.namespace,
     taskQueue: options.taskQueue ?? CONTROL_TASK_QUEUE,
     workflowBundle: options.bundle ?? (await bundleWorkflows(options.workflows)),
+    sinks: options.metrics
+      ? registerControlMetrics(options.metrics, options.client, options.pools ?? ['default'])
+      : noMetricsSinks(),
     shutdownGraceTime: '5s',
   });
   const done = worker.run();

@@ -4,6 +4,7 @@
  */
 import type { Issue, ResourceRequest } from '../core';
 import { describeValue, parseResources } from '../core';
+import { validateLimits } from './limits';
 import type { StepInput } from './step-types';
 
 /** Priorities allowed for steps: larger runs first. */
@@ -24,6 +25,8 @@ const STEP_FIELDS: ReadonlySet<string> = new Set([
   'cwd',
   'gracePeriodMs',
   'timeLimitMs',
+  'memoryLimit',
+  'cpuLimit',
   'preemptible',
   'replicas',
   'retry',
@@ -107,6 +110,7 @@ export function validateStepInput(
   }
   const { request, issues: resourceIssues } = parseResources(s.resources, ['resources']);
   issues.push(...resourceIssues);
+  issues.push(...validateLimits(s, request));
   if (
     s.priority !== undefined &&
     (!Number.isInteger(s.priority) || s.priority < PRIORITY_RANGE.min || s.priority > PRIORITY_RANGE.max)

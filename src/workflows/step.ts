@@ -40,7 +40,9 @@ import {
   renewSignal,
   revokeSignal,
 } from './messages';
+import { launchLimits } from './limits';
 import { SEARCH_ATTRIBUTES as SA } from './search-attributes';
+import { metricsSink } from './sinks';
 import type { LaunchResult, StepInput, StepProgress, StepResult, StepState } from './step-types';
 import { validateStepInput } from './step-validation';
 
@@ -167,6 +169,7 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
       { key: SA.AllotGpus, value: gpuIndices.join(',') },
     ]);
     setState(progress, 'running');
+    metricsSink().stepGranted(granted.grantedAt - progress.submittedAt);
 
     const { launch } = proxyActivities<AllotActivities>({
       taskQueue: nodeTaskQueue(granted.nodeId),
@@ -193,6 +196,7 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
           gpuIndices,
           gpuFraction,
           gracePeriodMs: grace,
+          ...launchLimits(input, request),
         }),
       );
     } catch (err) {
@@ -204,6 +208,7 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
       if (lost && (preempted || ++infrastructureRetries <= MAX_INFRASTRUCTURE_RETRIES)) {
         if (preempted) setState(progress, 'preempted');
         await release();
+        metricsSink().stepRequeued(lost.reason);
         log.warn('step attempt interrupted; queueing again', {
           step: input.name,
           attempt,
@@ -222,16 +227,21 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
         continue;
       }
       progress.endedAt = Date.now();
+      const limit = limitExceeded(err);
       if (isCancellation(err)) setState(progress, 'cancelled');
       else {
         progress.error = lost
           ? `${lost.reason}: ${lost.message} (gave up after ${attempt} attempts)`
-          : err instanceof Error
-            ? err.message
-            : String(err);
+          : limit
+            ? `${limit.type}: ${limit.message}`
+            : err instanceof Error
+              ? err.message
+              : String(err);
         setState(progress, 'failed');
       }
       await release();
+      // A limit the workload broke fails the step with that type, not as an activity failure.
+      if (limit && !lost && !isCancellation(err)) throw limit;
       if (lost && !isCancellation(err)) {
         throw ApplicationFailure.nonRetryable(
           `step ${input.name} gave up after ${attempt} attempts: ${lost.message}`,
@@ -256,6 +266,7 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
       runningMs: launched.runningMs,
       logFile: launched.logFile,
       logTail: launched.logTail,
+      ...(launched.usage ? { usage: launched.usage } : {}),
     };
     progress.result = result;
     progress.endedAt = Date.now();
@@ -300,7 +311,10 @@ function infrastructureFailure(err: unknown): Interrupted | undefined {
   if (cause instanceof TimeoutFailure) {
     return { reason: 'NodeUnresponsive', message: `the agent stopped answering (${cause.timeoutType ?? 'timeout'})` };
   }
-  if (cause instanceof ApplicationFailure && (cause.type === 'DeviceConflict' || cause.type === 'StaleLease')) {
+  if (
+    cause instanceof ApplicationFailure &&
+    (cause.type === 'DeviceConflict' || cause.type === 'StaleLease' || cause.type === 'NodeDraining')
+  ) {
     return { reason: cause.type, message: cause.message };
   }
   return undefined;
@@ -326,4 +340,18 @@ async function askPool(
 function setState(progress: StepProgress, state: StepState): void {
   progress.state = state;
   upsertSearchAttributes([{ key: SA.AllotState, value: state }]);
+  metricsSink().stepState(state);
+}
+
+/** The failure of a launch whose workload broke its memory or time limit, as the step's own failure. */
+function limitExceeded(err: unknown): ApplicationFailure | undefined {
+  const cause = err instanceof ActivityFailure ? err.cause : undefined;
+  if (!(cause instanceof ApplicationFailure)) return undefined;
+  if (cause.type !== 'MemoryLimitExceeded' && cause.type !== 'TimeLimitExceeded') return undefined;
+  return ApplicationFailure.create({
+    message: cause.message,
+    type: cause.type,
+    nonRetryable: true,
+    details: cause.details ? [...cause.details] : undefined,
+  });
 }

@@ -8,14 +8,21 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import type { Registry } from 'prom-client';
 import { inject } from 'vitest';
 import type { NodeSpec, PoolStatus } from '../../src/core';
-import type { Agent } from '../../src/workers/agent';
+import type { Agent, AgentOptions } from '../../src/workers/agent';
 import { startAgent } from '../../src/workers/agent';
+import { noMetricsSinks, registerControlMetrics } from '../../src/workers/metrics';
 import { ensurePool } from '../../src/workers/pool-client';
 import { poolWorkflowId, statusQuery } from '../../src/workflows/messages';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
+
+/** Agent options a test may add (metrics, sampling, device names). */
+export type AgentExtras = Partial<
+  Pick<AgentOptions, 'metrics' | 'sampleMs' | 'gpuSampleMs' | 'visibleIds' | 'heartbeatMs'>
+>;
 
 /** A little world for one test file: its own pool, control task queue and agents. */
 export interface World {
@@ -26,7 +33,10 @@ export interface World {
   dataDir: string;
   agents: Agent[];
   /** Starts an agent for a node with `gpus` GPUs (ids are unique per world). */
-  addAgent(spec?: Partial<NodeSpec> & { gpus?: NodeSpec['gpus'] }): Promise<{ agent: Agent; nodeId: string }>;
+  addAgent(
+    spec?: Partial<NodeSpec> & { gpus?: NodeSpec['gpus'] },
+    options?: AgentExtras,
+  ): Promise<{ agent: Agent; nodeId: string }>;
   status(): Promise<PoolStatus>;
   close(): Promise<void>;
 }
@@ -37,7 +47,7 @@ export function gpus(n: number, model = 'A100', memoryMiB = 81920): NodeSpec['gp
 }
 
 /** Creates a world with a running control worker and a started pool. */
-export async function createWorld(name: string): Promise<World> {
+export async function createWorld(name: string, options: { metrics?: Registry } = {}): Promise<World> {
   const address = inject('temporalAddress');
   const client = new Client({ connection: await Connection.connect({ address }) });
   const connection = await NativeConnection.connect({ address });
@@ -49,6 +59,7 @@ export async function createWorld(name: string): Promise<World> {
     connection,
     taskQueue,
     workflowBundle: { codePath: inject('workflowBundlePath') },
+    sinks: options.metrics ? registerControlMetrics(options.metrics, client, [pool]) : noMetricsSinks(),
     shutdownGraceTime: '1s',
   });
   const controlDone = control.run();
@@ -62,7 +73,7 @@ export async function createWorld(name: string): Promise<World> {
     taskQueue,
     dataDir,
     agents,
-    async addAgent(spec = {}) {
+    async addAgent(spec = {}, extras = {}) {
       const nodeId = spec.id ?? `${name}-${suffix}-n${++nodes}`;
       const inventory: NodeSpec = {
         id: nodeId,
@@ -79,6 +90,7 @@ export async function createWorld(name: string): Promise<World> {
         inventory,
         dataDir: path.join(dataDir, nodeId),
         controlTaskQueue: taskQueue,
+        ...extras,
       });
       agents.push(agent);
       return { agent, nodeId };

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
 import { describe, expect, inject, it } from 'vitest';
+import { noMetricsSinks } from '../../src/workers/metrics';
 
 const FIXTURES = path.resolve(__dirname, '../fixtures/histories');
 /** History file → the workflow id it was recorded under (ids feed into the workflows' logic). */
@@ -22,7 +23,7 @@ describe('replay of recorded histories', () => {
   it.each(files)('%s replays without nondeterminism', async (file) => {
     const history = historyFromJSON(JSON.parse(readFileSync(path.join(FIXTURES, file), 'utf8')));
     await Worker.runReplayHistory(
-      { workflowBundle: { codePath: inject('workflowBundlePath') } },
+      { workflowBundle: { codePath: inject('workflowBundlePath') }, sinks: noMetricsSinks() },
       history,
       manifest[file],
     );
