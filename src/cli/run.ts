@@ -147,6 +147,7 @@ async function followPipeline(
   const tty = process.stderr.isTTY === true;
   const steps = new Map<string, FollowedStep>();
   const printed = new Map<string, string>();
+  const shownRunning = new Set<string>();
   let drawnLines = 0;
   const query = `RootWorkflowId = "${pipeline.workflowId}" AND RootRunId = "${pipeline.runId}" AND WorkflowType = "allotStep"`;
   const poll = async (): Promise<void> => {
@@ -192,9 +193,16 @@ async function followPipeline(
     }
     for (const s of list) {
       const p = s.progress as StepProgress;
+      const key = `${s.workflowId}#${s.runId}`;
       const line = describeProgress({ ...p, name: s.label }, now);
-      if (printed.get(`${s.workflowId}#${s.runId}`) === line) continue;
-      printed.set(`${s.workflowId}#${s.runId}`, line);
+      if (printed.get(key) === line) continue;
+      // A step that ran between two looks still gets its "running" line, so every log tells where it ran.
+      if (p.state === 'running') shownRunning.add(key);
+      else if (!shownRunning.has(key) && p.startedAt !== undefined && p.nodeId !== undefined) {
+        shownRunning.add(key);
+        process.stderr.write(`  ${describeProgress({ ...p, name: s.label, state: 'running' }, now)}\n`);
+      }
+      printed.set(key, line);
       const after =
         p.state === 'running' ? ` (after ${formatDuration(now - p.submittedAt - stepElapsed(p, now))} queued)` : '';
       process.stderr.write(`  ${line}${after}\n`);
@@ -205,10 +213,33 @@ async function followPipeline(
     show();
     await Promise.race([until.catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
   }
-  // One last look, so that the final state of every step is shown.
-  await poll();
+  // Last looks until visibility has caught up: at least the steps in the pipeline's own table, all closed.
+  const expected = await directStepCount(client, pipeline);
+  const settle = Date.now() + 5000;
+  for (let previous = -1; ;) {
+    await poll();
+    const seen = [...steps.values()];
+    const direct = seen.filter((st) => !st.label.includes('/')).length;
+    const settled = seen.length === previous && direct >= expected && seen.every((st) => st.final);
+    if (settled || Date.now() > settle) break;
+    previous = seen.length;
+    await new Promise((r) => setTimeout(r, 250));
+  }
   show();
   return [...steps.values()].sort((a, b) => a.startedAt - b.startedAt);
+}
+
+/** How many steps the pipeline itself ran, from its table of steps (0 when it keeps none). */
+async function directStepCount(client: Client, pipeline: { workflowId: string; runId: string }): Promise<number> {
+  try {
+    const meta = await client.workflow
+      .getHandle(pipeline.workflowId, pipeline.runId)
+      .query<{ currentDetails?: string | null }>('__temporal_workflow_metadata');
+    const rows = (meta.currentDetails ?? '').split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| ---'));
+    return Math.max(0, rows.length - 1);
+  } catch {
+    return 0;
+  }
 }
 
 /** A step as `--json` reports it. */

@@ -84,38 +84,52 @@ export function describeResources(input: StepInput): string {
   return `${parts.join(', ')}${replicas > 1 ? ` × ${replicas} replicas` : ''}`;
 }
 
-const ICON: Record<PipelineStepState, string> = {
-  started: '⏳ started',
-  retrying: '🔁 retrying',
-  succeeded: '✅ succeeded',
-  failed: '❌ failed',
-  cancelled: '⛔ cancelled',
-};
+/** Space after each cell: the Temporal UI draws markdown tables without padding. */
+const GAP = '\u00a0\u00a0\u00a0';
 
-/** The table in Temporal's markdown. */
+/** The table in Temporal's markdown: one row per step, columns a person scans left to right. */
 export function renderPipelineTable(list: readonly PipelineStepRow[]): string {
-  const cell = (s: string): string => s.replace(/\|/g, '\\|');
   const seconds = (ms: number | undefined): string => (ms === undefined ? '' : `${(ms / 1000).toFixed(1)}s`);
-  const lines = [
-    '| step | state | attempt | node | GPUs | queued | ran | resources | note |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...list.map((r) =>
-      [
-        r.name,
-        ICON[r.state],
-        String(r.attempt),
-        r.nodeId ?? '',
-        r.gpuIndices && r.gpuIndices.length > 0 ? r.gpuIndices.join(',') : '',
-        seconds(r.queuedMs),
-        seconds(r.runningMs),
-        r.resources,
-        r.note ?? (r.exitCode !== undefined && r.exitCode !== 0 ? `exit code ${String(r.exitCode)}` : ''),
-      ]
-        .map(cell)
-        .join(' | '),
-    ),
-  ].map((l, i) => (i < 2 ? l : `| ${l} |`));
-  return `**allot pipeline** — ${list.length} step${list.length === 1 ? '' : 's'}\n\n${lines.join('\n')}`;
+  const notes = list.map((r) =>
+    [
+      r.attempt > 1 ? `attempt ${r.attempt}` : '',
+      r.note ?? (r.exitCode !== undefined && r.exitCode !== null && r.exitCode !== 0 ? `exit code ${r.exitCode}` : ''),
+    ]
+      .filter((n) => n !== '')
+      .join('; '),
+  );
+  const header = [
+    'step',
+    'state',
+    'node',
+    'GPUs',
+    'queued',
+    'ran',
+    'resources',
+    ...(notes.some((n) => n) ? ['note'] : []),
+  ];
+  const rows = list.map((r, i) => [
+    r.name,
+    r.state,
+    r.nodeId ?? '',
+    r.gpuIndices && r.gpuIndices.length > 0 ? r.gpuIndices.join(',') : '',
+    seconds(r.queuedMs),
+    seconds(r.runningMs),
+    r.resources,
+    ...(header.length > 7 ? [notes[i] ?? ''] : []),
+  ]);
+  const line = (cells: string[]): string => `| ${cells.map((c) => `${c.replace(/\|/g, '\\|')}${GAP}`).join(' | ')} |`;
+  const counts = (['succeeded', 'failed', 'cancelled', 'retrying', 'started'] as const)
+    .map((state) => [state, list.filter((r) => r.state === state).length] as const)
+    .filter(([, n]) => n > 0)
+    .map(([state, n]) => `${n} ${state === 'started' ? 'in progress' : state}`);
+  return [
+    `**allot pipeline** — ${list.length} step${list.length === 1 ? '' : 's'}${counts.length > 0 ? `: ${counts.join(', ')}` : ''}`,
+    '',
+    line(header),
+    `|${header.map(() => ' --- ').join('|')}|`,
+    ...rows.map(line),
+  ].join('\n');
 }
 
 function redraw(): void {

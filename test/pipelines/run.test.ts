@@ -92,10 +92,24 @@ describe('allot run', () => {
     expect(r.code, r.stderr).toBe(0);
     const meta = await client.workflow.getHandle(id).query<{ currentDetails?: string }>('__temporal_workflow_metadata');
     const details = meta.currentDetails ?? '';
-    expect(details).toContain('| step | state |');
-    expect(details).toMatch(/\| prepare \| ✅ succeeded \| 1 \| local \|/);
-    expect(details).toMatch(/\| train \| ✅ succeeded \| 1 \| local \| \d \|/);
-    expect(details).toMatch(/\| evaluate \| ✅ succeeded \|/);
+    const rows = details
+      .split('\n')
+      .filter((l) => l.startsWith('| ') && !l.startsWith('| ---'))
+      .map((l) =>
+        l
+          .split('|')
+          .slice(1, -1)
+          .map((c) => c.replace(/\u00a0/g, '').trim()),
+      );
+    expect(details).toContain('3 steps: 3 succeeded');
+    expect(rows[0]).toEqual(['step', 'state', 'node', 'GPUs', 'queued', 'ran', 'resources']);
+    expect(rows.slice(1).map((r) => r.slice(0, 3))).toEqual([
+      ['prepare', 'succeeded', 'local'],
+      ['train', 'succeeded', 'local'],
+      ['evaluate', 'succeeded', 'local'],
+    ]);
+    expect(rows[2]?.[3]).toMatch(/^\d$/);
+    expect(rows[2]?.[6]).toBe('gpu 1, cpu 1, memory 1Gi');
   });
 
   it('prints a machine-readable result with --json', async () => {
