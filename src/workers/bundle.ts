@@ -1,7 +1,7 @@
 /**
  * Bundles allot's workflows, plus a user's pipeline modules, into one workflow bundle.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
@@ -15,14 +15,39 @@ function own(module: string): string {
   return path.join(OWN_ROOT, module);
 }
 
+/** Files that are never workflow modules: declarations, tests, and anything under node_modules or a dot folder. */
+const NOT_A_MODULE = /(\.d\.ts|\.(test|spec)\.[jt]s)$/;
+
 /**
- * Builds the bundle. `extraWorkflows` are paths of modules whose exported functions become workflow
- * types; inside them, `allot/workflow` resolves to this copy of allot.
+ * The workflow modules a `--workflows` path names: a file is itself; a folder is every `.ts` and
+ * `.js` file in it and its subfolders (not tests, declarations, `node_modules` or dot folders),
+ * in a stable order.
+ */
+export function workflowModulePaths(target: string): string[] {
+  const abs = path.resolve(target);
+  if (!statSync(abs).isDirectory()) return [abs];
+  const found: string[] = [];
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (entry.name.startsWith('.') || entry.name === 'node_modules') continue;
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (/\.[jt]s$/.test(entry.name) && !NOT_A_MODULE.test(entry.name)) found.push(full);
+    }
+  };
+  walk(abs);
+  return found;
+}
+
+/**
+ * Builds the bundle. `extraWorkflows` are paths of modules, or folders of modules, whose exported
+ * functions become workflow types; inside them, `allot/workflow` resolves to this copy of allot.
+ * Two modules exporting the same name make that name ambiguous: give each workflow its own name.
  */
 export async function bundleWorkflows(extraWorkflows: readonly string[] = []): Promise<WorkflowBundleWithSourceMap> {
   const dir = mkdtempSync(path.join(tmpdir(), 'allot-bundle-'));
   const entry = path.join(dir, 'workflows.js');
-  const lines = [own('workflows/index'), ...extraWorkflows.map((p) => path.resolve(p))].map(
+  const lines = [own('workflows/index'), ...extraWorkflows.flatMap(workflowModulePaths)].map(
     (p) => `export * from ${JSON.stringify(p)};`,
   );
   writeFileSync(entry, lines.join('\n') + '\n');
