@@ -46,7 +46,7 @@ export async function run(workflowType: string, o: RunOptions): Promise<number> 
     );
   }
   const args = parseInput(o.input);
-  const { client, close } = await cliClient();
+  const { client, settings, close } = await cliClient();
   const say = (line: string): void => void process.stderr.write(`${line}\n`);
   try {
     const workflowId =
@@ -68,7 +68,9 @@ export async function run(workflowType: string, o: RunOptions): Promise<number> 
     });
     const { runId } = await handle.describe();
     const attached = running !== undefined;
-    say(`${attached ? 'attached to running' : 'started'} ${workflowType} ${workflowId} (run ${runId})`);
+    say(
+      `${attached ? 'attached to running' : 'started'} ${workflowType} ${workflowId} (run ${runId}) on ${settings.connectionOptions.address ?? 'localhost:7233'}, namespace ${settings.namespace}`,
+    );
     if (!o.wait) {
       if (o.json)
         process.stdout.write(`${JSON.stringify({ workflowId, runId, status: attached ? 'attached' : 'started' })}\n`);

@@ -18,10 +18,26 @@ export interface ConnectionSettings {
 export function connectionSettings(
   overrides: { address?: string; namespace?: string; profile?: string } = {},
 ): ConnectionSettings {
-  const config = loadClientConnectConfig(overrides.profile ? { profile: overrides.profile } : {});
+  const config = loadClientConnectConfig({
+    ...(overrides.profile ? { profile: overrides.profile } : {}),
+    overrideEnvVars: withoutEmptyTemporalVars(process.env),
+  });
   const connectionOptions: NativeConnectionOptions = { ...config.connectionOptions };
   connectionOptions.address = overrides.address ?? connectionOptions.address ?? 'localhost:7233';
   return { connectionOptions, namespace: overrides.namespace ?? config.namespace ?? 'default' };
+}
+
+/**
+ * The environment without empty `TEMPORAL_*` variables. CI systems set a variable to "" when its
+ * secret is missing; an empty `TEMPORAL_API_KEY` or certificate must mean "not set", not "use this".
+ */
+export function withoutEmptyTemporalVars(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (value === undefined || (key.startsWith('TEMPORAL_') && value.trim() === '')) continue;
+    out[key] = value;
+  }
+  return out;
 }
 
 /** A Temporal client for the settings. */
