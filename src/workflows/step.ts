@@ -187,7 +187,8 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
         launch({
           stepId: info.workflowId,
           name: input.name,
-          attempt,
+          // Retries by step() start a new run that keeps counting (ALLOT_ATTEMPT, the log per attempt).
+          attempt: (input.firstAttempt ?? 1) + attempt - 1,
           leaseId: granted.leaseId,
           pool,
           command: input.command,

@@ -210,7 +210,7 @@ describe('allot run', () => {
 
   it('rejects invalid step options before queueing, naming each field, its value and the allowed form', async () => {
     const id = unique('invalid');
-    const bad = { name: 'bad', command: [], resources: { gpu: -1, memory: '8GB' }, priority: 5000 };
+    const bad = { name: 'bad', command: [], resources: { gpu: -1, memory: '8GB' }, priority: 5000, replicas: 2 };
     const r = await allot(['run', 'oneStepPipeline', '--input', JSON.stringify(bad), '--id', id], env);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(
@@ -219,6 +219,7 @@ describe('allot run', () => {
     expect(r.stderr).toMatch(/resources\.gpu: must be .*got -1 \(number\)/);
     expect(r.stderr).toMatch(/resources\.memory: must be .*"8Gi".*got "8GB" \(string\)/);
     expect(r.stderr).toContain('priority: must be an integer from -1000 to 1000, got 5000 (number)');
+    expect(r.stderr).toContain('replicas: gang steps (replicas > 1) are not supported yet, got 2');
     const steps: string[] = [];
     for await (const wf of client.workflow.list({ query: `RootWorkflowId = "${id}" AND WorkflowType = "allotStep"` }))
       steps.push(wf.workflowId);
@@ -241,7 +242,9 @@ describe('allot run', () => {
   it('retries a failing step by its retry policy, with the same checkpoint directory', async () => {
     const ok = await allot(['run', 'retryPipeline', '--id', unique('retry'), '--json'], env);
     expect(ok.code, ok.stderr).toBe(0);
-    expect((JSON.parse(ok.stdout) as { result: { outputs: { tries: number } } }).result.outputs.tries).toBe(3);
+    const outputs = (JSON.parse(ok.stdout) as { result: { outputs: { tries: number; attempt: number } } }).result
+      .outputs;
+    expect(outputs).toEqual({ tries: 3, attempt: 3 });
     const fatal = await allot(['run', 'retryPipeline', '--input', '{"failWith": 2}', '--id', unique('fatal')], env);
     expect(fatal.code).toBe(1);
     expect(fatal.stderr).toContain('failed at step flaky');
