@@ -23,7 +23,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { formatMemory } from '../core';
 import type { LaunchInput, LaunchResult } from '../workflows/step-types';
 import type { StepUsage } from '../workflows/usage-types';
@@ -257,9 +257,18 @@ async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResu
     }
     if (activity.cancellationSignal.aborted) {
       report('cancelled');
-      throw activity.cancellationSignal.reason instanceof Error
-        ? activity.cancellationSignal.reason
-        : ApplicationFailure.create({ message: 'cancelled', type: 'Cancelled' });
+      const reason: unknown = activity.cancellationSignal.reason;
+      // The details (log file, tail, usage) go into the history with the cancellation.
+      if (reason instanceof CancelledFailure) throw new CancelledFailure(reason.message, [details()]);
+      if (reason instanceof ApplicationFailure) {
+        throw ApplicationFailure.create({
+          message: reason.message,
+          type: reason.type ?? undefined,
+          nonRetryable: reason.nonRetryable ?? undefined,
+          details: [details()],
+        });
+      }
+      throw reason instanceof Error ? reason : ApplicationFailure.create({ message: 'cancelled', type: 'Cancelled' });
     }
     if (exit.stopped?.why === 'time') {
       const message = `step ${input.name} ran past its time limit of ${formatLimit(input.timeLimitMs ?? 0)} and was stopped`;
@@ -378,7 +387,7 @@ function runProcessGroup(
         input,
         startedAt,
         logFile,
-        usage: () => m.usage(),
+        usage: () => ({ ...m.usage(), ...(input.requested ? { requested: input.requested } : {}) }),
         current: () => m.latest(),
       });
     }
@@ -394,8 +403,13 @@ function runProcessGroup(
       pid: child.pid,
       attempt: input.attempt,
       logFile,
-      logTail: tail(logFile, 5),
-      ...(monitor ? { usage: monitor.usage(), current: monitor.latest() } : {}),
+      logTail: tail(logFile, LOG_TAIL_LINES),
+      ...(monitor
+        ? {
+            usage: { ...monitor.usage(), ...(input.requested ? { requested: input.requested } : {}) },
+            current: monitor.latest(),
+          }
+        : {}),
     });
     const beat = setInterval(() => activity.heartbeat(details()), ctx.heartbeatMs ?? 1000);
     activity.heartbeat({ pid: child.pid, attempt: input.attempt, logFile });

@@ -7,11 +7,13 @@ import { DEFAULT_POOL, drainUpdate, poolWorkflowId } from '../workflows/messages
 import { registerAdminCommands } from './admin';
 import { cliClient } from './context';
 import { reportError, UserError } from './errors';
+import type { LogsOptions } from './logs';
+import { logs } from './logs';
 import { run } from './run';
 import { registerSchedule } from './schedule';
 import { registerSimulate } from './simulate';
 import { agent, dev, worker } from './services';
-import { fetchStatus, renderQueue, renderStatus, statusJson } from './status';
+import { fetchStatus, fetchUsage, renderQueue, renderStatus, statusJson } from './status';
 import { submit } from './submit';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -50,7 +52,8 @@ export function buildProgram(exit: (code: number) => void): Command {
       )
       .option('--ip <address>', 'address the server listens on', '127.0.0.1')
       .option('--port <port>', 'Temporal frontend port', '7233')
-      .option('--ui-port <port>', 'Temporal Web UI port', '8233'),
+      .option('--ui-port <port>', 'Temporal Web UI port', '8233')
+      .option('--metrics-port <port>', 'serve Prometheus metrics of the worker and the agent at /metrics'),
   ).action(async (o) => exit(await dev(o)));
 
   program
@@ -58,8 +61,17 @@ export function buildProgram(exit: (code: number) => void): Command {
     .description('run the control worker (pool, step and your pipeline workflows) against TEMPORAL_ADDRESS')
     .option('--workflows <module>', 'module exporting your pipeline workflows (repeatable)', collect)
     .option('--pool <name>', 'pool to start if it does not run (repeatable)', collect)
-    .action(async (o: { workflows?: string[]; pool?: string[] }) =>
-      exit(await worker({ workflows: o.workflows, pool: o.pool ?? [DEFAULT_POOL] })),
+    .option('--metrics-port <port>', 'serve Prometheus metrics (pools, queues, waits, outcomes) at /metrics')
+    .option('--metrics-host <address>', 'address of the metrics endpoint', '0.0.0.0')
+    .action(async (o: { workflows?: string[]; pool?: string[]; metricsPort?: string; metricsHost?: string }) =>
+      exit(
+        await worker({
+          workflows: o.workflows,
+          pool: o.pool ?? [DEFAULT_POOL],
+          metricsPort: o.metricsPort,
+          metricsHost: o.metricsHost,
+        }),
+      ),
     );
 
   inventoryOptions(
@@ -69,7 +81,16 @@ export function buildProgram(exit: (code: number) => void): Command {
       .option('--pool <name>', 'pool to join', DEFAULT_POOL)
       .option('--node-id <id>', 'node id (default: host name); the agent polls allot-node-<id>')
       .option('--data-dir <dir>', 'where logs, outputs and checkpoints live', '.allot/agent')
-      .option('--env-allow <name>', 'pass this variable of the agent through to workloads (repeatable)', collect),
+      .option('--env-allow <name>', 'pass this variable of the agent through to workloads (repeatable)', collect)
+      .option('--metrics-port <port>', "serve Prometheus metrics (this node's GPUs, steps and usage) at /metrics")
+      .option('--metrics-host <address>', 'address of the metrics endpoint', '0.0.0.0')
+      .option(
+        '--drain-timeout <seconds>',
+        'on SIGTERM, time running steps have to finish before they are handed back',
+        '30',
+      )
+      .option('--sample-interval <ms>', 'time between usage samples and memory checks of each step', '500')
+      .option('--no-cgroups', 'watch memory by polling even where cgroup v2 limits are available'),
   ).action(async (o) => exit(await agent(o)));
 
   program
@@ -90,6 +111,7 @@ export function buildProgram(exit: (code: number) => void): Command {
     .option('--cwd <dir>', 'working directory of the workload (default: here)')
     .option('--grace-period <seconds>', 'SIGTERM to SIGKILL on cancellation (default 30)')
     .option('--time-limit <seconds>', 'wall-clock limit')
+    .option('--memory-limit <quantity>', 'kill the step past this memory (default: --memory), e.g. 12Gi')
     .option(
       '--preemptible',
       'may be evicted by higher-priority work; it then queues again and resumes from its checkpoint',
@@ -119,7 +141,10 @@ export function buildProgram(exit: (code: number) => void): Command {
       const { client, close } = await cliClient();
       try {
         const s = await fetchStatus(client, o.pool);
-        process.stdout.write(o.json ? `${JSON.stringify(statusJson(s), null, 2)}\n` : `${renderStatus(s)}\n`);
+        const usage = await fetchUsage(client, s);
+        process.stdout.write(
+          o.json ? `${JSON.stringify(statusJson(s, usage), null, 2)}\n` : `${renderStatus(s, usage)}\n`,
+        );
       } finally {
         await close();
       }
@@ -185,6 +210,14 @@ export function buildProgram(exit: (code: number) => void): Command {
     });
 
   registerSchedule(program, exit);
+
+  program
+    .command('logs')
+    .description("print a step's log, finished or running; --follow keeps printing until it ends")
+    .argument('<step>', 'the step workflow id, e.g. <pipeline id>/<step name>')
+    .option('-f, --follow', 'keep printing while the step runs, through its next attempts')
+    .option('--attempt <n>', 'attempt to show (default: the latest)')
+    .action(async (step: string, o: LogsOptions) => exit(await logs(step, o)));
   registerSimulate(program);
   return program;
 }

@@ -10,8 +10,10 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { DEFAULT_ENV_ALLOWLIST } from '../activities/environment';
 import { formatCpu, formatMemory } from '../core';
-import type { InventoryFlags } from '../workers/inventory';
-import { buildInventory } from '../workers/inventory';
+import type { Inventory, InventoryFlags } from '../workers/inventory';
+import { describeDetected, detectInventory } from '../workers/inventory';
+import type { MetricsServer } from '../workers/metrics';
+import { createRegistry, serveMetrics } from '../workers/metrics';
 import { startAgent } from '../workers/agent';
 import { connectClient, connectWorker, connectionSettings } from '../workers/connection';
 import { startControlWorker } from '../workers/control';
@@ -19,7 +21,7 @@ import { PACKAGE_ROOT, describeTemporalCli, findTemporalCli } from '../workers/t
 import { DEFAULT_POOL } from '../workflows/messages';
 import { SEARCH_ATTRIBUTE_LIST } from '../workflows/search-attributes';
 import { connectionHelp, UserError } from './errors';
-import { parsePairs } from './parse';
+import { parseInteger, parsePairs, parseSeconds } from './parse';
 
 /** Inventory flags as commander gives them. */
 export interface InventoryOptions {
@@ -31,8 +33,35 @@ export interface InventoryOptions {
   label?: string[];
 }
 
+/** The metrics endpoint flags. */
+export interface MetricsOptions {
+  /** Port of the Prometheus endpoint (`GET /metrics`); none without it. */
+  metricsPort?: string;
+  /** Address the endpoint listens on. @default "0.0.0.0" (`allot dev`: its --ip) */
+  metricsHost?: string;
+}
+
+/** Starts the metrics endpoint the flags ask for, with a clear error when the port is taken. */
+async function metricsEndpoint(
+  o: MetricsOptions,
+  defaultHost: string,
+): Promise<{ registry: ReturnType<typeof createRegistry>; server: MetricsServer } | undefined> {
+  if (o.metricsPort === undefined) return undefined;
+  const p = port(o.metricsPort, '--metrics-port');
+  const registry = createRegistry();
+  const host = o.metricsHost ?? defaultHost;
+  try {
+    return { registry, server: await serveMetrics(registry, p, host) };
+  } catch (err) {
+    throw new UserError(
+      `--metrics-port ${p}: cannot listen on ${host}:${p} (${(err as Error).message}); choose another port`,
+      1,
+    );
+  }
+}
+
 /** Options of `allot dev`. */
-export interface DevOptions extends InventoryOptions {
+export interface DevOptions extends InventoryOptions, MetricsOptions {
   dataDir: string;
   pool: string;
   nodeId?: string;
@@ -70,6 +99,8 @@ const EXPECTED = /^No (activities|workflows) registered/;
 function quietRuntime(): void {
   const verbose = process.env.ALLOT_LOG_LEVEL === 'debug';
   Runtime.install({
+    // Each command stops its workers itself on SIGINT/SIGTERM: the agent drains first.
+    shutdownSignals: [],
     logger: new DefaultLogger(verbose ? 'DEBUG' : 'WARN', (entry) => {
       if (verbose) {
         process.stderr.write(`${entry.level} ${entry.message} ${JSON.stringify(entry.meta ?? {})}\n`);
@@ -112,8 +143,10 @@ function workflowModules(list: string[] | undefined): string[] {
 /** `allot dev`: dev server + control worker + one local agent, until Ctrl-C. */
 export async function dev(o: DevOptions): Promise<number> {
   const nodeId = o.nodeId ?? os.hostname();
-  const inventory = await buildInventory(nodeId, inventoryFlags(o));
+  const detected = await detectInventory(nodeId, inventoryFlags(o));
+  const inventory = detected.spec;
   const ports = { frontend: port(o.port, '--port'), ui: port(o.uiPort, '--ui-port') };
+  if (o.metricsPort !== undefined) port(o.metricsPort, '--metrics-port');
   const modules = o.workflows ? workflowModules(o.workflows) : existsSync(EXAMPLE_WORKFLOWS) ? [EXAMPLE_WORKFLOWS] : [];
   const dataDir = path.resolve(o.dataDir);
   mkdirSync(dataDir, { recursive: true });
@@ -143,7 +176,9 @@ export async function dev(o: DevOptions): Promise<number> {
     );
   }
   const stopped = stopSignal();
+  let metrics: Awaited<ReturnType<typeof metricsEndpoint>>;
   try {
+    metrics = await metricsEndpoint(o, o.ip);
     say(
       `[2/4] bundling workflows${modules.length > 0 ? ` (${modules.map((m) => path.relative(process.cwd(), m)).join(', ')})` : ''}`,
     );
@@ -153,6 +188,7 @@ export async function dev(o: DevOptions): Promise<number> {
       namespace: 'default',
       pools: [o.pool],
       workflows: modules,
+      metrics: metrics?.registry,
     });
     say(`[3/4] control worker polling task queue "allot"`);
     const agent = await startAgent({
@@ -161,7 +197,9 @@ export async function dev(o: DevOptions): Promise<number> {
       namespace: 'default',
       pool: o.pool,
       inventory,
+      visibleIds: detected.visibleIds,
       dataDir: path.join(dataDir, 'agent'),
+      metrics: metrics?.registry,
       notice: (m) => say(`[agent] ${m}`),
     });
     say(
@@ -175,6 +213,7 @@ export async function dev(o: DevOptions): Promise<number> {
     say(`  Temporal      ${o.ip}:${ports.frontend}, namespace default`);
     say(`  pool          ${o.pool}`);
     say(`  data          ${dataDir}`);
+    if (metrics) say(`  metrics       ${metrics.server.url}`);
     say('');
     say(`try:  npx allot submit --gpu 1 -- sh -c 'echo GPUs $CUDA_VISIBLE_DEVICES'`);
     say(`      npx allot run trainPipeline`);
@@ -189,6 +228,7 @@ export async function dev(o: DevOptions): Promise<number> {
     for (const w of [agent.worker, control.worker]) if (w.getState() === 'RUNNING') w.shutdown();
     await Promise.allSettled([agent.done, control.done]);
   } finally {
+    await metrics?.server.close();
     await env.teardown();
   }
   say('stopped');
@@ -196,7 +236,7 @@ export async function dev(o: DevOptions): Promise<number> {
 }
 
 /** Options of `allot worker`. */
-export interface WorkerOptions {
+export interface WorkerOptions extends MetricsOptions {
   workflows?: string[];
   pool: string[];
 }
@@ -214,6 +254,7 @@ export async function worker(o: WorkerOptions): Promise<number> {
     throw connectionHelp(address, err);
   }
   const modules = workflowModules(o.workflows);
+  const metrics = await metricsEndpoint(o, '0.0.0.0');
   say(
     `bundling workflows${modules.length > 0 ? ` (${modules.map((m) => path.relative(process.cwd(), m)).join(', ')})` : ''}`,
   );
@@ -223,7 +264,9 @@ export async function worker(o: WorkerOptions): Promise<number> {
     namespace: settings.namespace,
     pools: o.pool,
     workflows: modules,
+    metrics: metrics?.registry,
   });
+  if (metrics) say(`metrics at ${metrics.server.url}`);
   say(
     `control worker polling task queue "allot" on ${address} (namespace ${settings.namespace}); pools: ${o.pool.join(', ')}`,
   );
@@ -231,24 +274,64 @@ export async function worker(o: WorkerOptions): Promise<number> {
   say(`stopping (${why})…`);
   if (control.worker.getState() === 'RUNNING') control.worker.shutdown();
   await control.done.catch(() => undefined);
+  await metrics?.server.close();
   await connection.close();
   await client.connection.close();
   return 0;
 }
 
 /** Options of `allot agent`. */
-export interface AgentCommandOptions extends InventoryOptions {
+export interface AgentCommandOptions extends InventoryOptions, MetricsOptions {
   pool: string;
   nodeId?: string;
   dataDir: string;
   envAllow?: string[];
+  /** Seconds running steps have to finish when the agent is stopped. @default "30" */
+  drainTimeout?: string;
+  /** Milliseconds between usage samples (and memory checks) of each workload. @default "500" */
+  sampleInterval?: string;
+  /** `false` with --no-cgroups: watch memory by polling even where cgroup v2 is available. */
+  cgroups?: boolean;
+}
+
+/** Resolves on each SIGINT or SIGTERM, with its name. */
+function onStopSignals(handler: (signal: string) => void): () => void {
+  const int = (): void => handler('SIGINT');
+  const term = (): void => handler('SIGTERM');
+  process.on('SIGINT', int);
+  process.on('SIGTERM', term);
+  return () => {
+    process.off('SIGINT', int);
+    process.off('SIGTERM', term);
+  };
+}
+
+function describeInventory(inv: Inventory): string[] {
+  const { spec } = inv;
+  const lines = [
+    `node ${spec.id}: cpu ${formatCpu(spec.cpuMilli)}, memory ${formatMemory(spec.memoryMiB)}, ` +
+      `${spec.gpus.length} GPU${spec.gpus.length === 1 ? '' : 's'}` +
+      (inv.detected ? ` (detected${inv.detected.length === 0 ? ': none on this machine' : ''})` : ' (declared)'),
+  ];
+  for (const d of describeDetected(inv.detected ?? [])) lines.push(`  ${d}`);
+  if (!inv.detected || inv.detected.some((g) => g.migEnabled)) {
+    for (const g of spec.gpus)
+      lines.push(`  device ${g.index}: ${g.model}, ${formatMemory(g.memoryMiB)}${g.uuid ? `, ${g.uuid}` : ''}`);
+  }
+  const labels = Object.entries(spec.labels);
+  if (labels.length > 0) lines.push(`  labels: ${labels.map(([k, v]) => `${k}=${v}`).join(', ')}`);
+  return lines;
 }
 
 /** `allot agent`: registers this machine with a pool and runs the steps granted to it. */
 export async function agent(o: AgentCommandOptions): Promise<number> {
+  const drainTimeoutMs = parseSeconds(o.drainTimeout ?? '30', '--drain-timeout') ?? 30_000;
+  const sampleMs = parseInteger(o.sampleInterval ?? '500', '--sample-interval', 50, 60_000) ?? 500;
+  if (o.metricsPort !== undefined) port(o.metricsPort, '--metrics-port');
   quietRuntime();
   const nodeId = o.nodeId ?? os.hostname();
-  const inventory = await buildInventory(nodeId, inventoryFlags(o));
+  const inventory = await detectInventory(nodeId, inventoryFlags(o));
+  for (const line of describeInventory(inventory)) say(line);
   const settings = connectionSettings();
   const address = settings.connectionOptions.address ?? 'localhost:7233';
   let client, connection;
@@ -258,26 +341,42 @@ export async function agent(o: AgentCommandOptions): Promise<number> {
   } catch (err) {
     throw connectionHelp(address, err);
   }
+  const metrics = await metricsEndpoint(o, '0.0.0.0');
   const running = await startAgent({
     client,
     connection,
     namespace: settings.namespace,
     pool: o.pool,
-    inventory,
+    inventory: inventory.spec,
+    visibleIds: inventory.visibleIds,
     dataDir: path.resolve(o.dataDir, nodeId),
     envAllowlist: [...DEFAULT_ENV_ALLOWLIST, ...(o.envAllow ?? [])],
+    sampleMs,
+    cgroups: o.cgroups !== false,
+    metrics: metrics?.registry,
     notice: (m) => say(m),
   });
-  say(
-    `agent ${nodeId} registered with pool ${o.pool} on ${address}: ${inventory.gpus.length} GPUs, cpu ${formatCpu(inventory.cpuMilli)}, ` +
-      `memory ${formatMemory(inventory.memoryMiB)}; polling allot-node-${nodeId}`,
-  );
-  const why = await Promise.race([stopSignal(), running.done.then(() => 'worker stopped')]);
-  say(`stopping (${why})…`);
-  if (running.worker.getState() === 'RUNNING') running.worker.shutdown();
-  await running.done.catch(() => undefined);
+  if (metrics) say(`metrics at ${metrics.server.url}`);
+  say(`agent ${nodeId} registered with pool ${o.pool} on ${address}; polling allot-node-${nodeId}`);
+  let signals = 0;
+  let stop: (why: string) => void = () => undefined;
+  const stopRequested = new Promise<string>((resolve) => (stop = resolve));
+  const removeHandlers = onStopSignals((signal) => {
+    signals += 1;
+    if (signals === 1) stop(signal);
+    else {
+      say(`${signal} again: handing running steps back now`);
+      running.handBack();
+    }
+  });
+  const why = await Promise.race([stopRequested, running.done.then(() => 'worker stopped')]);
+  say(`stopping (${why}): draining node ${nodeId}; running steps have ${Math.round(drainTimeoutMs / 1000)}s to finish`);
+  await running.drainAndStop(drainTimeoutMs);
+  removeHandlers();
+  await metrics?.server.close();
   await connection.close();
   await client.connection.close();
+  say('stopped');
   return 0;
 }
 

@@ -7,6 +7,29 @@ import { formatCpu, formatGpu, formatMemory } from '../core';
 import { poolWorkflowId, statusQuery } from '../workflows/messages';
 import { UserError } from './errors';
 import { formatDuration, table } from './format';
+import type { AttemptReport } from './launches';
+import { runningAttempt } from './launches';
+import { usageCells } from './usage';
+
+/** What the running steps use now, by lease id (from their launches' heartbeats). */
+export type RunningUsage = Map<string, Pick<AttemptReport, 'usage' | 'current'>>;
+
+/** Most running steps whose usage one `allot status` reads. */
+const USAGE_LIMIT = 100;
+
+/** Reads the usage of the pool's running steps; those that cannot be read are left out. */
+export async function fetchUsage(client: Client, s: PoolStatus): Promise<RunningUsage> {
+  const out: RunningUsage = new Map();
+  const leases = s.leases.filter((l) => l.owner.kind === 'workflow').slice(0, USAGE_LIMIT);
+  await Promise.all(
+    leases.map(async (l) => {
+      if (l.owner.kind !== 'workflow') return;
+      const a = await runningAttempt(client.workflow.getHandle(l.owner.workflowId)).catch(() => undefined);
+      if (a?.usage || a?.current) out.set(l.leaseId, { usage: a.usage, current: a.current });
+    }),
+  );
+  return out;
+}
 
 /** Reads a pool's status, with a clear error when the pool does not run. */
 export async function fetchStatus(client: Client, pool: string): Promise<PoolStatus> {
@@ -22,7 +45,7 @@ export async function fetchStatus(client: Client, pool: string): Promise<PoolSta
 }
 
 /** The JSON form of `allot status --json`. */
-export function statusJson(s: PoolStatus): unknown {
+export function statusJson(s: PoolStatus, usage: RunningUsage = new Map()): unknown {
   return {
     pool: s.pool,
     nodes: s.nodes.map((n) => ({
@@ -48,6 +71,7 @@ export function statusJson(s: PoolStatus): unknown {
       cpu: l.cpuMilli / 1000,
       memoryMiB: l.memoryMiB,
       heldMs: l.heldMs,
+      ...(usage.get(l.leaseId) ? { usage: usage.get(l.leaseId) } : {}),
     })),
     queue: s.queue.map((q) => ({
       position: q.position,
@@ -66,7 +90,7 @@ export function statusJson(s: PoolStatus): unknown {
 }
 
 /** The readable form of `allot status`. */
-export function renderStatus(s: PoolStatus): string {
+export function renderStatus(s: PoolStatus, usage: RunningUsage = new Map()): string {
   const gpuTotal = s.nodes.reduce((n, node) => n + node.gpus.length, 0);
   const gpuUsed = s.nodes.reduce((n, node) => n + node.gpus.reduce((u, g) => u + g.used, 0), 0);
   const out: string[] = [];
@@ -97,10 +121,38 @@ export function renderStatus(s: PoolStatus): string {
       ),
     );
   }
+  if (s.leases.length > 0) {
+    out.push('');
+    out.push(renderRunning(s, usage));
+  }
   out.push('');
   if (s.queue.length === 0) out.push('queue: empty');
   else out.push(renderQueue(s));
   return out.join('\n');
+}
+
+/** Running steps with what they use now beside what they asked for (`-`: not sampled yet, or no GPU). */
+export function renderRunning(s: PoolStatus, usage: RunningUsage = new Map()): string {
+  return table(
+    ['RUNNING', 'NODE', 'GPUS', 'CPU NOW/ASKED', 'MEMORY NOW/ASKED', 'GPU UTIL', 'GPU MEM', 'FOR'],
+    s.leases.map((l) => {
+      const u = usage.get(l.leaseId);
+      const cells = usageCells(u?.usage, u?.current);
+      const asked = u?.usage?.requested;
+      return [
+        l.label,
+        l.nodeId,
+        l.gpus.length === 0
+          ? '-'
+          : l.gpus.map((g) => (g.milli < 1000 ? `${g.index}(${g.milli / 1000})` : String(g.index))).join(','),
+        asked ? cells.cpu : `${cells.cpu === '-' ? '-' : cells.cpu}/${formatCpu(l.cpuMilli)}`,
+        asked ? cells.memory : `${cells.memory === '-' ? '-' : cells.memory}/${formatMemory(l.memoryMiB)}`,
+        cells.gpuUtil,
+        cells.gpuMemory,
+        formatDuration(l.heldMs),
+      ];
+    }),
+  );
 }
 
 /** The queue as a table: position, step, resources, reason and time waited. */

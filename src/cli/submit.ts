@@ -33,6 +33,7 @@ export interface SubmitOptions {
   cwd?: string;
   gracePeriod?: string;
   timeLimit?: string;
+  memoryLimit?: string;
   preemptible?: boolean;
   wait: boolean;
   json?: boolean;
@@ -61,6 +62,7 @@ export function buildSubmitStep(command: string[], o: SubmitOptions): StepInput 
     cwd: o.cwd !== undefined ? path.resolve(o.cwd) : process.cwd(),
     gracePeriodMs: parseSeconds(o.gracePeriod, '--grace-period'),
     timeLimitMs: parseSeconds(o.timeLimit, '--time-limit'),
+    ...(o.memoryLimit !== undefined ? { memoryLimit: o.memoryLimit } : {}),
     preemptible: o.preemptible,
   };
   const { issues } = validateStepInput(step);
@@ -71,6 +73,7 @@ export function buildSubmitStep(command: string[], o: SubmitOptions): StepInput 
       'resources.memory': '--memory',
       'resources.gpuModel': '--gpu-model',
       'resources.gpuMemory': '--gpu-memory',
+      memoryLimit: '--memory-limit',
     };
     const renamed = issues.map((i) => ({ ...i, path: [flags[i.path.join('.')] ?? i.path.join('.')] }));
     throw new UserError(`invalid step:\n${formatIssues(renamed).replace(/^/gm, '  ')}`);

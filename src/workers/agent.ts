@@ -95,6 +95,11 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   if (orphans.length > 0) notice(`killed workloads left by a previous run of this agent: leases ${orphans.join(', ')}`);
   const pool = options.client.workflow.getHandle(poolWorkflowId(options.pool));
   const cgroups: CgroupSupport = options.cgroups === false ? { available: false, why: 'turned off' } : prepareCgroups();
+  notice(
+    cgroups.available
+      ? `limits: cgroup v2 under ${cgroups.parent.dir} (memory.max${cgroups.parent.cpu ? ', cpu.max' : ''})`
+      : `limits: memory watched every ${options.sampleMs ?? 500}ms (no cgroup: ${cgroups.why}); CPU limits are advisory`,
+  );
   const gpu: GpuUsageSource = new GpuSampler(options.gpuSampleMs);
   const running = new Map<string, RunningLaunch>();
   const handback = new AbortController();

@@ -169,6 +169,11 @@ export function registerControlMetrics(
     labelNames: ['pool', 'team', 'outcome'],
     registers: [registry],
   });
+  // Series that exist before the first event, so that a scrape shows them at 0.
+  for (const pool of pools) {
+    preemptions.inc({ pool, team: 'default' }, 0);
+    for (const outcome of ['succeeded', 'failed', 'cancelled']) outcomes.inc({ pool, team: 'default', outcome }, 0);
+  }
   return {
     allotMetrics: {
       stepState: {
@@ -350,6 +355,16 @@ export function registerAgentMetrics(
     buckets: [0.1, 0.25, 0.5, 0.75, 0.9, 1, 1.25, 1.5, 2],
     registers: [registry],
   });
+  const OUTCOMES: LaunchOutcome[] = [
+    'succeeded',
+    'failed',
+    'memory_limit',
+    'time_limit',
+    'cancelled',
+    'handed_back',
+    'launch_failed',
+  ];
+  for (const outcome of OUTCOMES) launches.inc({ node, outcome }, 0);
   return (input, outcome, usage) => {
     launches.inc({ node, outcome });
     const peak = usage?.memoryMiB?.peak;

@@ -43,7 +43,7 @@ export class GpuSampler implements GpuUsageSource {
     this.inFlight = true;
     try {
       const s = await sampleGpus();
-      this.snapshot = { ...s, at: Date.now() };
+      this.snapshot = s ? { ...s, at: Date.now() } : undefined;
     } finally {
       this.inFlight = false;
     }

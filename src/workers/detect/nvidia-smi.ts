@@ -147,14 +147,15 @@ export function parseMigList(stdout: string): MigInstance[] {
 const SAMPLE_FIELDS = ['index', 'uuid', 'utilization.gpu', 'memory.used'] as const;
 const APP_FIELDS = ['pid', 'gpu_uuid', 'used_memory'] as const;
 
-/** Live utilization and memory of each GPU, and the GPU memory of each process using one. */
-export async function sampleGpus(): Promise<{ gpus: GpuSample[]; processes: GpuProcess[] }> {
+/** Live utilization and memory of each GPU, and the GPU memory of each process using one; undefined without nvidia-smi. */
+export async function sampleGpus(): Promise<{ gpus: GpuSample[]; processes: GpuProcess[] } | undefined> {
   const [gpuOut, appOut] = await Promise.all([
     runNvidiaSmi([`--query-gpu=${SAMPLE_FIELDS.join(',')}`, '--format=csv,noheader,nounits']),
     runNvidiaSmi([`--query-compute-apps=${APP_FIELDS.join(',')}`, '--format=csv,noheader,nounits']),
   ]);
+  if (gpuOut === undefined) return undefined;
   const gpus: GpuSample[] = [];
-  for (const r of parseCsv(gpuOut ?? '', SAMPLE_FIELDS)) {
+  for (const r of parseCsv(gpuOut, SAMPLE_FIELDS)) {
     const index = num(r.index);
     if (index === undefined || r.uuid === undefined) continue;
     gpus.push({
