@@ -50,6 +50,9 @@ import {
 } from './messages';
 import type { QuotaReport, RegisterOptions } from './messages';
 
+/** Updates one run accepts before it continues as new (the server refuses more than 2,000). */
+export const MAX_UPDATES_PER_RUN = 1_500;
+
 /** Input of `allotPool`: its name, and the state carried over by continue-as-new. */
 export interface PoolInput {
   name: string;
@@ -60,11 +63,13 @@ export interface PoolInput {
 export async function allotPool(input: PoolInput): Promise<void> {
   const pool = new PoolState(input.state ?? emptyPoolState(input.name));
   const outbox: Effect[] = [];
+  let updatesThisRun = 0;
   let dirty = true;
 
   setHandler(
     registerUpdate,
     (spec, options) => {
+      updatesThisRun++;
       const kill = pool.unknownLeases(spec.id, (options as RegisterOptions | undefined)?.runningLeases ?? []);
       const status = pool.registerNode(spec, Date.now());
       dirty = true;
@@ -86,6 +91,7 @@ export async function allotPool(input: PoolInput): Promise<void> {
   setHandler(
     setHealthPolicyUpdate,
     (policy) => {
+      updatesThisRun++;
       pool.setHealth(policy);
       dirty = true;
       return pool.health;
@@ -101,6 +107,7 @@ export async function allotPool(input: PoolInput): Promise<void> {
   setHandler(
     drainUpdate,
     ({ nodeId, drain }) => {
+      updatesThisRun++;
       const status = pool.setDraining(nodeId, drain) ?? 'unknown';
       dirty = true;
       return { nodeId, status };
@@ -133,6 +140,7 @@ export async function allotPool(input: PoolInput): Promise<void> {
   setHandler(
     setQuotaUpdate,
     (input) => {
+      updatesThisRun++;
       const { quota } = parseTeamQuotaInput(input);
       if (quota) pool.setTeamQuota(quota);
       dirty = true;
@@ -149,6 +157,7 @@ export async function allotPool(input: PoolInput): Promise<void> {
   setHandler(
     removeQuotaUpdate,
     (team) => {
+      updatesThisRun++;
       pool.removeTeamQuota(team);
       dirty = true;
       return quotaReport();
@@ -167,6 +176,7 @@ export async function allotPool(input: PoolInput): Promise<void> {
   setHandler(
     setPolicyUpdate,
     (policy) => {
+      updatesThisRun++;
       pool.setPolicy(policy);
       dirty = true;
       return pool.policy;
@@ -199,6 +209,7 @@ export async function allotPool(input: PoolInput): Promise<void> {
   setHandler(
     acquireUpdate,
     (request) => {
+      updatesThisRun++;
       const outcome = pool.acquire(request, Date.now());
       if (outcome.status !== 'queued') return outcome;
       outbox.push(...pool.schedule(Date.now()));
@@ -208,6 +219,7 @@ export async function allotPool(input: PoolInput): Promise<void> {
   );
 
   setHandler(releaseUpdate, (requestId) => {
+    updatesThisRun++;
     const released = pool.release(requestId) !== undefined;
     dirty = true;
     return { released };
@@ -260,6 +272,14 @@ export async function allotPool(input: PoolInput): Promise<void> {
     }
   }
 
+  /**
+   * When to continue as new: when Temporal suggests it, or before this run reaches the server's
+   * limit of Updates per run (2,000), whichever comes first.
+   */
+  function mustContinueAsNew(): boolean {
+    return workflowInfo().continueAsNewSuggested || updatesThisRun >= MAX_UPDATES_PER_RUN;
+  }
+
   // Lease expiry and node health run on their own timer, woken at the next deadline only.
   let healthDue = false;
   async function healthTimer(): Promise<void> {
@@ -276,7 +296,7 @@ export async function allotPool(input: PoolInput): Promise<void> {
   if (patched('allot-health-v1')) void healthTimer();
 
   for (;;) {
-    await condition(() => dirty || healthDue || outbox.length > 0 || workflowInfo().continueAsNewSuggested);
+    await condition(() => dirty || healthDue || outbox.length > 0 || mustContinueAsNew());
     if (healthDue) {
       healthDue = false;
       outbox.push(...pool.checkHealth(Date.now()));
@@ -290,9 +310,17 @@ export async function allotPool(input: PoolInput): Promise<void> {
       await Promise.all(outbox.splice(0).map(deliver));
       continue;
     }
-    if (workflowInfo().continueAsNewSuggested) {
+    if (mustContinueAsNew()) {
+      // Messages keep arriving under load, so do not wait for a quiet moment: finish what is
+      // decided, deliver it, and carry the state (queue, leases, quotas, keys) into the next run,
+      // which schedules whatever arrived meanwhile.
       await condition(allHandlersFinished);
-      if (dirty || outbox.length > 0) continue;
+      if (dirty) {
+        dirty = false;
+        outbox.push(...pool.schedule(Date.now()));
+      }
+      while (outbox.length > 0) await Promise.all(outbox.splice(0).map(deliver));
+      await condition(allHandlersFinished);
       await continueAsNew<typeof allotPool>({ name: pool.name, state: pool.toJSON() });
     }
   }
