@@ -187,7 +187,7 @@ describe('usage', () => {
     const ctx = context({ gpu: new GpuSampler(200) });
     const result = await run(
       ctx,
-      input(['sleep', '1.5'], { gpuIndices: [0], env: { FAKE_GPU_MEMORY_MIB: '2048', FAKE_GPU_UTIL: '80' } }),
+      input(['sleep', '3'], { gpuIndices: [0], env: { FAKE_GPU_MEMORY_MIB: '2048', FAKE_GPU_UTIL: '80' } }),
     );
     expect(result.usage?.gpuMemoryMiB?.peak).toBe(2048);
     expect(result.usage?.gpuUtilPercent?.peak).toBe(80);
