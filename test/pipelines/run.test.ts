@@ -239,6 +239,19 @@ describe('allot run', () => {
     expect(maxConcurrent(runs)).toBe(2);
   });
 
+  it('stops a fan-out at its first failure: running items are cancelled and free what they held', async () => {
+    const id = unique('fanout-fail');
+    const r = await allot(['run', 'fanOutFailurePipeline', '--id', id], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`fanOutFailurePipeline ${id}: failed at step fails`);
+    expect(r.stderr).toContain('out of memory');
+    await expectNothingHeld();
+    for (const step of ['sleeps-a', 'sleeps-b']) {
+      expect((await client.workflow.getHandle(`${id}/${step}`).describe()).status.name).toBe('CANCELLED');
+    }
+    await expect(client.workflow.getHandle(`${id}/never-starts`).describe()).rejects.toThrow();
+  });
+
   it('retries a failing step by its retry policy, with the same checkpoint directory', async () => {
     const ok = await allot(['run', 'retryPipeline', '--id', unique('retry'), '--json'], env);
     expect(ok.code, ok.stderr).toBe(0);
