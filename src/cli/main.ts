@@ -5,6 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ValidationError } from '../core';
 import { DEFAULT_POOL, drainUpdate, poolWorkflowId } from '../workflows/messages';
 import { registerAdminCommands } from './admin';
+import { fetchCapacity, renderCapacity } from './capacity';
 import { cliClient } from './context';
 import { reportError, UserError } from './errors';
 import type { LogsOptions } from './logs';
@@ -53,6 +54,15 @@ export function buildProgram(exit: (code: number) => void): Command {
       .option('--ip <address>', 'address the server listens on', '127.0.0.1')
       .option('--port <port>', 'Temporal frontend port', '7233')
       .option('--ui-port <port>', 'Temporal Web UI port', '8233')
+      .option(
+        '--autoscale <template=max>',
+        'node template the local scaler may start as agent processes, e.g. a100x2=3 (repeatable)',
+        collect,
+      )
+      .option('--scale-up-after <seconds>', 'how long demand waits before a scale-up (default 5)')
+      .option('--scale-down-after <seconds>', 'how long an autoscaled node is idle before it is stopped (default 60)')
+      .option('--template-cpu <quantity>', 'CPU of each autoscaled node (default 8)')
+      .option('--template-memory <quantity>', 'memory of each autoscaled node (default 32Gi)')
       .option('--metrics-port <port>', 'serve Prometheus metrics of the worker and the agent at /metrics'),
   ).action(async (o) => exit(await dev(o)));
 
@@ -142,8 +152,14 @@ export function buildProgram(exit: (code: number) => void): Command {
       try {
         const s = await fetchStatus(client, o.pool);
         const usage = await fetchUsage(client, s);
+        const capacity = await fetchCapacity(client, o.pool);
+        const json = {
+          ...(statusJson(s, usage) as object),
+          demand: capacity?.demand ?? [],
+          templates: capacity?.templates ?? [],
+        };
         process.stdout.write(
-          o.json ? `${JSON.stringify(statusJson(s, usage), null, 2)}\n` : `${renderStatus(s, usage)}\n`,
+          o.json ? `${JSON.stringify(json, null, 2)}\n` : `${renderStatus(s, usage)}${renderCapacity(capacity)}\n`,
         );
       } finally {
         await close();

@@ -3,13 +3,16 @@
  * Ctrl-C or SIGTERM.
  */
 import { existsSync, mkdirSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { defineSearchAttributeKey } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { DEFAULT_ENV_ALLOWLIST } from '../activities/environment';
-import { formatCpu, formatMemory } from '../core';
+import type { NodeTemplate, NodeTemplateInput } from '../core';
+import { ValidationError, describeTemplate, formatCpu, formatMemory, parseAutoscaleFlag } from '../core';
+import { localAgentScaler } from '../workers/local-scaler';
 import type { Inventory, InventoryFlags } from '../workers/inventory';
 import { describeDetected, detectInventory } from '../workers/inventory';
 import type { MetricsServer } from '../workers/metrics';
@@ -18,7 +21,7 @@ import { startAgent } from '../workers/agent';
 import { connectClient, connectWorker, connectionSettings } from '../workers/connection';
 import { startControlWorker } from '../workers/control';
 import { PACKAGE_ROOT, describeTemporalCli, findTemporalCli } from '../workers/temporal-cli';
-import { DEFAULT_POOL } from '../workflows/messages';
+import { DEFAULT_POOL, poolWorkflowId, setTemplatesUpdate } from '../workflows/messages';
 import { SEARCH_ATTRIBUTE_LIST } from '../workflows/search-attributes';
 import { connectionHelp, UserError } from './errors';
 import { parseInteger, parsePairs, parseSeconds } from './parse';
@@ -69,6 +72,52 @@ export interface DevOptions extends InventoryOptions, MetricsOptions {
   port: string;
   uiPort: string;
   ip: string;
+  /** `<model>x<gpus>=<max>` node templates that the local scaler may start. */
+  autoscale?: string[];
+  scaleUpAfter?: string;
+  scaleDownAfter?: string;
+  templateCpu?: string;
+  templateMemory?: string;
+}
+
+/** True when nothing listens on the address yet. */
+function portFree(ip: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, ip, () => server.close(() => resolve(true)));
+  });
+}
+
+/** The innermost message of an error chain. */
+function rootMessage(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof Error && (e as { cause?: unknown }).cause instanceof Error) e = (e as { cause?: unknown }).cause;
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Node templates from `--autoscale`, every problem reported at once. */
+function autoscaleTemplates(o: DevOptions): NodeTemplate[] {
+  const parsed = (o.autoscale ?? []).map((flag) =>
+    parseAutoscaleFlag(flag, { cpu: o.templateCpu, memory: o.templateMemory, gpuMemory: o.gpuMemory }),
+  );
+  const issues = parsed.flatMap((p) => p.issues);
+  if (issues.length > 0) throw new ValidationError(issues);
+  return parsed.flatMap((p) => (p.template ? [p.template] : []));
+}
+
+/** A template back in the form the pool's setTemplates Update takes. */
+function templateInput(t: NodeTemplate): NodeTemplateInput {
+  const gpu = t.spec.gpus[0];
+  return {
+    name: t.name,
+    max: t.max,
+    gpus: t.spec.gpus.length,
+    cpu: `${t.spec.cpuMilli}m`,
+    memory: `${t.spec.memoryMiB}Mi`,
+    labels: t.spec.labels,
+    ...(gpu ? { gpuModel: gpu.model, gpuMemory: `${gpu.memoryMiB}Mi` } : {}),
+  };
 }
 
 /** The example pipeline, bundled by `allot dev` unless `--workflows` names others. */
@@ -149,9 +198,21 @@ export async function dev(o: DevOptions): Promise<number> {
   if (o.metricsPort !== undefined) port(o.metricsPort, '--metrics-port');
   const modules = o.workflows ? workflowModules(o.workflows) : existsSync(EXAMPLE_WORKFLOWS) ? [EXAMPLE_WORKFLOWS] : [];
   const dataDir = path.resolve(o.dataDir);
+  const templates = autoscaleTemplates(o);
   mkdirSync(dataDir, { recursive: true });
   quietRuntime();
 
+  for (const [p, flag] of [
+    [ports.frontend, '--port'],
+    [ports.ui, '--ui-port'],
+  ] as const) {
+    if (!(await portFree(o.ip, p))) {
+      throw new UserError(
+        `${flag} ${p}: something already listens on ${o.ip}:${p} (another Temporal server or allot dev?); stop it or choose another port`,
+        1,
+      );
+    }
+  }
   const cli = findTemporalCli();
   say(`[1/4] starting the Temporal dev server: ${describeTemporalCli(cli)}`);
   let env: TestWorkflowEnvironment;
@@ -176,22 +237,50 @@ export async function dev(o: DevOptions): Promise<number> {
     );
   }
   const stopped = stopSignal();
+  let scaler: ReturnType<typeof localAgentScaler> | undefined;
+  let control: Awaited<ReturnType<typeof startControlWorker>> | undefined;
+  let agent: Awaited<ReturnType<typeof startAgent>> | undefined;
   let metrics: Awaited<ReturnType<typeof metricsEndpoint>>;
   try {
     metrics = await metricsEndpoint(o, o.ip);
     say(
       `[2/4] bundling workflows${modules.length > 0 ? ` (${modules.map((m) => path.relative(process.cwd(), m)).join(', ')})` : ''}`,
     );
-    const control = await startControlWorker({
+    scaler =
+      templates.length > 0
+        ? localAgentScaler({
+            address: `${o.ip}:${ports.frontend}`,
+            namespace: 'default',
+            dataDir: path.join(dataDir, 'autoscaled'),
+            notice: say,
+          })
+        : undefined;
+    control = await startControlWorker({
       client: env.client,
       connection: env.nativeConnection,
       namespace: 'default',
       pools: [o.pool],
       workflows: modules,
       metrics: metrics?.registry,
+      scaler,
     });
+    if (templates.length > 0) {
+      const scaling = {
+        ...(o.scaleUpAfter !== undefined ? { scaleUpAfterMs: parseSeconds(o.scaleUpAfter, '--scale-up-after') } : {}),
+        ...(o.scaleDownAfter !== undefined
+          ? { scaleDownAfterMs: parseSeconds(o.scaleDownAfter, '--scale-down-after') }
+          : {}),
+      };
+      await env.client.workflow
+        .getHandle(poolWorkflowId(o.pool))
+        .executeUpdate(setTemplatesUpdate, { args: [{ templates: templates.map(templateInput), scaling }] })
+        .catch((err: unknown) => {
+          throw new UserError(`the pool refused the node templates: ${rootMessage(err)}`, 1);
+        });
+      say(`      autoscaling ${templates.map((t) => `${t.name} (${describeTemplate(t)}) up to ${t.max}`).join('; ')}`);
+    }
     say(`[3/4] control worker polling task queue "allot"`);
-    const agent = await startAgent({
+    agent = await startAgent({
       client: env.client,
       connection: env.nativeConnection,
       namespace: 'default',
@@ -225,9 +314,11 @@ export async function dev(o: DevOptions): Promise<number> {
       agent.done.then(() => 'agent stopped'),
     ]);
     say(`\nstopping (${why})…`);
-    for (const w of [agent.worker, control.worker]) if (w.getState() === 'RUNNING') w.shutdown();
-    await Promise.allSettled([agent.done, control.done]);
   } finally {
+    // Workers hold the connection: stop them before the server, also after a failed start.
+    for (const w of [agent?.worker, control?.worker]) if (w?.getState() === 'RUNNING') w.shutdown();
+    await Promise.allSettled([agent?.done, control?.done]);
+    await scaler?.stopAll();
     await metrics?.server.close();
     await env.teardown();
   }

@@ -6,6 +6,8 @@ import type { EndingsByNode } from './backfill';
 import { reservedStart } from './backfill';
 import { ClusterState, allocationOf } from './cluster';
 import { clusterCapacity, teamShares } from './fair-share';
+import type { NodeTemplate } from './capacity';
+import { describeTemplate, templateFor } from './capacity';
 import { shapeKey } from './fit';
 import { FragmentationModel } from './fragmentation';
 import { orderQueue } from './ordering';
@@ -28,6 +30,8 @@ export interface Snapshot {
   queue: readonly PendingRequest[];
   /** Team quotas (one cohort); absent or empty: no quotas. */
   teams?: readonly TeamQuota[];
+  /** Kinds of node that can be added; a request that fits one waits (`WaitingForCapacity`) instead of being rejected. */
+  templates?: readonly NodeTemplate[];
 }
 
 /** What a cycle depends on beyond the snapshot. */
@@ -173,7 +177,11 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
   for (const request of ordered) {
     const replicas = request.replicas ?? 1;
     const vector = ledger.empty ? {} : requestVector(request.resources, replicas);
-    if (specs.length === 0) {
+    const template =
+      snapshot.templates && snapshot.templates.length > 0
+        ? templateFor(snapshot.templates, request.resources)
+        : undefined;
+    if (specs.length === 0 && !snapshot.templates?.length) {
       wait(request.requestId, 'NoNodes', 'no node has registered with the pool yet; start an agent with `allot agent`');
       continue;
     }
@@ -188,7 +196,20 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
       }
       never.set(key, why ?? ledger.neverFits(request.team, requestVector(request.resources, replicas)));
     }
-    const whyNever = never.get(key);
+    const whyNever =
+      specs.length === 0 ? 'no node has registered with the pool, and no node template fits' : never.get(key);
+    if (
+      whyNever !== undefined &&
+      template &&
+      ledger.neverFits(request.team, requestVector(request.resources, replicas)) === undefined
+    ) {
+      wait(
+        request.requestId,
+        'WaitingForCapacity',
+        `no node fits it now; waiting for a new ${template.name} node (${describeTemplate(template)})`,
+      );
+      continue;
+    }
     if (whyNever !== undefined) {
       decisions.rejections.push({ requestId: request.requestId, reason: 'Unschedulable', message: whyNever });
       continue;

@@ -5,6 +5,8 @@
  * Idempotency: every operation is keyed (request id, node id), so a repeated message changes
  * nothing the second time.
  */
+import type { DemandGroup, NodeTemplate, ScalingAction, ScalingPolicy, ScalingState } from './capacity';
+import { DEFAULT_SCALING, TEMPLATE_LABEL, describeTemplate, planScaling, unmetDemand } from './capacity';
 import { decide } from './decide';
 import type { SchedulingPolicy } from './policy';
 import { DEFAULT_POLICY } from './policy';
@@ -40,6 +42,14 @@ export interface PoolStateData {
   teams?: TeamQuota[];
   /** Scheduling policy changes from DEFAULT_POLICY. @default none */
   policy?: Partial<SchedulingPolicy>;
+  /** Kinds of node the pool may add through its scaler. @default none */
+  templates?: NodeTemplate[];
+  /** Scaling timing changes from DEFAULT_SCALING. @default none */
+  scalingPolicy?: Partial<ScalingPolicy>;
+  /** Where scaling stands. */
+  scaling?: ScalingState;
+  /** Per node: last time (ms) it was seen holding a lease, or registered. */
+  idleSince?: Record<string, number>;
 }
 
 /** What a step or client asks of the pool. */
@@ -121,6 +131,8 @@ export class PoolState {
       return 'updated';
     }
     this.data.nodes.push({ spec, status: 'Ready', registeredAt: now, lastSeenAt: now });
+    const template = spec.labels[TEMPLATE_LABEL];
+    if (template !== undefined && this.data.scaling?.pending[template]) this.data.scaling.pending[template]--;
     this.data.nodes.sort((a, b) => (a.spec.id < b.spec.id ? -1 : a.spec.id > b.spec.id ? 1 : 0));
     return 'registered';
   }
@@ -177,6 +189,98 @@ export class PoolState {
     const lease = held >= 0 ? this.data.leases.splice(held, 1)[0] : undefined;
     if (queued >= 0 || lease) this.remember(requestId);
     return lease;
+  }
+
+  /** Node templates in force. */
+  get templates(): readonly NodeTemplate[] {
+    return this.data.templates ?? [];
+  }
+
+  /** Scaling timing in force. */
+  get scalingPolicy(): ScalingPolicy {
+    return { ...DEFAULT_SCALING, ...this.data.scalingPolicy };
+  }
+
+  /** Replaces the node templates (and optionally the scaling timing). */
+  setTemplates(templates: NodeTemplate[], scaling?: Partial<ScalingPolicy>): void {
+    this.data.templates = templates;
+    if (scaling) this.data.scalingPolicy = { ...this.data.scalingPolicy, ...scaling };
+  }
+
+  private get scaling(): ScalingState {
+    return (this.data.scaling ??= { pending: {}, lastScaleUpAt: {}, removing: [] });
+  }
+
+  /** Unmet demand, grouped by the template or shape of node that would serve it. */
+  demand(now: number): DemandGroup[] {
+    return unmetDemand(this.data.queue, this.templates, now);
+  }
+
+  /** Nodes per template: existing, pending (asked for) and being removed. */
+  templateNodes(): {
+    name: string;
+    shape: string;
+    max: number;
+    nodes: string[];
+    pending: number;
+    removing: string[];
+  }[] {
+    return this.templates.map((t) => ({
+      name: t.name,
+      shape: describeTemplate(t),
+      max: t.max,
+      nodes: this.data.nodes.filter((n) => n.spec.labels[TEMPLATE_LABEL] === t.name).map((n) => n.spec.id),
+      pending: this.scaling.pending[t.name] ?? 0,
+      removing: this.scaling.removing.filter(
+        (id) => this.data.nodes.find((n) => n.spec.id === id)?.spec.labels[TEMPLATE_LABEL] === t.name,
+      ),
+    }));
+  }
+
+  /**
+   * Decides what to scale now and records it as under way: nodes asked for count as pending,
+   * nodes to remove are drained. The caller runs the scaler and reports back with `scaled`.
+   */
+  planScaling(now: number): ScalingAction[] {
+    if (this.templates.length === 0) return [];
+    const idleSince = (this.data.idleSince ??= {});
+    const busy = new Set(this.data.leases.map((l) => l.nodeId));
+    for (const n of this.data.nodes)
+      if (busy.has(n.spec.id) || idleSince[n.spec.id] === undefined) idleSince[n.spec.id] = now;
+    const actions = planScaling({
+      nodes: this.data.nodes,
+      leases: this.data.leases,
+      queue: this.data.queue,
+      templates: this.templates,
+      state: this.scaling,
+      policy: this.scalingPolicy,
+      idleSince,
+      now,
+    });
+    for (const a of actions) {
+      if (a.kind === 'up') {
+        this.scaling.pending[a.template] = (this.scaling.pending[a.template] ?? 0) + a.count;
+        this.scaling.lastScaleUpAt[a.template] = now;
+      } else {
+        this.scaling.removing.push(a.nodeId);
+        this.setDraining(a.nodeId, true);
+      }
+    }
+    return actions;
+  }
+
+  /** Records the end of a scaling action: a removed node leaves the pool; a failed one is undone. */
+  scaled(action: ScalingAction, ok: boolean): void {
+    const s = this.scaling;
+    if (action.kind === 'up') {
+      if (!ok) s.pending[action.template] = Math.max(0, (s.pending[action.template] ?? 0) - action.count);
+      return;
+    }
+    s.removing = s.removing.filter((id) => id !== action.nodeId);
+    if (ok && !this.data.leases.some((l) => l.nodeId === action.nodeId)) {
+      this.data.nodes = this.data.nodes.filter((n) => n.spec.id !== action.nodeId);
+      if (this.data.idleSince) delete this.data.idleSince[action.nodeId];
+    } else this.setDraining(action.nodeId, false);
   }
 
   /** Team quotas in force. */

@@ -6,6 +6,8 @@ import type { NativeConnection, WorkflowBundleWithSourceMap } from '@temporalio/
 import { Worker } from '@temporalio/worker';
 import type { Registry } from 'prom-client';
 import { CONTROL_TASK_QUEUE } from '../workflows/messages';
+import type { Scaler } from '../activities/scaler';
+import { createScalerActivities } from '../activities/scaler';
 import { bundleWorkflows } from './bundle';
 import { noMetricsSinks, registerControlMetrics } from './metrics';
 import { ensurePool } from './pool-client';
@@ -25,6 +27,8 @@ export interface ControlWorkerOptions {
   taskQueue?: string;
   /** Registry to add the pools' and steps' metrics to (`allot_pool_*`, `allot_step_*`). @default none */
   metrics?: Registry;
+  /** What adds and removes nodes when a pool with node templates scales. @default none (scaling fails with NoScaler) */
+  scaler?: Scaler;
 }
 
 /** Creates the worker and makes sure the pools run. */
@@ -39,6 +43,7 @@ export async function startControlWorker(
     sinks: options.metrics
       ? registerControlMetrics(options.metrics, options.client, options.pools ?? ['default'])
       : noMetricsSinks(),
+    activities: createScalerActivities(options.scaler),
     shutdownGraceTime: '5s',
   });
   const done = worker.run();

@@ -6,6 +6,9 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type {
   AcquireInput,
   AcquireOutcome,
+  DemandGroup,
+  NodeTemplateInput,
+  ScalingPolicy,
   HealthPolicy,
   Lease,
   NodeSpec,
@@ -15,6 +18,13 @@ import type {
   SchedulingPolicy,
   TeamQuotaInput,
 } from '../core';
+
+/** Demand and templates, for `allot status`, autoscalers (KEDA) and metrics. */
+export interface CapacityReport {
+  demand: DemandGroup[];
+  templates: { name: string; shape: string; max: number; nodes: string[]; pending: number; removing: string[] }[];
+  scaling: ScalingPolicy;
+}
 
 /** Quotas and usage per team, in integer units (`gpu` milli-GPU, `cpu` milli-CPU, `memory` MiB). */
 export interface QuotaReport {
@@ -66,6 +76,11 @@ export const setQuotaUpdate = defineUpdate<QuotaReport, [TeamQuotaInput]>('setQu
 export const removeQuotaUpdate = defineUpdate<QuotaReport, [string]>('removeQuota');
 /** Changes the scheduling policy (placement, preemption, backfill, fairShare, ...); returns the policy in force. */
 export const setPolicyUpdate = defineUpdate<SchedulingPolicy, [Partial<SchedulingPolicy>]>('setPolicy');
+/** Replaces the pool's node templates (and optionally the scaling timing); returns templates and demand. */
+export const setTemplatesUpdate = defineUpdate<
+  CapacityReport,
+  [{ templates: NodeTemplateInput[]; scaling?: Partial<ScalingPolicy> }]
+>('setTemplates');
 /** Changes lease TTL and node-health timing (ms); returns the timing in force. */
 export const setHealthPolicyUpdate = defineUpdate<HealthPolicy, [Partial<HealthPolicy>]>('setHealthPolicy');
 /** Acquires for a client-held lease: granted now, or queued with a ticket to poll with `requestQuery`. */
@@ -105,6 +120,8 @@ export const revokeSignal =
 export const statusQuery = defineQuery<PoolStatus>('status');
 /** Where one request stands (`null` when the pool has never seen it). */
 export const requestQuery = defineQuery<AcquireOutcome | null, [string]>('request');
+/** Unmet demand and the node templates with their nodes. */
+export const capacityQuery = defineQuery<CapacityReport>('capacity');
 /** Every team's quota and usage. */
 export const quotasQuery = defineQuery<QuotaReport>('quotas');
 /** The scheduling policy and health timing in force. */

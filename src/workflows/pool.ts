@@ -9,12 +9,13 @@ import {
   getExternalWorkflowHandle,
   log,
   patched,
+  proxyActivities,
   setHandler,
   sleep,
   workflowInfo,
   ApplicationFailure,
 } from '@temporalio/workflow';
-import type { AcquireInput, Effect, PoolStateData } from '../core';
+import type { AcquireInput, Effect, PoolStateData, ScalingAction } from '../core';
 import {
   PoolState,
   emptyPoolState,
@@ -24,6 +25,7 @@ import {
   validateNodeSpec,
   validatePolicy,
   parseTeamQuotaInput,
+  parseNodeTemplate,
 } from '../core';
 import {
   acquireSignal,
@@ -34,6 +36,8 @@ import {
   policyQuery,
   preemptSignal,
   quotasQuery,
+  capacityQuery,
+  setTemplatesUpdate,
   removeQuotaUpdate,
   setPolicyUpdate,
   setQuotaUpdate,
@@ -48,7 +52,11 @@ import {
   requestQuery,
   statusQuery,
 } from './messages';
-import type { QuotaReport, RegisterOptions } from './messages';
+import type { CapacityReport, QuotaReport, RegisterOptions } from './messages';
+import type { ScalerActivities } from '../activities/scaler';
+
+/** How often a pool with node templates checks whether to scale, ms. */
+export const SCALING_CHECK_MS = 2_000;
 
 /** Updates one run accepts before it continues as new (the server refuses more than 2,000). */
 export const MAX_UPDATES_PER_RUN = 1_500;
@@ -189,6 +197,38 @@ export async function allotPool(input: PoolInput): Promise<void> {
     },
   );
 
+  const capacityReport = (): CapacityReport => ({
+    demand: pool.demand(Date.now()),
+    templates: pool.templateNodes(),
+    scaling: pool.scalingPolicy,
+  });
+
+  setHandler(
+    setTemplatesUpdate,
+    (input) => {
+      updatesThisRun++;
+      const templates = input.templates.map((t) => parseNodeTemplate(t).template).filter((t) => t !== undefined);
+      pool.setTemplates(templates, input.scaling);
+      dirty = true;
+      return capacityReport();
+    },
+    {
+      validator: (input) => {
+        if (typeof input !== 'object' || input === null || !Array.isArray(input.templates)) {
+          throw new Error('setTemplates needs { templates: [...], scaling?: {...} }');
+        }
+        const issues = input.templates.flatMap(
+          (t: unknown, i: number) => parseNodeTemplate(t, ['templates', i]).issues,
+        );
+        const names = input.templates.map((t: unknown) => (t as { name?: unknown }).name);
+        if (new Set(names).size !== names.length)
+          issues.push({ code: 'duplicate', path: ['templates'], message: 'template names must be unique' });
+        if (issues.length > 0) throw new Error(`invalid node templates:\n${formatIssues(issues)}`);
+      },
+    },
+  );
+
+  setHandler(capacityQuery, capacityReport);
   setHandler(quotasQuery, quotaReport);
   setHandler(policyQuery, () => ({ policy: pool.policy, health: pool.health }));
 
@@ -295,8 +335,49 @@ export async function allotPool(input: PoolInput): Promise<void> {
   }
   if (patched('allot-health-v1')) void healthTimer();
 
+  // Scaling: checked every few seconds while the pool has node templates. The scaler runs as
+  // activities on the control worker; the pool records the outcome when they end.
+  const { scaleUp, scaleDown } = proxyActivities<ScalerActivities>({
+    taskQueue: workflowInfo().taskQueue,
+    startToCloseTimeout: '5 minutes',
+    retry: { maximumAttempts: 3, nonRetryableErrorTypes: ['NoScaler'] },
+  });
+  let scalingDue = false;
+  async function scalingTimer(): Promise<void> {
+    for (;;) {
+      await condition(() => pool.templates.length > 0);
+      await sleep(SCALING_CHECK_MS);
+      scalingDue = true;
+    }
+  }
+  function runScaling(action: ScalingAction): void {
+    const template = pool.templates.find((t) => t.name === action.template);
+    if (!template) return;
+    const work =
+      action.kind === 'up'
+        ? scaleUp({ pool: pool.name, template, count: action.count })
+        : scaleDown({ pool: pool.name, template: action.template, nodeId: action.nodeId });
+    log.info('scaling', { ...action });
+    void work.then(
+      () => {
+        pool.scaled(action, true);
+        dirty = true;
+      },
+      (err: unknown) => {
+        log.warn('scaling failed', { ...action, error: String(err) });
+        pool.scaled(action, false);
+        dirty = true;
+      },
+    );
+  }
+  if (patched('allot-autoscale-v1')) void scalingTimer();
+
   for (;;) {
-    await condition(() => dirty || healthDue || outbox.length > 0 || mustContinueAsNew());
+    await condition(() => dirty || healthDue || scalingDue || outbox.length > 0 || mustContinueAsNew());
+    if (scalingDue) {
+      scalingDue = false;
+      for (const action of pool.planScaling(Date.now())) runScaling(action);
+    }
     if (healthDue) {
       healthDue = false;
       outbox.push(...pool.checkHealth(Date.now()));
