@@ -77,7 +77,23 @@ export async function run(workflowType: string, o: RunOptions): Promise<number> 
       return 0;
     }
     const result = client.workflow.getHandle(workflowId, runId).result();
-    const steps = await followPipeline(client, { workflowId, runId }, result);
+    const steps = await followPipeline(client, { workflowId, runId }, result, async (stuck) => {
+      say(
+        `${workflowType} ${workflowId}: the worker cannot run the pipeline's code (attempt ${stuck.attempt}): ${stuck.message}`,
+      );
+      if (!attached && UNKNOWN_TYPE.test(stuck.message)) {
+        await client.workflow
+          .getHandle(workflowId, runId)
+          .terminate(`allot run: no worker knows workflow type ${workflowType}`)
+          .catch(() => undefined);
+        throw new UserError(
+          `no worker on task queue ${o.taskQueue ?? CONTROL_TASK_QUEUE} has a pipeline named ${workflowType}; check the name, or start the worker with --workflows pointing at the module that exports it (the run was terminated)`,
+        );
+      }
+      say(
+        '  Temporal retries it until a fixed worker is deployed; or stop it with `allot cancel` / `temporal workflow terminate`.',
+      );
+    });
     const summary = steps.map(stepSummary);
     try {
       const value: unknown = await result;
@@ -140,6 +156,7 @@ async function followPipeline(
   client: Client,
   pipeline: { workflowId: string; runId: string },
   until: Promise<unknown>,
+  onStuck: (stuck: WorkflowTaskFailure) => Promise<void>,
 ): Promise<FollowedStep[]> {
   let done = false;
   void until.then(
@@ -210,9 +227,18 @@ async function followPipeline(
       process.stderr.write(`  ${line}${after}\n`);
     }
   };
-  while (!done) {
+  let reported = '';
+  for (let round = 0; !done; round++) {
     await poll();
     show();
+    if (round % 4 === 3) {
+      const stuck = await workflowTaskFailure(client, pipeline);
+      if (stuck && stuck.message !== reported) {
+        reported = stuck.message;
+        if (tty) drawnLines = 0;
+        await onStuck(stuck);
+      }
+    }
     await Promise.race([until.catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
   }
   // Last looks until visibility has caught up: at least the steps in the pipeline's own table, all closed.
@@ -229,6 +255,33 @@ async function followPipeline(
   }
   show();
   return [...steps.values()].sort((a, b) => a.startedAt - b.startedAt);
+}
+
+/** The message of a workflow task failure that names a type no worker has. */
+const UNKNOWN_TYPE = /no such function is exported by the workflow bundle/;
+
+/** A pipeline whose code keeps failing on the worker (a bug, an unknown type): Temporal retries it. */
+interface WorkflowTaskFailure {
+  attempt: number;
+  message: string;
+}
+
+/** Why the pipeline's workflow task keeps failing, once it has failed at least twice. */
+async function workflowTaskFailure(
+  client: Client,
+  pipeline: { workflowId: string; runId: string },
+): Promise<WorkflowTaskFailure | undefined> {
+  try {
+    const handle = client.workflow.getHandle(pipeline.workflowId, pipeline.runId);
+    const attempt = (await handle.describe()).raw.pendingWorkflowTask?.attempt ?? 0;
+    if (attempt < 2) return undefined;
+    const events = (await handle.fetchHistory()).events ?? [];
+    const failed = [...events].reverse().find((e) => e.workflowTaskFailedEventAttributes);
+    const message = failed?.workflowTaskFailedEventAttributes?.failure?.message;
+    return message ? { attempt, message } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** How many steps the pipeline itself ran, from its table of steps (0 when it keeps none). */

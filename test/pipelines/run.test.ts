@@ -208,6 +208,29 @@ describe('allot run', () => {
     await expectNothingHeld();
   });
 
+  it('stops at once, exit 2, when no worker has the pipeline type, and terminates the run it started', async () => {
+    const id = unique('typo');
+    const started = Date.now();
+    const r = await allot(['run', 'trainPipelin', '--id', id], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('no worker on task queue allot has a pipeline named trainPipelin');
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect((await client.workflow.getHandle(id).describe()).status.name).toBe('TERMINATED');
+  });
+
+  it('says why when the pipeline code fails on the worker, and keeps waiting for a fix', async () => {
+    const id = unique('buggy');
+    const run = await startAllot(['run', 'buggyPipeline', '--id', id], /cannot run the pipeline's code/, env, 60_000);
+    try {
+      await eventually(() => (/until a fixed worker is deployed/.test(run.output()) ? true : undefined));
+      expect(run.output()).toMatch(/the worker cannot run the pipeline's code \(attempt \d+\): Cannot read properties/);
+      expect(run.child.exitCode).toBeNull();
+    } finally {
+      run.child.kill('SIGTERM');
+      await client.workflow.getHandle(id).terminate('test over');
+    }
+  });
+
   it('rejects invalid step options before queueing, naming each field, its value and the allowed form', async () => {
     const id = unique('invalid');
     const bad = { name: 'bad', command: [], resources: { gpu: -1, memory: '8GB' }, priority: 5000, replicas: 2 };
