@@ -43,6 +43,12 @@ export interface Scenario {
   jobs: SimJob[];
 }
 
+/** Most GPUs one node may have (as `allot agent --gpus`). */
+export const MAX_GPUS_PER_NODE = 1024;
+
+/** Most nodes a simulation may have (a scenario's nodes with their counts, or a trace's). */
+export const MAX_SIM_NODES = 100_000;
+
 /** The simulator's policy defaults: the core's, with no grace period. */
 export const SIMULATION_POLICY: Readonly<SchedulingPolicy> = { ...DEFAULT_POLICY, gracePeriodMs: 0 };
 
@@ -79,7 +85,18 @@ export function parseScenario(value: unknown): Scenario {
   const root = object(value, [], issues);
   if (!root) throw new ValidationError(issues);
   unknownFields(root, TOP, [], issues);
-  const nodes = list(root.nodes, ['nodes'], issues, true).flatMap((n, i) => parseNode(n, ['nodes', i], issues));
+  const nodes: NodeSpec[] = [];
+  list(root.nodes, ['nodes'], issues, true).forEach((n, i) => {
+    // Past the limit, stop building nodes (a count may be large); the total is reported below.
+    if (nodes.length <= MAX_SIM_NODES) for (const node of parseNode(n, ['nodes', i], issues)) nodes.push(node);
+  });
+  if (nodes.length > MAX_SIM_NODES) {
+    issues.push({
+      code: 'too_many',
+      path: ['nodes'],
+      message: `add up to more than ${MAX_SIM_NODES} nodes (with their counts), the most the simulator takes`,
+    });
+  }
   const names = new Set<string>();
   nodes.forEach((n, i) => {
     if (names.has(n.id))
@@ -114,9 +131,9 @@ function parseNode(value: unknown, path: Path, issues: Issue[]): NodeSpec[] {
   const name = text(o.name, [...path, 'name'], issues);
   const cpuMilli = quantity(o.cpu, [...path, 'cpu'], parseCpu, issues, true);
   const memoryMiB = quantity(o.memory, [...path, 'memory'], parseMemory, issues, true);
-  const gpus = whole(o.gpus, [...path, 'gpus'], issues, 0, 0);
+  const gpus = whole(o.gpus, [...path, 'gpus'], issues, 0, 0, MAX_GPUS_PER_NODE);
   const gpuMemory = quantity(o.gpuMemory, [...path, 'gpuMemory'], parseMemory, issues, false) ?? 0;
-  const count = whole(o.count, [...path, 'count'], issues, 1, 1);
+  const count = whole(o.count, [...path, 'count'], issues, 1, 1, MAX_SIM_NODES);
   if (gpus > 0 && (typeof o.gpuModel !== 'string' || o.gpuModel === '')) {
     issues.push({
       code: 'invalid_type',
@@ -290,10 +307,18 @@ function seconds(value: unknown, path: Path, issues: Issue[], fallback: number, 
   return Number.isNaN(fallback) ? NaN : fallback;
 }
 
-function whole(value: unknown, path: Path, issues: Issue[], fallback: number, min: number): number {
+function whole(
+  value: unknown,
+  path: Path,
+  issues: Issue[],
+  fallback: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   if (value === undefined) return fallback;
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= min) return value;
-  issues.push({ code: 'invalid_type', path, message: `must be a whole number >= ${min}, got ${describeValue(value)}` });
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max) return value;
+  const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+  issues.push({ code: 'invalid_type', path, message: `must be a whole number ${range}, got ${describeValue(value)}` });
   return fallback;
 }
 

@@ -8,6 +8,7 @@ import type { Issue, NodeSpec, ResourceRequest } from '../../core';
 import { PRIORITY_CLASSES } from '../../core';
 import type { CsvRow } from '../csv';
 import { parseCsv, readRows, wholeNumber } from '../csv';
+import { MAX_GPUS_PER_NODE } from '../scenario';
 
 /** Device memory (MiB) of the trace's GPU models where public; 0 where the model is internal. */
 export const ALIBABA_GPU_MEMORY_MIB: Readonly<Record<string, number>> = {
@@ -48,6 +49,14 @@ export function parseAlibabaNodes(text: string, file: string): NodeSpec[] {
     const name = row.fields.sn ?? '';
     if (name === '')
       issues.push({ code: 'invalid_field', path: [`line ${row.line}`, 'sn'], message: 'must be a node name' });
+    if (gpus !== undefined && gpus > MAX_GPUS_PER_NODE) {
+      issues.push({
+        code: 'invalid_field',
+        path: [`line ${row.line}`, 'gpu'],
+        message: `must be at most ${MAX_GPUS_PER_NODE} GPUs per node, got ${gpus}`,
+      });
+      return undefined;
+    }
     if (gpus !== undefined && gpus > 0 && model === '') {
       issues.push({
         code: 'invalid_field',

@@ -7,6 +7,7 @@ import type { NodeSpec } from '../../core';
 import { ValidationError } from '../../core';
 import { parseCsv, readRows, wholeNumber } from '../csv';
 import type { SimJob } from '../scenario';
+import { MAX_GPUS_PER_NODE, MAX_SIM_NODES } from '../scenario';
 
 /** One job of a Tiresias job list. */
 export interface TiresiasJob {
@@ -66,10 +67,33 @@ export function parseTiresiasCluster(text: string, file: string): NodeSpec[] {
       mem === undefined
     )
       return undefined;
+    if (gpus > MAX_GPUS_PER_NODE) {
+      issues.push({
+        code: 'invalid_field',
+        path: [`line ${row.line}`, 'num_gpu_p_node'],
+        message: `must be at most ${MAX_GPUS_PER_NODE}, got ${gpus}`,
+      });
+    }
+    if (switches * perSwitch > MAX_SIM_NODES) {
+      issues.push({
+        code: 'invalid_field',
+        path: [`line ${row.line}`, 'num_switch'],
+        message: `num_switch × num_node_p_switch must be at most ${MAX_SIM_NODES} nodes, got ${switches} × ${perSwitch}`,
+      });
+    }
     return { nodes: switches * perSwitch, gpus, cpus, mem };
   });
   if (shapes.length === 0) {
     throw new ValidationError([{ code: 'empty', path: [file], message: 'has no cluster shape line after the header' }]);
+  }
+  if (shapes.reduce((sum, s) => sum + s.nodes, 0) > MAX_SIM_NODES) {
+    throw new ValidationError([
+      {
+        code: 'too_many',
+        path: [file],
+        message: `describes more than ${MAX_SIM_NODES} nodes, the most the simulator takes`,
+      },
+    ]);
   }
   const nodes: NodeSpec[] = [];
   for (const s of shapes) {
