@@ -5,6 +5,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { ValidationError } from '../core';
 import { DEFAULT_POOL, drainUpdate, poolWorkflowId } from '../workflows/messages';
 import { registerAdminCommands } from './admin';
+import type { UsageOptions } from './accounting';
+import { usage } from './accounting';
 import { fetchCapacity, renderCapacity } from './capacity';
 import { cliClient } from './context';
 import { reportError, UserError } from './errors';
@@ -186,6 +188,17 @@ export function buildProgram(exit: (code: number) => void): Command {
     });
 
   registerAdminCommands(program, exit);
+
+  program
+    .command('usage')
+    .description('GPU-, CPU- and memory-hours and efficiency per team, pipeline or step (like sreport and seff)')
+    .option('--since <when>', 'start of the window: a date, or a duration back from now like 24h or 7d', '24h')
+    .option('--until <when>', 'end of the window (default: now)')
+    .option('--by <grouping>', 'team, pipeline or step', 'team')
+    .option('--pool <name>', 'only this pool')
+    .option('--csv', 'CSV output')
+    .option('--json', 'JSON output')
+    .action(async (o: UsageOptions) => exit(await usage(o)));
 
   program
     .command('drain')

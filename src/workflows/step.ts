@@ -21,6 +21,7 @@ import {
   proxyActivities,
   setHandler,
   sleep,
+  upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -41,6 +42,8 @@ import {
   revokeSignal,
 } from './messages';
 import { launchLimits } from './limits';
+import type { AccountedLease, AccountingRecord } from './accounting-types';
+import { ACCOUNTING_MEMO } from './accounting-types';
 import { SEARCH_ATTRIBUTES as SA } from './search-attributes';
 import { metricsSink } from './sinks';
 import type { LaunchResult, StepInput, StepProgress, StepResult, StepState } from './step-types';
@@ -112,6 +115,23 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
   const poolHandle = getExternalWorkflowHandle(poolWorkflowId(pool));
   const grace = input.gracePeriodMs ?? DEFAULT_GRACE_PERIOD_MS;
 
+  // Accounting: every lease with its resources, start, end and usage, kept in the memo.
+  const accounting = patched('allot-accounting-v1');
+  const accounted: AccountedLease[] = [];
+  let held: AccountedLease | undefined;
+  const writeAccounting = (): void => {
+    if (!accounting) return;
+    const record: AccountingRecord = {
+      version: 1,
+      pool,
+      team: input.team ?? 'default',
+      pipeline: info.root && info.root.workflowId !== info.workflowId ? info.root.workflowId : null,
+      step: input.name,
+      leases: accounted,
+    };
+    upsertMemo({ [ACCOUNTING_MEMO]: record });
+  };
+
   let infrastructureRetries = 0;
   for (let attempt = 1; ; attempt++) {
     const requestId = attempt === 1 ? baseRequestId : `${baseRequestId}#${attempt}`;
@@ -119,8 +139,14 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
     told.lease = undefined;
     told.rejection = undefined;
     told.interrupted = undefined;
-    const release = (): Promise<void> =>
-      CancellationScope.nonCancellable(() => poolHandle.signal(releaseSignal, { requestId }));
+    const release = (): Promise<void> => {
+      if (held) {
+        held.end = Date.now();
+        held = undefined;
+        writeAccounting();
+      }
+      return CancellationScope.nonCancellable(() => poolHandle.signal(releaseSignal, { requestId }));
+    };
 
     try {
       await askPool(
@@ -169,6 +195,16 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
       { key: SA.AllotGpus, value: gpuIndices.join(',') },
     ]);
     setState(progress, 'running');
+    held = {
+      leaseId: granted.leaseId,
+      nodeId: granted.nodeId,
+      gpu: granted.gpus.reduce((sum, g) => sum + g.milli, 0) / 1000,
+      cpu: granted.cpuMilli / 1000,
+      memoryMiB: granted.memoryMiB,
+      start: granted.grantedAt,
+    };
+    accounted.push(held);
+    writeAccounting();
     metricsSink().stepGranted(granted.grantedAt - progress.submittedAt);
 
     const { launch } = proxyActivities<AllotActivities>({
@@ -271,6 +307,7 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
     };
     progress.result = result;
     progress.endedAt = Date.now();
+    if (held && launched.usage) held.usage = launched.usage;
     if (launched.exitCode !== 0) {
       const how = launched.signal
         ? `was killed by ${launched.signal}`
