@@ -3,6 +3,7 @@ import type { AccountedStep } from '../../src/cli/usage-report';
 import { parseWhen, usageReport } from '../../src/cli/usage-report';
 
 const H = 3_600_000;
+let n = 0;
 const step = (
   team: string,
   gpu: number,
