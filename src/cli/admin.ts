@@ -3,11 +3,14 @@
  * Updates, whose validators reject bad input before it touches the pool's state.
  */
 import type { Command } from 'commander';
-import type { ResourceVector, SchedulingPolicy } from '../core';
-import { formatCpu, formatGpu, formatMemory } from '../core';
+import type { NodeTemplate, NodeTemplateInput, ResourceVector, SchedulingPolicy } from '../core';
+import { TEMPLATE_LABEL, formatCpu, formatGpu, formatIssues, formatMemory, parseNodeTemplate } from '../core';
+import { renderCapacity } from './capacity';
 import type { QuotaReport } from '../workflows/messages';
 import {
   DEFAULT_POOL,
+  capacityQuery,
+  setTemplatesUpdate,
   policyQuery,
   poolWorkflowId,
   quotasQuery,
@@ -50,10 +53,24 @@ function renderQuotas(r: QuotaReport): string {
   return table(['TEAM', 'QUOTA', 'MAY BORROW', 'IN USE'], rows);
 }
 
-async function withPool<T>(
-  pool: string,
-  action: (handle: ReturnType<Awaited<ReturnType<typeof cliClient>>['client']['workflow']['getHandle']>) => Promise<T>,
-): Promise<T> {
+type PoolHandle = ReturnType<Awaited<ReturnType<typeof cliClient>>['client']['workflow']['getHandle']>;
+
+/** A template back in the form the setTemplates Update takes. */
+function templateToInput(t: NodeTemplate): NodeTemplateInput {
+  const gpu = t.spec.gpus[0];
+  const labels = Object.fromEntries(Object.entries(t.spec.labels).filter(([k]) => k !== TEMPLATE_LABEL));
+  return {
+    name: t.name,
+    max: t.max,
+    gpus: t.spec.gpus.length,
+    cpu: `${t.spec.cpuMilli}m`,
+    memory: `${t.spec.memoryMiB}Mi`,
+    labels,
+    ...(gpu ? { gpuModel: gpu.model, gpuMemory: `${gpu.memoryMiB}Mi` } : {}),
+  };
+}
+
+async function withPool<T>(pool: string, action: (handle: PoolHandle) => Promise<T>): Promise<T> {
   const { client, close } = await cliClient();
   try {
     return await action(client.workflow.getHandle(poolWorkflowId(pool)));
@@ -149,6 +166,97 @@ export function registerAdminCommands(program: Command, exit: (code: number) => 
     .action(async (team: string, o: { pool: string }) => {
       const report = await withPool(o.pool, (h) => h.executeUpdate(removeQuotaUpdate, { args: [team] }));
       process.stdout.write(`${renderQuotas(report)}\n`);
+      exit(0);
+    });
+
+  const template = program
+    .command('template')
+    .description('node templates: kinds of node the scaler may add to the pool');
+
+  const templatesNow = async (h: PoolHandle): Promise<NodeTemplateInput[]> =>
+    ((await h.query(capacityQuery)).templateSpecs ?? []).map(templateToInput);
+
+  template
+    .command('set')
+    .description('declare (or change) a node template')
+    .argument('<name>')
+    .requiredOption('--max <n>', 'most nodes of this template at once')
+    .option('--gpus <n>', 'GPUs per node', '0')
+    .option('--gpu-model <model>', 'GPU model', 'GPU')
+    .option('--gpu-memory <quantity>', 'memory per GPU', '80Gi')
+    .option('--cpu <quantity>', 'CPU per node', '8')
+    .option('--memory <quantity>', 'memory per node', '32Gi')
+    .option('--label <key=value>', 'node label (repeatable)', collect)
+    .option('--pool <name>', 'pool', DEFAULT_POOL)
+    .action(
+      async (
+        name: string,
+        o: {
+          max: string;
+          gpus: string;
+          gpuModel: string;
+          gpuMemory: string;
+          cpu: string;
+          memory: string;
+          label?: string[];
+          pool: string;
+        },
+      ) => {
+        const input: NodeTemplateInput = {
+          name,
+          max: /^\d+$/.test(o.max) ? Number(o.max) : (o.max as unknown as number),
+          gpus: /^\d+$/.test(o.gpus) ? Number(o.gpus) : (o.gpus as unknown as number),
+          gpuModel: o.gpuModel,
+          gpuMemory: o.gpuMemory,
+          cpu: o.cpu,
+          memory: o.memory,
+          labels: parsePairs(o.label, '--label'),
+        };
+        const { issues } = parseNodeTemplate(input);
+        if (issues.length > 0) {
+          const flags = issues.map((i) => ({
+            ...i,
+            path: [`--${String(i.path[i.path.length - 1] ?? '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`],
+          }));
+          throw new UserError(`invalid template:\n${formatIssues(flags).replace(/^/gm, '  ')}`);
+        }
+        const report = await withPool(o.pool, async (h) => {
+          const others = (await templatesNow(h)).filter((t) => t.name !== name);
+          return h.executeUpdate(setTemplatesUpdate, { args: [{ templates: [...others, input] }] });
+        });
+        process.stdout.write(`${renderCapacity(report).trim()}\n`);
+        exit(0);
+      },
+    );
+
+  template
+    .command('list')
+    .description('node templates, their nodes, and the demand waiting for them')
+    .option('--pool <name>', 'pool', DEFAULT_POOL)
+    .option('--json', 'machine-readable output')
+    .action(async (o: { pool: string; json?: boolean }) => {
+      const report = await withPool(o.pool, (h) => h.query(capacityQuery));
+      process.stdout.write(
+        o.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderCapacity(report).trim() || 'no node templates'}\n`,
+      );
+      exit(0);
+    });
+
+  template
+    .command('remove')
+    .description('remove a node template (its nodes stay until they are idle and scaled down, or drained)')
+    .argument('<name>')
+    .option('--pool <name>', 'pool', DEFAULT_POOL)
+    .action(async (name: string, o: { pool: string }) => {
+      const report = await withPool(o.pool, async (h) => {
+        const now = await templatesNow(h);
+        if (!now.some((t) => t.name === name))
+          throw new UserError(
+            `no template ${JSON.stringify(name)}; templates: ${now.map((t) => t.name).join(', ') || 'none'}`,
+          );
+        return h.executeUpdate(setTemplatesUpdate, { args: [{ templates: now.filter((t) => t.name !== name) }] });
+      });
+      process.stdout.write(`${renderCapacity(report).trim() || 'no node templates'}\n`);
       exit(0);
     });
 

@@ -75,15 +75,27 @@ export function buildProgram(exit: (code: number) => void): Command {
     .option('--pool <name>', 'pool to start if it does not run (repeatable)', collect)
     .option('--metrics-port <port>', 'serve Prometheus metrics (pools, queues, waits, outcomes) at /metrics')
     .option('--metrics-host <address>', 'address of the metrics endpoint', '0.0.0.0')
-    .action(async (o: { workflows?: string[]; pool?: string[]; metricsPort?: string; metricsHost?: string }) =>
-      exit(
-        await worker({
-          workflows: o.workflows,
-          pool: o.pool ?? [DEFAULT_POOL],
-          metricsPort: o.metricsPort,
-          metricsHost: o.metricsHost,
-        }),
-      ),
+    .option(
+      '--scaler-command <argv...>',
+      'command run to scale: CMD up <template> <count> | CMD down <template> <node>',
+    )
+    .action(
+      async (o: {
+        workflows?: string[];
+        pool?: string[];
+        metricsPort?: string;
+        metricsHost?: string;
+        scalerCommand?: string[];
+      }) =>
+        exit(
+          await worker({
+            workflows: o.workflows,
+            pool: o.pool ?? [DEFAULT_POOL],
+            metricsPort: o.metricsPort,
+            metricsHost: o.metricsHost,
+            scalerCommand: o.scalerCommand,
+          }),
+        ),
     );
 
   inventoryOptions(

@@ -13,6 +13,7 @@ import { DEFAULT_ENV_ALLOWLIST } from '../activities/environment';
 import type { NodeTemplate, NodeTemplateInput } from '../core';
 import { ValidationError, describeTemplate, formatCpu, formatMemory, parseAutoscaleFlag } from '../core';
 import { localAgentScaler } from '../workers/local-scaler';
+import { commandScaler } from '../activities/scaler';
 import type { Inventory, InventoryFlags } from '../workers/inventory';
 import { describeDetected, detectInventory } from '../workers/inventory';
 import type { MetricsServer } from '../workers/metrics';
@@ -330,6 +331,8 @@ export async function dev(o: DevOptions): Promise<number> {
 export interface WorkerOptions extends MetricsOptions {
   workflows?: string[];
   pool: string[];
+  /** Argv of the scaler command (see `commandScaler`). */
+  scalerCommand?: string[];
 }
 
 /** `allot worker`: the control worker, with the user's pipeline workflows. */
@@ -356,6 +359,7 @@ export async function worker(o: WorkerOptions): Promise<number> {
     pools: o.pool,
     workflows: modules,
     metrics: metrics?.registry,
+    ...(o.scalerCommand && o.scalerCommand.length > 0 ? { scaler: commandScaler(o.scalerCommand) } : {}),
   });
   if (metrics) say(`metrics at ${metrics.server.url}`);
   say(

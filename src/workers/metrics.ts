@@ -13,6 +13,8 @@
  * outcome, and whether the agent is draining.
  */
 import http from 'node:http';
+import { fetchCapacity } from '../cli/capacity';
+import type { DemandGroup } from '../core';
 import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
 import type { InjectedSinks } from '@temporalio/worker';
@@ -80,6 +82,33 @@ export function registerControlMetrics(
       },
     });
   };
+  // Unmet demand, for autoscalers (KEDA, the cluster autoscaler): requests and GPUs waiting per
+  // template (or node shape when no template serves them).
+  const demandGauge = (name: string, help: string, value: (d: DemandGroup) => number): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['pool', 'template', 'shape'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const pool of pools) {
+          const c = await fetchCapacity(client, pool);
+          for (const d of c?.demand ?? []) this.inc({ pool, template: d.template ?? '', shape: d.shape }, value(d));
+        }
+      },
+    });
+  };
+  demandGauge(
+    'allot_pool_demand_requests',
+    'Queued requests waiting for resources or capacity, by the node that would serve them',
+    (d) => d.requests,
+  );
+  demandGauge(
+    'allot_pool_demand_gpus',
+    'GPUs asked by queued requests waiting for resources or capacity',
+    (d) => d.gpus,
+  );
   new Gauge({
     name: 'allot_pool_up',
     help: 'Whether the pool answered its status query (1) or not (0)',

@@ -7,6 +7,7 @@ import type {
   AcquireInput,
   AcquireOutcome,
   DemandGroup,
+  NodeTemplate,
   NodeTemplateInput,
   ScalingPolicy,
   HealthPolicy,
@@ -23,6 +24,8 @@ import type {
 export interface CapacityReport {
   demand: DemandGroup[];
   templates: { name: string; shape: string; max: number; nodes: string[]; pending: number; removing: string[] }[];
+  /** The templates as declared. */
+  templateSpecs?: NodeTemplate[];
   scaling: ScalingPolicy;
 }
 

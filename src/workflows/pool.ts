@@ -200,6 +200,7 @@ export async function allotPool(input: PoolInput): Promise<void> {
   const capacityReport = (): CapacityReport => ({
     demand: pool.demand(Date.now()),
     templates: pool.templateNodes(),
+    templateSpecs: [...pool.templates],
     scaling: pool.scalingPolicy,
   });
 
