@@ -168,7 +168,9 @@ async function followPipeline(
   const printed = new Map<string, string>();
   const shownRunning = new Set<string>();
   let drawnLines = 0;
-  const query = `RootWorkflowId = "${pipeline.workflowId}" AND RootRunId = "${pipeline.runId}" AND WorkflowType = "allotStep"`;
+  const byRoot = `RootWorkflowId = "${pipeline.workflowId}" AND WorkflowType = "allotStep"`;
+  // RootRunId keeps steps of earlier runs of the same id out; servers before it know only RootWorkflowId.
+  let query = `RootWorkflowId = "${pipeline.workflowId}" AND RootRunId = "${pipeline.runId}" AND WorkflowType = "allotStep"`;
   const poll = async (): Promise<void> => {
     try {
       for await (const wf of client.workflow.list({ query })) {
@@ -191,8 +193,9 @@ async function followPipeline(
         if (p) s.progress = p;
         if (wf.status.name !== 'RUNNING' && p) s.final = true;
       }
-    } catch {
-      // Visibility may lag or be briefly unavailable; the pipeline's result still arrives.
+    } catch (err) {
+      if (query !== byRoot && /RootRunId/.test(String(err))) query = byRoot;
+      // Otherwise visibility may lag or be briefly unavailable; the pipeline's result still arrives.
     }
   };
   const show = (): void => {
