@@ -6,11 +6,11 @@
  * Record again only when a workflow change is meant to be incompatible (and then version it).
  */
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, inject, it } from 'vitest';
 import { findTemporalCli } from '../../src/workers/temporal-cli';
-import { poolWorkflowId } from '../../src/workflows/messages';
+import { poolWorkflowId, setPolicyUpdate } from '../../src/workflows/messages';
 import type { StepInput } from '../../src/workflows/step-types';
 import type { World } from '../helpers/harness';
 import { createWorld, eventually } from '../helpers/harness';
@@ -26,10 +26,16 @@ beforeAll(async () => {
 });
 afterAll(async () => world?.close());
 
-const manifest: Record<string, string> = {};
+/** Recordings of later workflow versions sit beside older ones under a prefix (e.g. `v2-`). */
+const PREFIX = process.env.ALLOT_RECORD_PREFIX ?? '';
+const manifestFile = path.join(FIXTURES, 'manifest.json');
+const manifest: Record<string, string> = existsSync(manifestFile)
+  ? (JSON.parse(readFileSync(manifestFile, 'utf8')) as Record<string, string>)
+  : {};
 
 /** Saves a history as the Temporal CLI prints it (`temporal workflow show -o json`). */
 async function save(name: string, workflowId: string): Promise<void> {
+  name = `${PREFIX}${name}`;
   manifest[`${name}.json`] = workflowId;
   const cli = findTemporalCli().path ?? 'temporal';
   const json = execFileSync(
@@ -85,6 +91,28 @@ describe.skipIf(!RECORD)('record replay fixtures', () => {
       ],
     });
     await save('pipeline-parallel', 'rec-pipeline');
+    await world.client.workflow
+      .getHandle(poolWorkflowId(world.pool))
+      .executeUpdate(setPolicyUpdate, { args: [{ gracePeriodMs: 1_000 }] });
+    const victim = await start('rec-step-preempted', {
+      name: 'victim',
+      command: ['sleep', '3'],
+      resources: { gpu: 4 },
+      priority: -5,
+      preemptible: true,
+      gracePeriodMs: 500,
+    });
+    await eventually(async () => ((await world.status()).leases.length > 0 ? true : undefined));
+    const preemptor = await start('rec-step-preemptor', {
+      name: 'urgent',
+      command: ['sleep', '0.5'],
+      resources: { gpu: 2 },
+      priority: 50,
+    });
+    await preemptor.result();
+    await victim.result();
+    await save('step-preempted', victim.workflowId);
+    await save('step-preemptor', preemptor.workflowId);
     await save('pool', poolWorkflowId(world.pool));
     writeFileSync(path.join(FIXTURES, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   });
