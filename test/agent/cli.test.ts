@@ -103,7 +103,7 @@ describe('the node agent, from the command line', () => {
 
   it('runs two gpu: 0.5 steps on GPU 0 at once while a third waits, and the metrics match allot status', async () => {
     const script =
-      'echo "GPU $CUDA_VISIBLE_DEVICES share $ALLOT_GPU_FRACTION mps $CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"; sleep 4';
+      'echo "GPU $CUDA_VISIBLE_DEVICES share $ALLOT_GPU_FRACTION mps $CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"; sleep 8';
     const ids: string[] = [];
     for (const name of ['half-a', 'half-b', 'half-c']) {
       const r = await allot(
@@ -125,6 +125,11 @@ describe('the node agent, from the command line', () => {
     expect(s.queue[0]?.step).toBe('half-c');
     expect(s.queue[0]?.reason).toBe('Resources');
 
+    // allot status shows what the running halves use, beside what they asked for.
+    const human = await allot(['status'], env);
+    expect(human.stdout).toMatch(/RUNNING\s+NODE\s+GPUS\s+CPU NOW\/ASKED\s+MEMORY NOW\/ASKED/);
+    expect(human.stdout).toMatch(/half-a\s+local\s+0\(0\.5\)\s+\S+\/1\s+\S+\/64Mi/);
+
     const text = await eventually(
       async () => {
         const t = await curl(metricsUrl);
@@ -145,11 +150,6 @@ describe('the node agent, from the command line', () => {
     expect(text).toMatch(/allot_step_wait_seconds_bucket\{le="[^"]+",pool="default",team="default"\}/);
     expect(text).toMatch(/allot_step_preemptions_total\{pool="default",team="default"\} 0/);
 
-    // allot status shows what the running halves use, beside what they asked for.
-    const human = await allot(['status'], env);
-    expect(human.stdout).toMatch(/RUNNING\s+NODE\s+GPUS\s+CPU NOW\/ASKED\s+MEMORY NOW\/ASKED/);
-    expect(human.stdout).toMatch(/half-a\s+local\s+0\(0\.5\)\s+\S+\/1\s+\S+\/64Mi/);
-
     // The third follows: allot logs --follow prints it from its start to its end.
     const followed = await allot(['logs', '--follow', ids[2] ?? ''], env, 30_000);
     expect(followed.code, followed.stderr).toBe(0);
@@ -169,12 +169,12 @@ describe('the node agent, from the command line', () => {
         '--',
         'sh',
         '-c',
-        'for i in 1 2 3 4; do echo "tick $i $(date +%s%N)"; sleep 1; done',
+        'for i in 1 2 3 4 5 6 7 8; do echo "tick $i $(date +%s%N)"; sleep 1; done',
       ],
       env,
     );
     const id = /submitted (\S+)/.exec(r.stdout + r.stderr)?.[1] ?? '';
-    await eventually(async () => ((await status()).leases.some((l) => l.step === 'ticker') ? true : undefined), 10_000);
+    // Following starts at once, while the step is queued or starting, and waits for it.
     const seen: { line: string; at: number }[] = [];
     const follow = spawn(process.execPath, [ALLOT_BIN, 'logs', '--follow', id], {
       env: { ...process.env, ...env },
@@ -189,9 +189,11 @@ describe('the node agent, from the command line', () => {
     );
     const code = await new Promise<number | null>((resolve) => follow.once('exit', resolve));
     expect(code).toBe(0);
-    expect(seen.map((s) => s.line.split(' ').slice(0, 2).join(' '))).toEqual(['tick 1', 'tick 2', 'tick 3', 'tick 4']);
+    expect(seen.map((s) => s.line.split(' ').slice(0, 2).join(' '))).toEqual(
+      Array.from({ length: 8 }, (_, i) => `tick ${i + 1}`),
+    );
     // Lines arrive as they are written, not all at the end.
-    expect((seen[3]?.at ?? 0) - (seen[0]?.at ?? 0)).toBeGreaterThan(1000);
+    expect((seen[7]?.at ?? 0) - (seen[0]?.at ?? 0)).toBeGreaterThan(2000);
   });
 
   it('drains an agent on SIGTERM and hands back what runs past the deadline; back, it runs the step again', async () => {
