@@ -1,0 +1,56 @@
+/**
+ * Reading workflow histories for the benchmarks: event times, signals in and out, workflow-task
+ * durations and event counts per run.
+ */
+import type { Client } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { tsToMs } from '@temporalio/common/lib/time';
+import type { temporal } from '@temporalio/proto';
+
+/** One history event. */
+export type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+/** The events of one run of a workflow. */
+export async function fetchEvents(client: Client, workflowId: string, runId?: string): Promise<HistoryEvent[]> {
+  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+  return history.events ?? [];
+}
+
+/** Time of an event, ms since the epoch. */
+export function eventTime(e: HistoryEvent): number {
+  return tsToMs(e.eventTime);
+}
+
+/** The first argument of a signal received (`WorkflowExecutionSignaled`), decoded. */
+export function signalArg(e: HistoryEvent): unknown {
+  const p = e.workflowExecutionSignaledEventAttributes?.input?.payloads?.[0];
+  return p ? defaultPayloadConverter.fromPayload(p) : undefined;
+}
+
+/** Every run of a workflow id, oldest first, with its event count. */
+export async function runsOf(client: Client, workflowId: string): Promise<{ runId: string; events: number }[]> {
+  const runs: { runId: string; start: number; events: number }[] = [];
+  for await (const wf of client.workflow.list({ query: `WorkflowId = "${workflowId}"` })) {
+    const described = await client.workflow.getHandle(wf.workflowId, wf.runId).describe();
+    runs.push({ runId: wf.runId, start: wf.startTime.getTime(), events: described.historyLength });
+  }
+  return runs.sort((a, b) => a.start - b.start).map(({ runId, events }) => ({ runId, events }));
+}
+
+/**
+ * Durations of the workflow tasks of a run, from `WorkflowTaskStarted` to `WorkflowTaskCompleted`
+ * (the worker's time: activation, decisions, and the round trip of the completion), ms.
+ */
+export function workflowTaskTimes(events: readonly HistoryEvent[]): { at: number; ms: number }[] {
+  const started = new Map<string, number>();
+  const times: { at: number; ms: number }[] = [];
+  for (const e of events) {
+    if (e.workflowTaskStartedEventAttributes) started.set(String(e.eventId), eventTime(e));
+    const done = e.workflowTaskCompletedEventAttributes;
+    if (done) {
+      const t0 = started.get(String(done.startedEventId));
+      if (t0 !== undefined) times.push({ at: t0, ms: eventTime(e) - t0 });
+    }
+  }
+  return times;
+}

@@ -1,0 +1,149 @@
+/**
+ * The table `npm run bench` prints, and the goals of issue 7 checked against the figures.
+ */
+import type { BenchResults } from '../run';
+import type { ScaleMeasured } from '../figures/scale';
+
+/** One goal: what it asks, what was measured, whether it holds. */
+export interface Goal {
+  goal: string;
+  measured: string;
+  holds: boolean;
+}
+
+/** Checks the goals of issue 7. */
+export function goals(r: Pick<BenchResults, 'handoff' | 'throughput' | 'scale' | 'historyCost'>): Goal[] {
+  const levels = r.scale.levels;
+  const first = levels.find((l): l is ScaleMeasured => !('error' in l));
+  const largest = levels[levels.length - 1];
+  const scaleHolds =
+    largest !== undefined &&
+    !('error' in largest) &&
+    first !== undefined &&
+    largest.acquire.p50 <= 2 * first.acquire.p50;
+  return [
+    {
+      goal: 'handoff p50 <= 2x the baseline slot reuse',
+      measured: `${r.handoff.ratioP50 ?? '?'}x (${r.handoff.allot.p50} ms vs ${r.handoff.native.p50} ms)`,
+      holds: r.handoff.ratioP50 !== null && r.handoff.ratioP50 <= 2,
+    },
+    {
+      goal: '>= 100 steps/s through one pool',
+      measured: `${r.throughput.allot.perSecond} steps/s`,
+      holds: r.throughput.allot.perSecond >= 100,
+    },
+    {
+      goal: `acquire p50 at ${largest?.queued.toLocaleString('en-US') ?? '?'} queued <= 2x at ${first?.queued ?? '?'}`,
+      measured:
+        largest && 'error' in largest
+          ? `pool failed at ${largest.queued.toLocaleString('en-US')} queued`
+          : `${r.scale.growth ?? '?'}x`,
+      holds: scaleHolds,
+    },
+    {
+      goal: '<= 12 pool history events per step',
+      measured: r.historyCost.regimes.map((g) => `${g.perStep} (${g.regime})`).join(', '),
+      holds: r.historyCost.worstPerStep <= 12,
+    },
+  ];
+}
+
+const ms = (v: number | undefined): string => (v === undefined || Number.isNaN(v) ? '-' : `${v} ms`);
+const x = (v: number | null | undefined): string => (v === null || v === undefined ? '-' : `${v}x`);
+
+/** Renders the table of all six figures, with baseline ratios and the load each was measured under. */
+export function renderTable(r: BenchResults): string {
+  const rows: string[][] = [['figure', 'allot', 'native baseline', 'ratio', 'load (1-min, mean)']];
+  const h = r.handoff;
+  rows.push([
+    `1 handoff p50 (${h.gpus} GPUs, ${h.workloads} x ${h.workloadSeconds}s)`,
+    ms(h.allot.p50),
+    ms(h.native.p50),
+    x(h.ratioP50),
+    `${h.load.allot.mean} / ${h.load.native.mean}`,
+  ]);
+  rows.push(['1 handoff p99', ms(h.allot.p99), ms(h.native.p99), x(h.ratioP99), '']);
+  const t = r.throughput;
+  rows.push([
+    `2 throughput (${t.allot.steps} trivial steps, ${t.gpus} GPUs)`,
+    `${t.allot.perSecond} steps/s`,
+    `${t.native.perSecond} /s`,
+    x(t.ratio),
+    `${t.allot.load.mean} / ${t.native.load.mean}`,
+  ]);
+  for (const l of r.scale.levels) {
+    if ('error' in l) {
+      rows.push([
+        `3 acquire p50, ${l.queued.toLocaleString('en-US')} queued`,
+        'FAILED (see JSON)',
+        '-',
+        '-',
+        `${l.load.mean}`,
+      ]);
+      continue;
+    }
+    rows.push([
+      `3 acquire p50, ${l.queued.toLocaleString('en-US')} queued (enqueue)`,
+      ms(l.acquire.p50),
+      ms(l.nativeEnqueue.p50),
+      x(l.ratioP50),
+      `${l.load.mean}`,
+    ]);
+    rows.push([
+      `3 pool task p50 / p99, ${l.queued.toLocaleString('en-US')} queued`,
+      `${l.poolTask.p50} / ${l.poolTask.p99} ms`,
+      ms(l.nativeTask.p50),
+      '-',
+      '',
+    ]);
+  }
+  const hc = r.historyCost;
+  for (const g of hc.regimes) {
+    rows.push([
+      `4 pool events per step (${g.regime})`,
+      `${g.perStep} (${g.poolRuns} run${g.poolRuns === 1 ? '' : 's'}; CAN every ~${g.stepsPerRun} steps)`,
+      '-',
+      '-',
+      '',
+    ]);
+  }
+  rows.push([
+    '4 events per step, total (pool + step)',
+    `${(hc.regimes.find((g) => g.regime === 'saturation')?.perStep ?? 0) + hc.stepEvents}`,
+    `${hc.nativeEvents}`,
+    x(hc.ratioTotal),
+    '',
+  ]);
+  for (const c of r.coreSpeed.rows.filter((row) => row.placement === 'fragmentation-aware')) {
+    rows.push([
+      `5 decide() ${c.snapshot}`,
+      `${c.median.toFixed(1)} ms (CPU ${c.cpu.toFixed(1)} ms)`,
+      'n/a',
+      '-',
+      `${r.coreSpeed.load.mean}`,
+    ]);
+  }
+  const o = r.overhead;
+  rows.push([
+    `6 one 1-GPU step, end to end (p50 of ${o.runs})`,
+    ms(o.allot.p50),
+    ms(o.native.p50),
+    x(o.ratioP50),
+    `${o.load.mean}`,
+  ]);
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
+  const line = (row: string[]): string =>
+    row
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  const out = [line(rows[0] ?? []), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
+  out.push('', 'goals (issue 7):');
+  for (const g of r.goals) out.push(`  ${g.holds ? 'holds' : 'MISSED'}  ${g.goal}: ${g.measured}`);
+  out.push(
+    '',
+    `machine: ${r.machine.cpus} CPUs (${r.machine.cpuModel}), ${r.machine.memoryGiB} GiB, Node ${r.machine.node}; ` +
+      `load average at start ${r.machine.loadAtStart.join(' ')}`,
+  );
+  return out.join('\n');
+}
