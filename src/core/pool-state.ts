@@ -16,7 +16,7 @@ import type { HealthPolicy } from './health';
 import { DEFAULT_HEALTH, checkHealth, nextHealthDeadline } from './health';
 import type { Issue } from './errors';
 import { describeValue } from './errors';
-import { validateResourceRequest } from './resources';
+import { parseCustom, validateResourceRequest } from './resources';
 import { orderQueue } from './ordering';
 import { usageByNode } from './placement';
 import type { Lease, NodeRecord, NodeSpec, PendingRequest, Rejection, RequestOwner, ResourceRequest } from './types';
@@ -141,6 +141,22 @@ export class PoolState {
   acquire(input: AcquireInput, now: number): AcquireOutcome {
     const known = this.lookup(input.requestId);
     if (known) return known;
+    const team = input.team ?? 'default';
+    const teams = this.teams;
+    if (teams.length > 0 && team !== 'default' && !teams.some((t) => t.name === team)) {
+      // With quotas in force, a team the pool does not know is a typo, not a new tenant.
+      const rejection: Rejection = {
+        requestId: input.requestId,
+        owner: input.owner,
+        reason: 'UnknownTeam',
+        message:
+          `team ${JSON.stringify(team)} is not known to pool ${this.data.name}; known teams: ` +
+          `${teams.map((t) => t.name).join(', ')} (and "default"); add one with \`allot quota set ${team} --gpu N\``,
+      };
+      this.rejected.set(input.requestId, rejection);
+      this.remember(input.requestId);
+      return { status: 'rejected', reason: rejection.reason, message: rejection.message };
+    }
     this.data.queue.push({
       requestId: input.requestId,
       owner: input.owner,
@@ -156,6 +172,11 @@ export class PoolState {
       ...(input.timeLimitMs !== undefined ? { timeLimitMs: input.timeLimitMs } : {}),
     });
     return this.lookup(input.requestId) ?? { status: 'released' };
+  }
+
+  /** The rejection recorded for a request in this run, if any. */
+  rejectionOf(requestId: string): Rejection | undefined {
+    return this.rejected.get(requestId);
   }
 
   /** Where a request stands now, or `undefined` if the pool has never seen it. */
@@ -564,6 +585,14 @@ export function validateNodeSpec(spec: unknown): Issue[] {
   } else {
     const seen = new Set<number>();
     s.gpus.forEach((g: Partial<NodeSpec['gpus'][number]>, i) => {
+      if (typeof g !== 'object' || g === null || Array.isArray(g)) {
+        issues.push({
+          code: 'invalid_type',
+          path: ['gpus', i],
+          message: `must be a GPU device { index, model, memoryMiB }, got ${describeValue(g)}`,
+        });
+        return;
+      }
       if (typeof g.index !== 'number' || !Number.isSafeInteger(g.index) || g.index < 0 || seen.has(g.index)) {
         issues.push({
           code: 'invalid_gpu_index',
@@ -587,9 +616,16 @@ export function validateNodeSpec(spec: unknown): Issue[] {
       }
     });
   }
-  if (typeof s.labels !== 'object' || s.labels === null || Array.isArray(s.labels)) {
+  if (
+    typeof s.labels !== 'object' ||
+    s.labels === null ||
+    Array.isArray(s.labels) ||
+    Object.values(s.labels).some((v) => typeof v !== 'string')
+  ) {
     issues.push({ code: 'invalid_type', path: ['labels'], message: 'must be an object of string values' });
   }
+  // Custom amounts are added and compared: a string here would grant without limit.
+  if (s.custom !== undefined) parseCustom(s.custom, ['custom'], issues);
   return issues;
 }
 

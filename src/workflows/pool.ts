@@ -10,6 +10,7 @@ import {
   log,
   patched,
   proxyActivities,
+  setDefaultSignalHandler,
   setHandler,
   sleep,
   workflowInfo,
@@ -18,6 +19,7 @@ import {
 import type { AcquireInput, Effect, PoolStateData, ScalingAction } from '../core';
 import {
   PoolState,
+  describeValue,
   emptyPoolState,
   formatIssues,
   validateAcquireInput,
@@ -234,14 +236,20 @@ export async function allotPool(input: PoolInput): Promise<void> {
   setHandler(policyQuery, () => ({ policy: pool.policy, health: pool.health }));
 
   setHandler(renewSignal, (message) => {
-    if (typeof message?.requestId !== 'string') return;
+    if (typeof message?.requestId !== 'string') {
+      log.warn('dropped an invalid renew signal', { got: describeValue(message).slice(0, 200) });
+      return;
+    }
     if (!pool.renew(message.requestId, Date.now())) {
       log.warn('renewal of a lease the pool does not hold', { requestId: message.requestId });
     }
   });
 
   setHandler(nodeHeartbeatSignal, (message) => {
-    if (typeof message?.nodeId !== 'string') return;
+    if (typeof message?.nodeId !== 'string') {
+      log.warn('dropped an invalid nodeHeartbeat signal', { got: describeValue(message).slice(0, 200) });
+      return;
+    }
     if (pool.heartbeat(message.nodeId, Date.now())) dirty = true;
   });
 
@@ -259,11 +267,26 @@ export async function allotPool(input: PoolInput): Promise<void> {
     { validator: validateAcquire },
   );
 
-  setHandler(releaseUpdate, (requestId) => {
-    updatesThisRun++;
-    const released = pool.release(requestId) !== undefined;
-    dirty = true;
-    return { released };
+  setHandler(
+    releaseUpdate,
+    (requestId) => {
+      updatesThisRun++;
+      const released = pool.release(requestId) !== undefined;
+      dirty = true;
+      return { released };
+    },
+    {
+      validator: (requestId) => {
+        if (typeof requestId !== 'string' || requestId === '')
+          throw new Error(`release needs a request id (a non-empty string), got ${describeValue(requestId)}`);
+      },
+    },
+  );
+
+  // A signal no handler takes (sent by hand, or by a newer allot) is logged and dropped rather
+  // than buffered for the rest of the run.
+  setDefaultSignalHandler((name) => {
+    log.warn(`dropped a signal the pool does not have: ${name}`);
   });
 
   setHandler(acquireSignal, (request) => {
@@ -273,7 +296,9 @@ export async function allotPool(input: PoolInput): Promise<void> {
       log.warn('dropped an invalid acquire signal', { error: String(err) });
       return;
     }
-    pool.acquire(request, Date.now());
+    const outcome = pool.acquire(request, Date.now());
+    const rejection = outcome.status === 'rejected' ? pool.rejectionOf(request.requestId) : undefined;
+    if (rejection) outbox.push({ kind: 'reject', rejection });
     dirty = true;
   });
 

@@ -123,4 +123,18 @@ describe('preemption', () => {
     expect(results.filter((r) => Number(r.outputs.resumedFrom) > 0).length).toBeGreaterThanOrEqual(2);
     expect((await world.status()).leases).toEqual([]);
   }, 120_000);
+
+  it('rejects a step of a team the pool does not know, once quotas are set', async () => {
+    const typo = await start({
+      name: 'typo',
+      pool: world.pool,
+      team: 'visoin',
+      command: ['true'],
+      resources: { gpu: 1 },
+    });
+    const err = await typo.result().catch((e: unknown) => e);
+    expect(String((err as { cause?: { message?: string } }).cause?.message)).toMatch(
+      /team "visoin" is not known.*known teams: a, b/,
+    );
+  });
 });
