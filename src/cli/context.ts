@@ -2,9 +2,31 @@
  * The Temporal connection of a CLI command, with a readable error when it cannot be had.
  */
 import type { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
+import { CodecKeyError, clientDataConverter } from '../workers/codec';
 import type { ConnectionSettings } from '../workers/connection';
 import { connectClient, connectionSettings } from '../workers/connection';
-import { connectionHelp } from './errors';
+import { connectionHelp, UserError } from './errors';
+
+/** Runs `read`, reporting a bad `ALLOT_CODEC_KEY` as the user's mistake it is. */
+function withCodecKey<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof CodecKeyError) throw new UserError(err.message);
+    throw err;
+  }
+}
+
+/** Connection settings of a command (with its payload encryption, if `ALLOT_CODEC_KEY` is set). */
+export function cliConnectionSettings(): ConnectionSettings {
+  return withCodecKey(() => connectionSettings());
+}
+
+/** The payload encryption of `ALLOT_CODEC_KEY`, if it is set. */
+export function cliDataConverter(): DataConverter | undefined {
+  return withCodecKey(() => clientDataConverter());
+}
 
 /** Connects to Temporal as `TEMPORAL_ADDRESS`/`TEMPORAL_NAMESPACE` (or the config profile) say. */
 export async function cliClient(): Promise<{
@@ -12,7 +34,7 @@ export async function cliClient(): Promise<{
   settings: ConnectionSettings;
   close: () => Promise<void>;
 }> {
-  const settings = connectionSettings();
+  const settings = cliConnectionSettings();
   let client: Client;
   try {
     client = await connectClient(settings);

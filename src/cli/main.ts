@@ -5,6 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ValidationError } from '../core';
 import { DEFAULT_POOL, drainUpdate, poolWorkflowId } from '../workflows/messages';
 import { registerAdminCommands } from './admin';
+import { registerCodecServer } from './codec-server';
 import type { UsageOptions } from './accounting';
 import { usage } from './accounting';
 import { fetchCapacity, renderCapacity } from './capacity';
@@ -260,6 +261,7 @@ export function buildProgram(exit: (code: number) => void): Command {
     .option('--attempt <n>', 'attempt to show (default: the latest)')
     .action(async (step: string, o: LogsOptions) => exit(await logs(step, o)));
   registerSimulate(program);
+  registerCodecServer(program, exit);
   return program;
 }
 

@@ -19,11 +19,13 @@ import { describeDetected, detectInventory } from '../workers/inventory';
 import type { MetricsServer } from '../workers/metrics';
 import { createRegistry, serveMetrics } from '../workers/metrics';
 import { startAgent } from '../workers/agent';
-import { connectClient, connectWorker, connectionSettings } from '../workers/connection';
+import { serveCodec } from '../workers/codec-server';
+import { connectClient, connectWorker } from '../workers/connection';
 import { startControlWorker } from '../workers/control';
 import { PACKAGE_ROOT, describeTemporalCli, findTemporalCli } from '../workers/temporal-cli';
 import { DEFAULT_POOL, poolWorkflowId, setTemplatesUpdate } from '../workflows/messages';
 import { SEARCH_ATTRIBUTE_LIST } from '../workflows/search-attributes';
+import { cliConnectionSettings, cliDataConverter } from './context';
 import { connectionHelp, UserError } from './errors';
 import { parseInteger, parsePairs, parseSeconds } from './parse';
 
@@ -215,11 +217,25 @@ export async function dev(o: DevOptions): Promise<number> {
     }
   }
   const cli = findTemporalCli();
+  // With ALLOT_CODEC_KEY, payloads are encrypted and the UI decrypts them through a codec server.
+  const codec = cliDataConverter()?.payloadCodecs?.[0];
+  const uiHost = o.ip === '0.0.0.0' ? 'localhost' : o.ip;
+  const codecServer = codec
+    ? await serveCodec({
+        codec,
+        port: 0,
+        origins: [
+          ...new Set([`http://${uiHost}:${ports.ui}`, `http://localhost:${ports.ui}`, `http://127.0.0.1:${ports.ui}`]),
+        ],
+      })
+    : undefined;
   say(`[1/4] starting the Temporal dev server: ${describeTemporalCli(cli)}`);
   let env: TestWorkflowEnvironment;
   try {
     env = await TestWorkflowEnvironment.createLocal({
+      ...(codec ? { client: { dataConverter: { payloadCodecs: [codec] } } } : {}),
       server: {
+        ...(codecServer ? { extraArgs: ['--ui-codec-endpoint', codecServer.url] } : {}),
         executable: cli.path ? { type: 'existing-path', path: cli.path } : { type: 'cached-download' },
         ip: o.ip,
         port: ports.frontend,
@@ -231,6 +247,7 @@ export async function dev(o: DevOptions): Promise<number> {
       },
     });
   } catch (err) {
+    await codecServer?.close();
     throw new UserError(
       `could not start the Temporal dev server on ${o.ip}:${ports.frontend} (UI ${ports.ui}): ${(err as Error).message.split('\n')[0]}\n` +
         'Is another server using these ports? Choose others with --port and --ui-port, or stop it. Run `npm run setup` to install the Temporal CLI.',
@@ -304,6 +321,7 @@ export async function dev(o: DevOptions): Promise<number> {
     say(`  pool          ${o.pool}`);
     say(`  data          ${dataDir}`);
     if (metrics) say(`  metrics       ${metrics.server.url}`);
+    if (codecServer) say(`  codec server  ${codecServer.url} (payloads are encrypted; the UI decrypts through it)`);
     say('');
     say(`try:  npx allot submit --gpu 1 -- sh -c 'echo GPUs $CUDA_VISIBLE_DEVICES'`);
     say(`      npx allot run trainPipeline`);
@@ -322,6 +340,7 @@ export async function dev(o: DevOptions): Promise<number> {
     await scaler?.stopAll();
     await metrics?.server.close();
     await env.teardown();
+    await codecServer?.close();
   }
   say('stopped');
   return 0;
@@ -338,7 +357,7 @@ export interface WorkerOptions extends MetricsOptions {
 /** `allot worker`: the control worker, with the user's pipeline workflows. */
 export async function worker(o: WorkerOptions): Promise<number> {
   quietRuntime();
-  const settings = connectionSettings();
+  const settings = cliConnectionSettings();
   const address = settings.connectionOptions.address ?? 'localhost:7233';
   let client, connection;
   try {
@@ -427,7 +446,7 @@ export async function agent(o: AgentCommandOptions): Promise<number> {
   const nodeId = o.nodeId ?? os.hostname();
   const inventory = await detectInventory(nodeId, inventoryFlags(o));
   for (const line of describeInventory(inventory)) say(line);
-  const settings = connectionSettings();
+  const settings = cliConnectionSettings();
   const address = settings.connectionOptions.address ?? 'localhost:7233';
   let client, connection;
   try {

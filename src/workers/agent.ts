@@ -15,6 +15,7 @@
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import type { NativeConnection } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
 import type { Registry } from 'prom-client';
@@ -29,6 +30,7 @@ import {
   poolWorkflowId,
   statusQuery,
 } from '../workflows/messages';
+import { workerDataConverter } from './codec';
 import { GpuSampler } from './detect/gpu-sampler';
 import { registerAgentMetrics } from './metrics';
 import { registerNode } from './pool-client';
@@ -60,6 +62,8 @@ export interface AgentOptions {
   metrics?: Registry;
   /** Called with notices worth a person's attention. */
   notice?: (message: string) => void;
+  /** Payload codecs. @default workerDataConverter(): the unreadable-payload guard, and encryption with ALLOT_CODEC_KEY */
+  dataConverter?: DataConverter;
 }
 
 /** A running agent. */
@@ -139,6 +143,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         }
       },
     }),
+    dataConverter: options.dataConverter ?? workerDataConverter(),
     maxConcurrentActivityTaskExecutions: 1000,
     // Cancellation reaches an activity only with a heartbeat: send them at once so that a
     // cancelled step's processes are signalled within about a second.

@@ -4,14 +4,18 @@
  * `TEMPORAL_TLS_*`. Defaults: `localhost:7233`, namespace `default`.
  */
 import { Client, Connection } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
 import { NativeConnection } from '@temporalio/worker';
+import { clientDataConverter } from './codec';
 
 /** Where to connect and as whom. */
 export interface ConnectionSettings {
   connectionOptions: NativeConnectionOptions;
   namespace: string;
+  /** Payload encryption of clients, from `ALLOT_CODEC_KEY` (see codec.ts). @default none */
+  dataConverter?: DataConverter;
 }
 
 /** Reads connection settings from the environment and the Temporal config file. */
@@ -24,7 +28,12 @@ export function connectionSettings(
   });
   const connectionOptions: NativeConnectionOptions = { ...config.connectionOptions };
   connectionOptions.address = overrides.address ?? connectionOptions.address ?? 'localhost:7233';
-  return { connectionOptions, namespace: overrides.namespace ?? config.namespace ?? 'default' };
+  const dataConverter = clientDataConverter();
+  return {
+    connectionOptions,
+    namespace: overrides.namespace ?? config.namespace ?? 'default',
+    ...(dataConverter ? { dataConverter } : {}),
+  };
 }
 
 /**
@@ -45,7 +54,7 @@ export async function connectClient(settings: ConnectionSettings): Promise<Clien
   const connection = await Connection.connect({ ...settings.connectionOptions, connectTimeout: '5s' } as Parameters<
     typeof Connection.connect
   >[0]);
-  return new Client({ connection, namespace: settings.namespace });
+  return new Client({ connection, namespace: settings.namespace, dataConverter: settings.dataConverter });
 }
 
 /** A worker connection for the settings. */

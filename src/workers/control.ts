@@ -2,6 +2,7 @@
  * The control worker: runs pool, step and pipeline workflows on the task queue `allot`.
  */
 import type { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import type { NativeConnection, WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
 import type { Registry } from 'prom-client';
@@ -9,6 +10,7 @@ import { CONTROL_TASK_QUEUE } from '../workflows/messages';
 import type { Scaler } from '../activities/scaler';
 import { createScalerActivities } from '../activities/scaler';
 import { bundleWorkflows } from './bundle';
+import { workerDataConverter } from './codec';
 import { noMetricsSinks, registerControlMetrics } from './metrics';
 import { ensurePool } from './pool-client';
 
@@ -29,6 +31,8 @@ export interface ControlWorkerOptions {
   metrics?: Registry;
   /** What adds and removes nodes when a pool with node templates scales. @default none (scaling fails with NoScaler) */
   scaler?: Scaler;
+  /** Payload codecs. @default workerDataConverter(): the unreadable-payload guard, and encryption with ALLOT_CODEC_KEY */
+  dataConverter?: DataConverter;
 }
 
 /** Creates the worker and makes sure the pools run. */
@@ -44,6 +48,7 @@ export async function startControlWorker(
       ? registerControlMetrics(options.metrics, options.client, options.pools ?? ['default'])
       : noMetricsSinks(),
     activities: createScalerActivities(options.scaler),
+    dataConverter: options.dataConverter ?? workerDataConverter(),
     shutdownGraceTime: '5s',
   });
   const done = worker.run();
