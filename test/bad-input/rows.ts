@@ -1,0 +1,573 @@
+/**
+ * The bad-input table: malformed inputs at every door of allot, each with the clear error it must
+ * get. The tests beside this file feed every row to the real thing: the `allot` binary, the
+ * simulator's file readers, a running pool (through the plain `temporal` CLI, bypassing allot's
+ * client) and the step workflow.
+ */
+
+/** A command line of `allot` that must exit 2 with a message naming the problem, without a stack trace. */
+export interface CliRow {
+  name: string;
+  args: string[];
+  expect: RegExp;
+  /** Environment variables of the run (on top of a reachable TEMPORAL_ADDRESS). */
+  env?: Record<string, string>;
+}
+
+/** A file given to `allot simulate` (`{file}` in `args` is replaced by its path). */
+export interface FileRow {
+  name: string;
+  /** File name (its extension matters to nobody; it helps reading). */
+  file: string;
+  content: string;
+  args: string[];
+  expect: RegExp;
+}
+
+/** A message sent straight to a running pool with `temporal workflow update execute` or `signal`. */
+export interface PoolRow {
+  name: string;
+  kind: 'update' | 'signal';
+  /** Update or signal name. */
+  message: string;
+  /** Extra arguments of the `temporal` command (`--input`, `--input-meta`, ...). */
+  args: string[];
+  /** Updates: what the rejection says. Signals: what the worker logs when it drops it (absent: dropped silently). */
+  expect?: RegExp;
+  /**
+   * A payload the `temporal` CLI refuses to send (it checks that json/plain parses): sent with a
+   * raw gRPC SignalWorkflowExecution instead, as any other client could.
+   */
+  raw?: { encoding: string; data: string };
+}
+
+/** Options of a step workflow started directly: it must fail as InvalidInput naming the field. */
+export interface StepRow {
+  name: string;
+  options: Record<string, unknown>;
+  expect: RegExp;
+}
+
+const input = (value: unknown): string[] => ['--input', JSON.stringify(value)];
+const node = (patch: Record<string, unknown>): Record<string, unknown> => ({
+  id: 'bad-node',
+  cpuMilli: 4000,
+  memoryMiB: 8192,
+  gpus: [{ index: 0, model: 'A100', memoryMiB: 81920 }],
+  labels: {},
+  ...patch,
+});
+const request = (patch: Record<string, unknown>): Record<string, unknown> => ({
+  requestId: 'bad-request',
+  owner: { kind: 'client', name: 'bad-input-test' },
+  resources: { cpuMilli: 1000, memoryMiB: 1024, gpuMilli: 1000, gpuMemoryMiB: 0, gpuModels: [], labels: {} },
+  ...patch,
+});
+
+/** CLI flags, including the agent's inventory flags. */
+export const CLI_ROWS: CliRow[] = [
+  {
+    name: 'status: an ALLOT_CODEC_KEY that is too short',
+    args: ['status'],
+    env: { ALLOT_CODEC_KEY: 'c2hvcnQ=' },
+    expect: /ALLOT_CODEC_KEY must be 32 random bytes .*got 5 bytes; make one with `openssl rand -base64 32`/,
+  },
+  {
+    name: 'codec-server: no ALLOT_CODEC_KEY',
+    args: ['codec-server'],
+    env: { ALLOT_CODEC_KEY: '' },
+    expect: /ALLOT_CODEC_KEY is not set: the codec server needs the key/,
+  },
+  {
+    name: 'codec-server: a UI origin with a path',
+    args: ['codec-server', '--ui', 'http://localhost:8233/namespaces'],
+    expect: /--ui must be an origin/,
+  },
+  {
+    name: 'submit: negative GPUs',
+    args: ['submit', '--gpu', '-1', '--', 'true'],
+    expect: /--gpu: must be a whole number/,
+  },
+  { name: 'submit: 1.5 GPUs', args: ['submit', '--gpu', '1.5', '--', 'true'], expect: /fraction of one GPU.*got 1\.5/ },
+  { name: 'submit: memory in GB', args: ['submit', '--memory', '8GB', '--', 'true'], expect: /--memory: .*got "8GB"/ },
+  { name: 'submit: CPU as words', args: ['submit', '--cpu', 'abc', '--', 'true'], expect: /--cpu: .*got "abc"/ },
+  {
+    name: 'submit: priority out of range',
+    args: ['submit', '--priority', '5000', '--', 'true'],
+    expect: /--priority must be an integer from -1000 to 1000, got "5000"/,
+  },
+  {
+    name: 'submit: label without =',
+    args: ['submit', '--label', 'zone', '--', 'true'],
+    expect: /--label must be KEY=VALUE/,
+  },
+  {
+    name: 'submit: negative time limit',
+    args: ['submit', '--time-limit', '-3', '--', 'true'],
+    expect: /--time-limit must be a non-negative number of seconds/,
+  },
+  {
+    name: 'submit: variable name starting with a digit',
+    args: ['submit', '--env', '1BAD=x', '--', 'true'],
+    expect: /env\.1BAD: is not a variable name/,
+  },
+  {
+    name: 'submit: setting CUDA_VISIBLE_DEVICES itself',
+    args: ['submit', '--env', 'CUDA_VISIBLE_DEVICES=0', '--', 'true'],
+    expect: /env\.CUDA_VISIBLE_DEVICES: .*set by allot/,
+  },
+  { name: 'submit: no command', args: ['submit'], expect: /nothing to run/ },
+  { name: 'run: input that is not JSON', args: ['run', 'p', '--input', '{bad'], expect: /--input must be JSON/ },
+  {
+    name: 'run: input file that does not exist',
+    args: ['run', 'p', '--input', '@/nonexistent/input.json'],
+    expect: /cannot read \/nonexistent\/input\.json/,
+  },
+  { name: 'status: unknown flag', args: ['status', '--bogus'], expect: /unknown option '--bogus'/ },
+  { name: 'dev: port out of range', args: ['dev', '--port', '99999'], expect: /--port must be a port number/ },
+  {
+    name: 'schedule: malformed cron',
+    args: ['schedule', 'create', 'nightly', '--cron', 'every night', 'trainPipeline'],
+    expect: /--cron must be a cron expression/,
+  },
+  { name: 'agent: negative GPUs', args: ['agent', '--gpus', '-2'], expect: /--gpus: must be a whole number of GPUs/ },
+  { name: 'agent: more GPUs than a node has', args: ['agent', '--gpus', '5000'], expect: /from 0 to 1024/ },
+  {
+    name: 'agent: GPU memory in XB',
+    args: ['agent', '--gpus', '2', '--gpu-memory', '80XB'],
+    expect: /--gpu-memory: .*got "80XB"/,
+  },
+  { name: 'agent: CPU in hex', args: ['agent', '--cpu', '0x10'], expect: /--cpu: .*got "0x10"/ },
+  {
+    name: 'agent: label without a key',
+    args: ['agent', '--label', '=v'],
+    expect: /--label must be KEY=VALUE, got "=v"/,
+  },
+  {
+    name: 'agent: drain timeout in words',
+    args: ['agent', '--drain-timeout', 'never'],
+    expect: /--drain-timeout must be a non-negative number of seconds/,
+  },
+  {
+    name: 'agent: sampling too often',
+    args: ['agent', '--sample-interval', '5'],
+    expect: /--sample-interval must be an integer from 50 to 60000/,
+  },
+];
+
+const NODES = 'sn,cpu_milli,memory_mib,gpu,model\nn1,8000,16384,2,A100\n';
+const CLUSTER = 'num_switch,num_node_p_switch,num_gpu_p_node,num_cpu_p_node,mem_p_node\n1,2,4,8,64\n';
+const JOBS = 'job_id,num_gpu,submit_time,duration\n1,2,0,10\n';
+const scenario = (patch: Record<string, unknown>): string =>
+  JSON.stringify({
+    nodes: [{ name: 'n', cpu: '8', memory: '32Gi', gpus: 2, gpuModel: 'A100' }],
+    jobs: [{ name: 'j', duration: 10, resources: { gpu: 1 } }],
+    ...patch,
+  });
+
+/** Scenario and trace files for `allot simulate`. */
+export const FILE_ROWS: FileRow[] = [
+  { name: 'scenario: not JSON', file: 's.json', content: '{"nodes": [', args: ['{file}'], expect: /is not valid JSON/ },
+  {
+    name: 'scenario: an array',
+    file: 's.json',
+    content: '[]',
+    args: ['{file}'],
+    expect: /must be an object, got \[\]/,
+  },
+  {
+    name: 'scenario: no nodes and no jobs',
+    file: 's.json',
+    content: '{"nodes":[],"jobs":[]}',
+    args: ['{file}'],
+    expect: /nodes: must be a non-empty array[\s\S]*jobs: must be a non-empty array/,
+  },
+  {
+    name: 'scenario: memory in GB and a negative duration, reported together',
+    file: 's.json',
+    content: scenario({
+      nodes: [{ name: 'n', cpu: '4', memory: '8GB' }],
+      jobs: [{ name: 'j', duration: -1 }],
+    }),
+    args: ['{file}'],
+    expect: /nodes\.0\.memory: .*"8GB"[\s\S]*jobs\.0\.duration: must be a number of seconds > 0/,
+  },
+  {
+    name: 'scenario: five billion GPUs on a node',
+    file: 's.json',
+    content: scenario({ nodes: [{ name: 'n', cpu: '4', memory: '8Gi', gpus: 5e9, gpuModel: 'A100' }] }),
+    args: ['{file}'],
+    expect: /nodes\.0\.gpus: must be a whole number from 0 to 1024/,
+  },
+  {
+    name: 'scenario: a hundred million nodes',
+    file: 's.json',
+    content: scenario({ nodes: [{ name: 'n', cpu: '4', memory: '8Gi', count: 1e8 }] }),
+    args: ['{file}'],
+    expect: /nodes\.0\.count: must be a whole number from 1 to 100000/,
+  },
+  {
+    name: 'scenario: a typo of a field and an unknown placement',
+    file: 's.json',
+    content: scenario({ policy: { placement: 'random', backfil: true } }),
+    args: ['{file}'],
+    expect: /policy\.backfil: is not a field here[\s\S]*policy\.placement: must be one of/,
+  },
+  {
+    name: 'scenario: two jobs with one name',
+    file: 's.json',
+    content: scenario({
+      jobs: [
+        { name: 'j', duration: 1 },
+        { name: 'j', duration: 2 },
+      ],
+    }),
+    args: ['{file}'],
+    expect: /jobs\.1\.name: "j" names two jobs/,
+  },
+  {
+    name: 'tiresias trace: a missing column',
+    file: 'jobs.csv',
+    content: 'job_id,num_gpu,submit_time\n1,2,3\n',
+    args: ['--trace', '{file}', '--nodes', '{cluster}', '--format', 'tiresias'],
+    expect: /line 1 must be a header with the columns .*missing duration/,
+  },
+  {
+    name: 'tiresias trace: words and negatives in numbers',
+    file: 'jobs.csv',
+    content: 'job_id,num_gpu,submit_time,duration\n1,two,3,4\n2,0,1,-5\n',
+    args: ['--trace', '{file}', '--nodes', '{cluster}', '--format', 'tiresias'],
+    expect: /line 2\.num_gpu: must be a whole number >= 0, got "two"[\s\S]*line 3\.duration/,
+  },
+  {
+    name: 'tiresias cluster: ten billion nodes',
+    file: 'cluster.csv',
+    content: 'num_switch,num_node_p_switch,num_gpu_p_node,num_cpu_p_node,mem_p_node\n100000,100000,4,8,64\n',
+    args: ['--trace', '{jobs}', '--nodes', '{file}', '--format', 'tiresias'],
+    expect: /must be at most 100000 nodes, got 100000 × 100000/,
+  },
+  {
+    name: 'alibaba nodes: ten billion GPUs on a node',
+    file: 'nodes.csv',
+    content: 'sn,cpu_milli,memory_mib,gpu,model\nn1,1000,1024,9999999999,A100\n',
+    args: ['--mode', 'packing', '--trace', '{pods}', '--nodes', '{file}'],
+    expect: /line 2\.gpu: must be at most 1024 GPUs per node/,
+  },
+  {
+    name: 'alibaba pods: a GPU share over one GPU',
+    file: 'pods.csv',
+    content: 'name,cpu_milli,memory_mib,num_gpu,gpu_milli\np,1,1,1,2000\n',
+    args: ['--mode', 'packing', '--trace', '{file}', '--nodes', '{nodes}'],
+    expect: /line 2\.gpu_milli: must be 0\.\.1000/,
+  },
+  {
+    name: 'alibaba pods: binary junk',
+    file: 'pods.csv',
+    content: '\u0000\u0001\u0002binary',
+    args: ['--mode', 'packing', '--trace', '{file}', '--nodes', '{nodes}'],
+    expect: /line 1 must be a header with the columns name,cpu_milli/,
+  },
+  {
+    name: 'alibaba pods over time without their times',
+    file: 'pods.csv',
+    content: 'name,cpu_milli,memory_mib,num_gpu,gpu_milli\np,1000,1024,1,1000\n',
+    args: ['--trace', '{file}', '--nodes', '{nodes}', '--format', 'alibaba'],
+    expect: /has no creation_time\/deletion_time.*use --mode packing/,
+  },
+];
+
+/** Companion files the file rows refer to as `{nodes}`, `{cluster}`, `{jobs}` and `{pods}`. */
+export const COMPANION_FILES: Record<string, string> = {
+  nodes: NODES,
+  cluster: CLUSTER,
+  jobs: JOBS,
+  pods: 'name,cpu_milli,memory_mib,num_gpu,gpu_milli\np,1000,1024,1,1000\n',
+};
+
+/** Updates and signals sent to a running pool with the `temporal` CLI. */
+export const POOL_ROWS: PoolRow[] = [
+  {
+    name: 'register: an inventory that is a string',
+    kind: 'update',
+    message: 'register',
+    args: [...input('gpu-box'), ...input({})],
+    expect: /invalid node inventory:\s+node inventory must be an object/,
+  },
+  {
+    name: 'register: negative CPU',
+    kind: 'update',
+    message: 'register',
+    args: [...input(node({ cpuMilli: -1 })), ...input({})],
+    expect: /cpuMilli: must be a non-negative integer, got -1/,
+  },
+  {
+    name: 'register: a node id that is a path',
+    kind: 'update',
+    message: 'register',
+    args: [...input(node({ id: '../etc/passwd' })), ...input({})],
+    expect: /id: must be 1-63 letters, digits/,
+  },
+  {
+    name: 'register: two GPUs with one index',
+    kind: 'update',
+    message: 'register',
+    args: [...input(node({ gpus: [0, 0].map((index) => ({ index, model: 'A100', memoryMiB: 1 })) })), ...input({})],
+    expect: /gpus\.1\.index: must be a unique non-negative integer/,
+  },
+  {
+    name: 'register: a GPU that is null',
+    kind: 'update',
+    message: 'register',
+    args: [...input(node({ gpus: [null] })), ...input({})],
+    expect: /gpus\.0: must be a GPU device/,
+  },
+  {
+    name: 'register: running leases that are not a list',
+    kind: 'update',
+    message: 'register',
+    args: [...input(node({})), ...input({ runningLeases: 'lease-1' })],
+    expect: /runningLeases must be an array of lease ids/,
+  },
+  {
+    name: 'acquire: no resources',
+    kind: 'update',
+    message: 'acquire',
+    args: input(request({ resources: undefined })),
+    expect: /resources: must be an object, got undefined/,
+  },
+  {
+    name: 'acquire: no owner',
+    kind: 'update',
+    message: 'acquire',
+    args: input(request({ owner: undefined })),
+    expect: /owner: must be \{ kind: "workflow", workflowId \} or \{ kind: "client", name \}/,
+  },
+  {
+    name: 'acquire: one and a half GPUs in milli-GPU',
+    kind: 'update',
+    message: 'acquire',
+    args: input(request({ resources: { ...(request({}).resources as object), gpuMilli: 1500 } })),
+    expect: /gpuMilli: must be a multiple of 1000 above one GPU, got 1500/,
+  },
+  {
+    name: 'acquire: negative memory',
+    kind: 'update',
+    message: 'acquire',
+    args: input(request({ resources: { ...(request({}).resources as object), memoryMiB: -5 } })),
+    expect: /memoryMiB: must be a non-negative integer, got -5/,
+  },
+  {
+    name: 'acquire: priority as a word',
+    kind: 'update',
+    message: 'acquire',
+    args: input(request({ priority: 'high' })),
+    expect: /priority: must be an integer, got "high"/,
+  },
+  {
+    name: 'acquire: no argument at all',
+    kind: 'update',
+    message: 'acquire',
+    args: [],
+    expect: /acquire must be an object, got undefined/,
+  },
+  {
+    name: 'setQuota: a team name with a space and a quantity in words',
+    kind: 'update',
+    message: 'setQuota',
+    args: input({ team: 'bad team', quota: { gpu: 'lots' } }),
+    expect: /invalid quota:[\s\S]*team: must be 1-63 letters[\s\S]*quota\.gpu/,
+  },
+  {
+    name: 'setQuota: a list instead of a quota',
+    kind: 'update',
+    message: 'setQuota',
+    args: input([]),
+    expect: /quota must be an object, got \[\] \(array\)/,
+  },
+  {
+    name: 'removeQuota: a team without a quota',
+    kind: 'update',
+    message: 'removeQuota',
+    args: input('nobody'),
+    expect: /team "nobody" has no quota; teams with quotas: vision/,
+  },
+  {
+    name: 'setPolicy: an unknown placement',
+    kind: 'update',
+    message: 'setPolicy',
+    args: input({ placement: 'random' }),
+    expect: /placement: must be one of .*got "random"/,
+  },
+  {
+    name: 'setPolicy: preemption as a word',
+    kind: 'update',
+    message: 'setPolicy',
+    args: input({ preemption: 'yes' }),
+    expect: /preemption: must be true or false, got "yes"/,
+  },
+  {
+    name: 'setPolicy: a setting that does not exist',
+    kind: 'update',
+    message: 'setPolicy',
+    args: input({ noSuchKnob: 1 }),
+    expect: /noSuchKnob: is not a policy setting/,
+  },
+  {
+    name: 'setHealthPolicy: a lease TTL of 5 ms',
+    kind: 'update',
+    message: 'setHealthPolicy',
+    args: input({ leaseTtlMs: 5 }),
+    expect: /leaseTtlMs: must be a whole number of milliseconds, at least 1000/,
+  },
+  {
+    name: 'setHealthPolicy: a node lost before it is not ready',
+    kind: 'update',
+    message: 'setHealthPolicy',
+    args: input({ nodeNotReadyAfterMs: 30000, nodeLostAfterMs: 10000 }),
+    expect: /nodeLostAfterMs: must be at least nodeNotReadyAfterMs \(30000\)/,
+  },
+  {
+    name: 'drain: a node the pool does not have',
+    kind: 'update',
+    message: 'drain',
+    args: input({ nodeId: 'ghost', drain: true }),
+    expect: /no node "ghost" in pool/,
+  },
+  {
+    name: 'drain: drain as a word',
+    kind: 'update',
+    message: 'drain',
+    args: input({ nodeId: 'ghost', drain: 'yes' }),
+    expect: /drain needs \{ nodeId: string, drain: boolean \}/,
+  },
+  {
+    name: 'release: a number for a request id',
+    kind: 'update',
+    message: 'release',
+    args: input(42),
+    expect: /release needs a request id/,
+  },
+  {
+    name: 'an Update the pool does not have (quota by another name)',
+    kind: 'update',
+    message: 'setQuotas',
+    args: input({ team: 'vision', quota: { gpu: 100 } }),
+    expect: /setQuotas/,
+  },
+  {
+    name: 'acquire: a payload in an encoding allot never writes',
+    kind: 'update',
+    message: 'acquire',
+    args: ['--input', '"x"', '--input-meta', 'encoding=binary/weird'],
+    expect: /acquire must be an object/,
+  },
+  {
+    name: 'acquire signal: an empty object',
+    kind: 'signal',
+    message: 'acquire',
+    args: input({}),
+    expect: /dropped an invalid acquire signal/,
+  },
+  {
+    name: 'acquire signal: a string',
+    kind: 'signal',
+    message: 'acquire',
+    args: input('give me GPUs'),
+    expect: /dropped an invalid acquire signal/,
+  },
+  {
+    name: 'release signal: a string instead of { requestId }',
+    kind: 'signal',
+    message: 'release',
+    args: input('lease-1'),
+    expect: /dropped an invalid release signal/,
+  },
+  {
+    name: 'release signal: a request the pool never saw',
+    kind: 'signal',
+    message: 'release',
+    args: input({ requestId: 'never-seen' }),
+  },
+  {
+    name: 'renew signal: no request id',
+    kind: 'signal',
+    message: 'renew',
+    args: input({}),
+    expect: /dropped an invalid renew signal/,
+  },
+  {
+    name: 'renew signal: a lease the pool does not hold',
+    kind: 'signal',
+    message: 'renew',
+    args: input({ requestId: 'not-held' }),
+    expect: /renewal of a lease the pool does not hold/,
+  },
+  {
+    name: 'nodeHeartbeat signal: a number',
+    kind: 'signal',
+    message: 'nodeHeartbeat',
+    args: input(42),
+    expect: /dropped an invalid nodeHeartbeat signal/,
+  },
+  {
+    name: 'nodeHeartbeat signal: a node the pool does not have',
+    kind: 'signal',
+    message: 'nodeHeartbeat',
+    args: input({ nodeId: 'ghost' }),
+  },
+  {
+    name: 'a signal the pool does not have (quota by signal)',
+    kind: 'signal',
+    message: 'setQuota',
+    args: input({ team: 'vision', quota: { gpu: 100 } }),
+    expect: /dropped a signal the pool does not have: setQuota/,
+  },
+  {
+    name: 'acquire signal: a payload in an encoding allot never writes',
+    kind: 'signal',
+    message: 'acquire',
+    args: ['--input', '"x"', '--input-meta', 'encoding=binary/weird'],
+    expect: /dropped a payload for workflow allot-pool\/.*not one allot reads/,
+  },
+  {
+    name: 'release signal: json/plain that is not JSON (raw gRPC)',
+    kind: 'signal',
+    message: 'release',
+    args: [],
+    raw: { encoding: 'json/plain', data: '{"requestId":' },
+    expect: /dropped a payload for workflow allot-pool\/.*is not JSON/,
+  },
+  {
+    name: 'release signal: raw bytes instead of JSON',
+    kind: 'signal',
+    message: 'release',
+    args: [
+      '--input-base64',
+      '--input',
+      Buffer.from('lease-1').toString('base64'),
+      '--input-meta',
+      'encoding=binary/plain',
+    ],
+    expect: /dropped an invalid release signal/,
+  },
+];
+
+/** Step options given straight to the `allotStep` workflow. */
+export const STEP_ROWS: StepRow[] = [
+  { name: 'negative GPUs', options: { resources: { gpu: -1 } }, expect: /resources\.gpu: .*got -1/ },
+  { name: 'memory in GB', options: { resources: { memory: '8GB' } }, expect: /resources\.memory: .*got "8GB"/ },
+  {
+    name: 'a command as one shell string',
+    options: { command: 'python train.py --lr 0.1' },
+    expect: /command: must be a non-empty array of strings \(argv/,
+  },
+  {
+    name: 'an environment value that is a number',
+    options: { env: { EPOCHS: 5 } },
+    expect: /env\.EPOCHS: must be a string/,
+  },
+  { name: 'a GPU model that is a list', options: { resources: { gpuModel: ['A100'] } }, expect: /resources\.gpuModel/ },
+  { name: 'a typo of an option', options: { gpus: 2 }, expect: /gpus: is not an option of step\(\)/ },
+  { name: 'a name with a slash', options: { name: 'a/b' }, expect: /name: .*without "\/"/ },
+  { name: 'a grace period in words', options: { gracePeriodMs: 'long' }, expect: /gracePeriodMs/ },
+];

@@ -1,0 +1,115 @@
+/**
+ * Fuzzing of what the pool accepts from outside: node inventories, acquires, quotas, policies and
+ * health timings. A validator never throws, whatever arrives; and what it lets through, the pool's
+ * state takes without throwing and without granting more than a node has.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { AcquireInput, NodeSpec } from '../../src/core';
+import {
+  PoolState,
+  emptyPoolState,
+  parseTeamQuotaInput,
+  validateAcquireInput,
+  validateHealthPolicy,
+  validateNodeSpec,
+  validatePolicy,
+} from '../../src/core';
+
+const RUNS = Number(process.env.ALLOT_FUZZ_RUNS ?? 1_000);
+
+const junk: fc.Arbitrary<unknown> = fc.oneof(
+  fc.jsonValue(),
+  fc.constantFrom(-1, 0.5, 1e300, '', 'x', null, [], {}, [null], { a: null }),
+);
+/** Right for the field now and then, wrong otherwise. */
+const field = <T>(good: fc.Arbitrary<T>): fc.Arbitrary<unknown> =>
+  fc.oneof({ weight: 8, arbitrary: good }, { weight: 1, arbitrary: junk });
+
+const gpuArb = fc.record({
+  index: field(fc.nat({ max: 7 })),
+  model: field(fc.constantFrom('A100', 'H100')),
+  memoryMiB: field(fc.constantFrom(16_384, 81_920)),
+});
+
+const nodeArb = fc.record({
+  id: field(fc.constantFrom('n1', 'n2', 'n3')),
+  cpuMilli: field(fc.integer({ min: 0, max: 64_000 })),
+  memoryMiB: field(fc.integer({ min: 0, max: 512 * 1024 })),
+  gpus: field(fc.array(field(gpuArb), { maxLength: 4 })),
+  labels: field(fc.dictionary(fc.constantFrom('zone', 'rack'), field(fc.constantFrom('a', 'b')))),
+  custom: fc.option(field(fc.dictionary(fc.constantFrom('licenses'), field(fc.nat({ max: 4 })))), { nil: undefined }),
+});
+
+const resourcesArb = fc.record({
+  cpuMilli: field(fc.integer({ min: 0, max: 8_000 })),
+  memoryMiB: field(fc.integer({ min: 0, max: 65_536 })),
+  gpuMilli: field(fc.constantFrom(0, 250, 500, 1000, 2000, 1500, 9000)),
+  gpuMemoryMiB: field(fc.constant(0)),
+  gpuModels: field(fc.constantFrom([], ['A100'], ['H100', 'A100'])),
+  labels: field(fc.constantFrom({}, { zone: 'a' })),
+  custom: fc.option(field(fc.constantFrom({ licenses: 1 }, { licenses: 3 })), { nil: undefined }),
+});
+
+const acquireArb = fc.record({
+  requestId: field(fc.string({ minLength: 1, maxLength: 8 })),
+  owner: field(fc.constantFrom({ kind: 'client', name: 'fuzz' }, { kind: 'workflow', workflowId: 'step-1' })),
+  resources: field(resourcesArb),
+  priority: fc.option(field(fc.integer({ min: -1000, max: 1000 })), { nil: undefined }),
+  team: fc.option(field(fc.constantFrom('vision', 'nlp')), { nil: undefined }),
+  preemptible: fc.option(field(fc.boolean()), { nil: undefined }),
+  timeLimitMs: fc.option(field(fc.nat({ max: 3_600_000 })), { nil: undefined }),
+});
+
+/** No node holds more than it has (DESIGN invariant 1). */
+function expectNoOverAllocation(pool: PoolState): void {
+  for (const n of pool.nodes) {
+    const leases = pool.leases.filter((l) => l.nodeId === n.spec.id);
+    expect(leases.reduce((s, l) => s + l.cpuMilli, 0)).toBeLessThanOrEqual(n.spec.cpuMilli);
+    expect(leases.reduce((s, l) => s + l.memoryMiB, 0)).toBeLessThanOrEqual(n.spec.memoryMiB);
+    for (const g of n.spec.gpus) {
+      const milli = leases.flatMap((l) => l.gpus).filter((s) => s.index === g.index);
+      expect(milli.reduce((s, x) => s + x.milli, 0)).toBeLessThanOrEqual(1000);
+    }
+    for (const [name, amount] of Object.entries(n.spec.custom ?? {})) {
+      expect(leases.reduce((s, l) => s + (l.custom?.[name] ?? 0), 0)).toBeLessThanOrEqual(amount);
+    }
+  }
+}
+
+describe('what the pool takes from outside, fuzzed', () => {
+  it('never throws in a validator, whatever arrives', () => {
+    fc.assert(
+      fc.property(fc.oneof(junk, nodeArb, acquireArb, resourcesArb), (value) => {
+        for (const validate of [validateNodeSpec, validateAcquireInput, validatePolicy, validateHealthPolicy]) {
+          expect(Array.isArray(validate(value))).toBe(true);
+        }
+        expect(Array.isArray(parseTeamQuotaInput(value).issues)).toBe(true);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('takes any inventories and acquires its validators let through, without over-allocating', () => {
+    fc.assert(
+      fc.property(
+        fc.array(nodeArb, { minLength: 1, maxLength: 3 }),
+        fc.array(acquireArb, { maxLength: 12 }),
+        (nodes, acquires) => {
+          const pool = new PoolState(emptyPoolState('fuzz'));
+          let now = 0;
+          for (const spec of nodes) if (validateNodeSpec(spec).length === 0) pool.registerNode(spec as NodeSpec, now);
+          for (const a of acquires) {
+            now += 1000;
+            if (validateAcquireInput(a).length > 0) continue;
+            pool.acquire(a as AcquireInput, now);
+            pool.schedule(now);
+            expectNoOverAllocation(pool);
+          }
+          expect(() => JSON.stringify(pool.status(now))).not.toThrow();
+        },
+      ),
+      { numRuns: Math.ceil(RUNS / 2) },
+    );
+  });
+});
