@@ -14,11 +14,9 @@ let world: World;
 
 beforeAll(async () => {
   world = await createWorld('resilience');
-  await world.client.workflow
-    .getHandle(poolWorkflowId(world.pool))
-    .executeUpdate(setHealthPolicyUpdate, {
-      args: [{ leaseTtlMs: 3_000, nodeNotReadyAfterMs: 3_000, nodeLostAfterMs: 120_000 }],
-    });
+  await world.client.workflow.getHandle(poolWorkflowId(world.pool)).executeUpdate(setHealthPolicyUpdate, {
+    args: [{ leaseTtlMs: 3_000, nodeNotReadyAfterMs: 3_000, nodeLostAfterMs: 120_000 }],
+  });
 });
 afterAll(async () => world?.close());
 
