@@ -5,7 +5,7 @@
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
-import { defaultPayloadConverter } from '@temporalio/common';
+import { decodeOptionalSinglePayload } from '@temporalio/common/lib/internal-non-workflow';
 import type { CurrentUsage, LaunchFailureDetails } from '../activities';
 import type { LaunchInput, LaunchResult } from '../workflows/step-types';
 import type { StepUsage } from '../workflows/usage-types';
@@ -37,11 +37,12 @@ interface Heartbeat {
   current?: CurrentUsage;
 }
 
-function decode<T>(payloads: Payload[] | null | undefined): T | undefined {
+/** Decodes a first payload with the client's data converter (its codecs included, if any). */
+async function decode<T>(handle: WorkflowHandle, payloads: Payload[] | null | undefined): Promise<T | undefined> {
   const first = payloads?.[0];
   if (!first) return undefined;
   try {
-    return defaultPayloadConverter.fromPayload<T>(first);
+    return (await decodeOptionalSinglePayload<T>(handle.client.options.loadedDataConverter, first)) ?? undefined;
   } catch {
     return undefined;
   }
@@ -74,7 +75,7 @@ export async function runningAttempt(handle: WorkflowHandle): Promise<AttemptRep
   const d = await handle.describe();
   const pending = (d.raw.pendingActivities ?? []).find((a) => a.activityType?.name === 'launch');
   if (!pending) return undefined;
-  const beat = decode<Heartbeat>(pending.heartbeatDetails?.payloads);
+  const beat = await decode<Heartbeat>(handle, pending.heartbeatDetails?.payloads);
   return {
     attempt: beat?.attempt ?? 0,
     logFile: beat?.logFile,
@@ -97,7 +98,7 @@ export async function stepAttempts(handle: WorkflowHandle): Promise<AttemptRepor
   for (const e of history.events ?? []) {
     const scheduled = e.activityTaskScheduledEventAttributes;
     if (scheduled && scheduled.activityType?.name === 'launch') {
-      const input = decode<LaunchInput>(scheduled.input?.payloads);
+      const input = await decode<LaunchInput>(handle, scheduled.input?.payloads);
       const report: AttemptReport = {
         attempt: input?.attempt ?? reports.length + 1,
         nodeId: nodeOf(scheduled.taskQueue?.name ?? ''),
@@ -116,7 +117,7 @@ export async function stepAttempts(handle: WorkflowHandle): Promise<AttemptRepor
     const report = ref ? bySchedule.get(String(ref.scheduledEventId)) : undefined;
     if (!report) continue;
     if (completed) {
-      const r = decode<LaunchResult>(completed.result?.payloads);
+      const r = await decode<LaunchResult>(handle, completed.result?.payloads);
       Object.assign(report, {
         logFile: r?.logFile,
         logTail: r?.logTail ?? [],
@@ -125,7 +126,7 @@ export async function stepAttempts(handle: WorkflowHandle): Promise<AttemptRepor
       });
     } else if (failed) {
       const f = failed.failure;
-      const d = decode<LaunchFailureDetails>(f?.applicationFailureInfo?.details?.payloads);
+      const d = await decode<LaunchFailureDetails>(handle, f?.applicationFailureInfo?.details?.payloads);
       Object.assign(report, {
         logFile: d?.logFile,
         logTail: d?.logTail ?? [],
@@ -133,10 +134,13 @@ export async function stepAttempts(handle: WorkflowHandle): Promise<AttemptRepor
         ended: `${f?.applicationFailureInfo?.type ?? 'failed'}: ${f?.message ?? ''}`,
       });
     } else if (cancelled) {
-      const d = decode<LaunchFailureDetails>(cancelled.details?.payloads);
+      const d = await decode<LaunchFailureDetails>(handle, cancelled.details?.payloads);
       Object.assign(report, { logFile: d?.logFile, logTail: d?.logTail ?? [], usage: d?.usage, ended: 'cancelled' });
     } else if (timedOut) {
-      const beat = decode<Heartbeat>(timedOut.failure?.timeoutFailureInfo?.lastHeartbeatDetails?.payloads);
+      const beat = await decode<Heartbeat>(
+        handle,
+        timedOut.failure?.timeoutFailureInfo?.lastHeartbeatDetails?.payloads,
+      );
       Object.assign(report, {
         logFile: beat?.logFile,
         logTail: beat?.logTail ?? [],
