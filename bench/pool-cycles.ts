@@ -10,6 +10,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { parseResources } from '../src/core';
 import { bundleWorkflows } from '../src/workers/bundle';
+import { noMetricsSinks } from '../src/workers/metrics';
 import { ensurePool, registerNode } from '../src/workers/pool-client';
 import { findTemporalCli } from '../src/workers/temporal-cli';
 import {
@@ -49,6 +50,7 @@ async function main(): Promise<void> {
       connection: env.nativeConnection,
       taskQueue,
       workflowBundle: await bundleWorkflows(),
+      sinks: noMetricsSinks(),
     });
     const running = worker.run();
     const pool = 'soak';

@@ -385,6 +385,12 @@ export class PoolState {
     return node.status;
   }
 
+  /** Marks a Ready node NotReady (its agent said it is stopping); a drained node stays drained. */
+  markNotReady(nodeId: string): void {
+    const node = this.data.nodes.find((n) => n.spec.id === nodeId);
+    if (node?.status === 'Ready') node.status = 'NotReady';
+  }
+
   /** Of the leases an agent says it runs, those the pool does not hold on that node (to be killed). */
   unknownLeases(nodeId: string, running: readonly string[]): string[] {
     const held = new Set(this.data.leases.filter((l) => l.nodeId === nodeId).map((l) => l.leaseId));

@@ -177,7 +177,18 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const beat = setInterval(() => {
     pool.signal(nodeHeartbeatSignal, { nodeId }).catch(() => undefined);
   }, options.heartbeatMs ?? 5000);
-  void done.finally(() => clearInterval(beat));
+  // When the worker starts to stop (without a drain: allot dev stopped, say), tell the pool at
+  // once, so that the steps it interrupts run again elsewhere rather than wait for this node.
+  const watchStop = setInterval(() => {
+    if (worker.getState() === 'RUNNING') return;
+    clearInterval(watchStop);
+    clearInterval(beat);
+    pool.signal(nodeHeartbeatSignal, { nodeId, stopping: true }).catch(() => undefined);
+  }, 250);
+  void done.finally(() => {
+    clearInterval(beat);
+    clearInterval(watchStop);
+  });
 
   const handBack = (): void => {
     draining = true;

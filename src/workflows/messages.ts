@@ -103,7 +103,7 @@ export const renewSignal = defineSignal<[{ requestId: string }]>('renew');
 // Agent → pool.
 
 /** An agent is alive. */
-export const nodeHeartbeatSignal = defineSignal<[{ nodeId: string }]>('nodeHeartbeat');
+export const nodeHeartbeatSignal = defineSignal<[{ nodeId: string; stopping?: boolean }]>('nodeHeartbeat');
 
 // Pool → step.
 

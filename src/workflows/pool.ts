@@ -250,7 +250,11 @@ export async function allotPool(input: PoolInput): Promise<void> {
       log.warn('dropped an invalid nodeHeartbeat signal', { got: describeValue(message).slice(0, 200) });
       return;
     }
-    if (pool.heartbeat(message.nodeId, Date.now())) dirty = true;
+    if (message.stopping === true) {
+      // Its agent is stopping: no new grants until it registers again.
+      pool.markNotReady(message.nodeId);
+      dirty = true;
+    } else if (pool.heartbeat(message.nodeId, Date.now())) dirty = true;
   });
 
   setHandler(leaseQuery, (leaseId) => pool.leases.find((l) => l.leaseId === leaseId) ?? null);

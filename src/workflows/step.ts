@@ -12,6 +12,7 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
   TimeoutFailure,
   condition,
   getExternalWorkflowHandle,
@@ -209,7 +210,8 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
 
     const { launch } = proxyActivities<AllotActivities>({
       taskQueue: nodeTaskQueue(granted.nodeId),
-      scheduleToStartTimeout: '5 minutes',
+      // Nothing polls a node whose agent is gone: give up on it well before the node is declared lost.
+      scheduleToStartTimeout: '1 minute',
       startToCloseTimeout: input.timeLimitMs !== undefined ? input.timeLimitMs + grace + 10_000 : '30 days',
       heartbeatTimeout: '20 seconds',
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -354,6 +356,13 @@ function infrastructureFailure(err: unknown): Interrupted | undefined {
     (cause.type === 'DeviceConflict' || cause.type === 'StaleLease' || cause.type === 'NodeDraining')
   ) {
     return { reason: cause.type, message: cause.message };
+  }
+  // The agent's worker stopped without draining (allot dev stopped, say): the step runs again.
+  if (
+    (cause instanceof ApplicationFailure && cause.type === 'WorkerShutdown') ||
+    (cause instanceof CancelledFailure && cause.message === 'WORKER_SHUTDOWN')
+  ) {
+    return { reason: 'WorkerShutdown', message: 'the agent stopped while the step ran' };
   }
   return undefined;
 }

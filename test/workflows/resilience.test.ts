@@ -96,4 +96,25 @@ describe('no leaks under crashes', () => {
     expect(status.nodes.find((n) => n.id === nodeA)?.status).toBe('NotReady');
     expect(status.leases).toEqual([]);
   }, 90_000);
+
+  it('runs a step again when its agent stops without draining (allot dev stopped mid-step)', async () => {
+    const { agent, nodeId: first } = await world.addAgent({ gpus: gpus(1) });
+    const handle = await world.client.workflow.start('allotStep', {
+      taskQueue: world.taskQueue,
+      workflowId: `stopped-${Date.now()}`,
+      args: [
+        { name: 'stopped', pool: world.pool, command: ['sleep', '12'], resources: { gpu: 1 }, gracePeriodMs: 500 },
+      ],
+    });
+    await eventually(
+      async () => ((await world.status()).leases.some((l) => l.nodeId === first) ? true : undefined),
+      20_000,
+      'step running',
+    );
+    agent.worker.shutdown();
+    await agent.done.catch(() => undefined);
+    const { nodeId: second } = await world.addAgent({ gpus: gpus(1) });
+    const result = (await handle.result()) as StepResult;
+    expect(result.nodeId).toBe(second);
+  }, 120_000);
 });
