@@ -18,14 +18,18 @@ beforeAll(async () => {
 });
 afterAll(async () => world?.close());
 
-/** GPU-hours of a step from its history: grant signal received until release signal sent. */
+/** GPU-hours of a step from its history: from the grant (the pool's grant time, carried in the grant signal) until the release signal. */
 async function gpuHoursFromHistory(workflowId: string, gpu: number): Promise<number> {
   const history = await world.client.workflow.getHandle(workflowId).fetchHistory();
   let granted: number | undefined;
   let hours = 0;
   for (const e of history.events ?? []) {
     const at = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
-    if (e.workflowExecutionSignaledEventAttributes?.signalName === 'grant') granted = at;
+    const signaled = e.workflowExecutionSignaledEventAttributes;
+    if (signaled?.signalName === 'grant') {
+      const data = signaled.input?.payloads?.[0]?.data;
+      granted = data ? (JSON.parse(Buffer.from(data).toString('utf8')) as { grantedAt: number }).grantedAt : at;
+    }
     if (e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName === 'release' && granted !== undefined) {
       hours += (gpu * (at - granted)) / 3_600_000;
       granted = undefined;
@@ -38,9 +42,9 @@ describe('accounting', () => {
   it('reports GPU-hours per team that match the sum of the steps leases to within 1%', async () => {
     const since = Date.now() - 1000;
     const steps: (StepInput & { gpu: number })[] = [
-      { name: 'a1', team: 'alpha', gpu: 2, command: ['sleep', '1.5'], resources: { gpu: 2 } },
-      { name: 'a2', team: 'alpha', gpu: 1, command: ['sleep', '1'], resources: { gpu: 1 } },
-      { name: 'b1', team: 'beta', gpu: 1, command: ['sleep', '2'], resources: { gpu: 1, cpu: 2, memory: '2Gi' } },
+      { name: 'a1', team: 'alpha', gpu: 2, command: ['sleep', '3'], resources: { gpu: 2 } },
+      { name: 'a2', team: 'alpha', gpu: 1, command: ['sleep', '2'], resources: { gpu: 1 } },
+      { name: 'b1', team: 'beta', gpu: 1, command: ['sleep', '3'], resources: { gpu: 1, cpu: 2, memory: '2Gi' } },
     ];
     const handles = await Promise.all(
       steps.map(({ gpu: _gpu, ...s }, i) =>
