@@ -3,8 +3,8 @@
  * Updates, whose validators reject bad input before it touches the pool's state.
  */
 import type { Command } from 'commander';
-import type { NodeTemplate, NodeTemplateInput, ResourceVector, SchedulingPolicy } from '../core';
-import { TEMPLATE_LABEL, formatCpu, formatGpu, formatIssues, formatMemory, parseNodeTemplate } from '../core';
+import type { NodeTemplateInput, ResourceVector, SchedulingPolicy } from '../core';
+import { formatCpu, formatGpu, formatIssues, formatMemory, parseNodeTemplate, templateToInput } from '../core';
 import { renderCapacity } from './capacity';
 import type { QuotaReport } from '../workflows/messages';
 import {
@@ -20,7 +20,7 @@ import {
   setQuotaUpdate,
 } from '../workflows/messages';
 import { cliClient } from './context';
-import { UserError } from './errors';
+import { rootMessage, UserError } from './errors';
 import { table } from './format';
 import { parsePairs, parseSeconds } from './parse';
 
@@ -55,31 +55,13 @@ function renderQuotas(r: QuotaReport): string {
 
 type PoolHandle = ReturnType<Awaited<ReturnType<typeof cliClient>>['client']['workflow']['getHandle']>;
 
-/** A template back in the form the setTemplates Update takes. */
-function templateToInput(t: NodeTemplate): NodeTemplateInput {
-  const gpu = t.spec.gpus[0];
-  const labels = Object.fromEntries(Object.entries(t.spec.labels).filter(([k]) => k !== TEMPLATE_LABEL));
-  return {
-    name: t.name,
-    max: t.max,
-    gpus: t.spec.gpus.length,
-    cpu: `${t.spec.cpuMilli}m`,
-    memory: `${t.spec.memoryMiB}Mi`,
-    labels,
-    ...(gpu ? { gpuModel: gpu.model, gpuMemory: `${gpu.memoryMiB}Mi` } : {}),
-  };
-}
-
 async function withPool<T>(pool: string, action: (handle: PoolHandle) => Promise<T>): Promise<T> {
   const { client, close } = await cliClient();
   try {
     return await action(client.workflow.getHandle(poolWorkflowId(pool)));
   } catch (err) {
     if (err instanceof UserError) throw err;
-    let e: unknown = err;
-    while (e instanceof Error && (e as { cause?: unknown }).cause instanceof Error)
-      e = (e as { cause?: unknown }).cause;
-    throw new UserError(e instanceof Error ? e.message : String(e), 1);
+    throw new UserError(rootMessage(err), 1);
   } finally {
     await close();
   }

@@ -25,6 +25,13 @@ export function connectionHelp(address: string, err: unknown): UserError {
   );
 }
 
+/** The innermost message of an error chain (Temporal wraps validator rejections and activity failures). */
+export function rootMessage(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof Error && (e as { cause?: unknown }).cause instanceof Error) e = (e as { cause?: unknown }).cause;
+  return e instanceof Error ? e.message : String(e);
+}
+
 /** Prints an error for a person and returns the exit code. */
 export function reportError(err: unknown): number {
   if (err instanceof UserError) {

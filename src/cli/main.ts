@@ -10,7 +10,7 @@ import type { UsageOptions } from './accounting';
 import { usage } from './accounting';
 import { fetchCapacity, renderCapacity } from './capacity';
 import { cliClient } from './context';
-import { reportError, UserError } from './errors';
+import { reportError, rootMessage, UserError } from './errors';
 import type { LogsOptions } from './logs';
 import { logs } from './logs';
 import { run } from './run';
@@ -263,13 +263,6 @@ export function buildProgram(exit: (code: number) => void): Command {
   registerSimulate(program);
   registerCodecServer(program, exit);
   return program;
-}
-
-/** The innermost message of an error chain (Temporal wraps validator rejections). */
-export function rootMessage(err: unknown): string {
-  let e: unknown = err;
-  while (e instanceof Error && (e as { cause?: unknown }).cause instanceof Error) e = (e as { cause?: unknown }).cause;
-  return e instanceof Error ? e.message : String(e);
 }
 
 /** Entry point of the `allot` binary. */

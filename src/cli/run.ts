@@ -9,7 +9,7 @@ import { ApplicationFailure, CancelledFailure, TerminatedFailure, TimeoutFailure
 import { CONTROL_TASK_QUEUE } from '../workflows/messages';
 import type { StepProgress, StepResult } from '../workflows/step-types';
 import { cliClient } from './context';
-import { UserError } from './errors';
+import { rootMessage, UserError } from './errors';
 import { formatDuration } from './format';
 import { parseInput } from './parse';
 import { describeProgress, readProgress, renderProgressTable, stepElapsed } from './watch';
@@ -347,10 +347,4 @@ function describeFailure(
 function labelOf(stepId: string | undefined, steps: readonly FollowedStep[]): string | undefined {
   if (stepId === undefined) return undefined;
   return steps.find((s) => s.workflowId === stepId)?.label ?? stepId.split('/').pop();
-}
-
-function rootMessage(err: Error): string {
-  let e: unknown = err;
-  while (e instanceof Error && (e as { cause?: unknown }).cause instanceof Error) e = (e as { cause?: unknown }).cause;
-  return e instanceof Error ? e.message : String(e);
 }

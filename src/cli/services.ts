@@ -10,8 +10,15 @@ import { defineSearchAttributeKey } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { DEFAULT_ENV_ALLOWLIST } from '../activities/environment';
-import type { NodeTemplate, NodeTemplateInput } from '../core';
-import { ValidationError, describeTemplate, formatCpu, formatMemory, parseAutoscaleFlag } from '../core';
+import type { NodeTemplate } from '../core';
+import {
+  ValidationError,
+  describeTemplate,
+  formatCpu,
+  formatMemory,
+  parseAutoscaleFlag,
+  templateToInput,
+} from '../core';
 import { localAgentScaler } from '../workers/local-scaler';
 import { commandScaler } from '../activities/scaler';
 import type { Inventory, InventoryFlags } from '../workers/inventory';
@@ -26,7 +33,7 @@ import { PACKAGE_ROOT, describeTemporalCli, findTemporalCli } from '../workers/t
 import { DEFAULT_POOL, poolWorkflowId, setTemplatesUpdate } from '../workflows/messages';
 import { SEARCH_ATTRIBUTE_LIST } from '../workflows/search-attributes';
 import { cliConnectionSettings, cliDataConverter } from './context';
-import { connectionHelp, UserError } from './errors';
+import { connectionHelp, rootMessage, UserError } from './errors';
 import { parseInteger, parsePairs, parseSeconds } from './parse';
 
 /** Inventory flags as commander gives them. */
@@ -92,13 +99,6 @@ function portFree(ip: string, port: number): Promise<boolean> {
   });
 }
 
-/** The innermost message of an error chain. */
-function rootMessage(err: unknown): string {
-  let e: unknown = err;
-  while (e instanceof Error && (e as { cause?: unknown }).cause instanceof Error) e = (e as { cause?: unknown }).cause;
-  return e instanceof Error ? e.message : String(e);
-}
-
 /** Node templates from `--autoscale`, every problem reported at once. */
 function autoscaleTemplates(o: DevOptions): NodeTemplate[] {
   const parsed = (o.autoscale ?? []).map((flag) =>
@@ -107,20 +107,6 @@ function autoscaleTemplates(o: DevOptions): NodeTemplate[] {
   const issues = parsed.flatMap((p) => p.issues);
   if (issues.length > 0) throw new ValidationError(issues);
   return parsed.flatMap((p) => (p.template ? [p.template] : []));
-}
-
-/** A template back in the form the pool's setTemplates Update takes. */
-function templateInput(t: NodeTemplate): NodeTemplateInput {
-  const gpu = t.spec.gpus[0];
-  return {
-    name: t.name,
-    max: t.max,
-    gpus: t.spec.gpus.length,
-    cpu: `${t.spec.cpuMilli}m`,
-    memory: `${t.spec.memoryMiB}Mi`,
-    labels: t.spec.labels,
-    ...(gpu ? { gpuModel: gpu.model, gpuMemory: `${gpu.memoryMiB}Mi` } : {}),
-  };
 }
 
 /** The example pipeline, bundled by `allot dev` unless `--workflows` names others. */
@@ -291,7 +277,7 @@ export async function dev(o: DevOptions): Promise<number> {
       };
       await env.client.workflow
         .getHandle(poolWorkflowId(o.pool))
-        .executeUpdate(setTemplatesUpdate, { args: [{ templates: templates.map(templateInput), scaling }] })
+        .executeUpdate(setTemplatesUpdate, { args: [{ templates: templates.map(templateToInput), scaling }] })
         .catch((err: unknown) => {
           throw new UserError(`the pool refused the node templates: ${rootMessage(err)}`, 1);
         });

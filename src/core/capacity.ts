@@ -168,6 +168,20 @@ export function planScaling(input: {
   return actions;
 }
 
+/** A template back in the form administrators write (and the setTemplates Update takes). */
+export function templateToInput(t: NodeTemplate): NodeTemplateInput {
+  const gpu = t.spec.gpus[0];
+  return {
+    name: t.name,
+    max: t.max,
+    gpus: t.spec.gpus.length,
+    cpu: `${t.spec.cpuMilli}m`,
+    memory: `${t.spec.memoryMiB}Mi`,
+    labels: Object.fromEntries(Object.entries(t.spec.labels).filter(([k]) => k !== TEMPLATE_LABEL)),
+    ...(gpu ? { gpuModel: gpu.model, gpuMemory: `${gpu.memoryMiB}Mi` } : {}),
+  };
+}
+
 /** A template as an administrator writes it. */
 export interface NodeTemplateInput {
   name: string;
