@@ -33,9 +33,18 @@ export class LeaseLedger {
   /** @param file where to keep the ledger; without one it lives in memory only. */
   constructor(private readonly file?: string) {}
 
-  /** Records a claim, or throws when it would overfill a device. Claiming the same lease twice is a no-op. */
+  /**
+   * Records a claim, or throws when it would overfill a device. The same step claiming its lease
+   * twice is a no-op; another step claiming that lease (a forged or stale grant) is refused.
+   */
   claim(claim: DeviceClaim): void {
-    if (this.claims.has(claim.leaseId)) return;
+    const existing = this.claims.get(claim.leaseId);
+    if (existing) {
+      if (existing.stepId === claim.stepId) return;
+      throw new DeviceConflictError(
+        `lease ${claim.leaseId} already runs step ${existing.stepId} on this node; refusing it for step ${claim.stepId}`,
+      );
+    }
     for (const g of claim.gpus) {
       const held = [...this.claims.values()].filter((c) => c.gpus.some((h) => h.index === g.index));
       const used = held.reduce((sum, c) => sum + (c.gpus.find((h) => h.index === g.index)?.milli ?? 0), 0);
