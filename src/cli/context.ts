@@ -6,7 +6,7 @@ import type { DataConverter } from '@temporalio/common';
 import { CodecKeyError, clientDataConverter } from '../workers/codec';
 import type { ConnectionSettings } from '../workers/connection';
 import { connectClient, connectionSettings } from '../workers/connection';
-import { connectionHelp, UserError } from './errors';
+import { connectionHelp, rootMessage, UserError } from './errors';
 
 /** Runs `read`, reporting a bad `ALLOT_CODEC_KEY` as the user's mistake it is. */
 function withCodecKey<T>(read: () => T): T {
@@ -40,7 +40,23 @@ export async function cliClient(): Promise<{
     client = await connectClient(settings);
     await client.connection.workflowService.getSystemInfo({});
   } catch (err) {
-    throw connectionHelp(settings.connectionOptions.address ?? 'localhost:7233', err);
+    throw connectionFailure(settings.connectionOptions.address ?? 'localhost:7233', err);
   }
   return { client, settings, close: () => client.connection.close() };
+}
+
+/**
+ * Why a connection failed, for people: refused credentials (a wrong API key or client certificate)
+ * say so; anything else is a server that cannot be reached.
+ */
+export function connectionFailure(address: string, err: unknown): UserError {
+  const why = rootMessage(err);
+  if (/UNAUTHENTICATED|PERMISSION_DENIED/.test(why)) {
+    return new UserError(
+      `Temporal at ${address} refused these credentials (${why.split('\n')[0]}); check TEMPORAL_API_KEY, ` +
+        'the client certificate (TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH) and TEMPORAL_NAMESPACE',
+      1,
+    );
+  }
+  return connectionHelp(address, err);
 }

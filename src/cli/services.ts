@@ -32,8 +32,8 @@ import { startControlWorker } from '../workers/control';
 import { PACKAGE_ROOT, describeTemporalCli, findTemporalCli } from '../workers/temporal-cli';
 import { DEFAULT_POOL, poolWorkflowId, setTemplatesUpdate } from '../workflows/messages';
 import { SEARCH_ATTRIBUTE_LIST } from '../workflows/search-attributes';
-import { cliConnectionSettings, cliDataConverter } from './context';
-import { connectionHelp, rootMessage, UserError } from './errors';
+import { cliConnectionSettings, cliDataConverter, connectionFailure } from './context';
+import { rootMessage, UserError } from './errors';
 import { parseInteger, parsePairs, parseSeconds } from './parse';
 
 /** Inventory flags as commander gives them. */
@@ -350,7 +350,7 @@ export async function worker(o: WorkerOptions): Promise<number> {
     client = await connectClient(settings);
     connection = await connectWorker(settings);
   } catch (err) {
-    throw connectionHelp(address, err);
+    throw connectionFailure(address, err);
   }
   const modules = workflowModules(o.workflows);
   const metrics = await metricsEndpoint(o, '0.0.0.0');
@@ -439,7 +439,7 @@ export async function agent(o: AgentCommandOptions): Promise<number> {
     client = await connectClient(settings);
     connection = await connectWorker(settings);
   } catch (err) {
-    throw connectionHelp(address, err);
+    throw connectionFailure(address, err);
   }
   const metrics = await metricsEndpoint(o, '0.0.0.0');
   const running = await startAgent({
