@@ -42,9 +42,27 @@ export function reportError(err: unknown): number {
     process.stderr.write(`allot: invalid input:\n${indent(err.message)}\n`);
     return 2;
   }
+  const codec = codecProblem(err);
+  if (codec) {
+    process.stderr.write(`allot: ${codec}\n`);
+    return 1;
+  }
   const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
   process.stderr.write(`allot: unexpected error (please report it):\n${message}\n`);
   return 1;
+}
+
+/** A payload this process cannot decrypt, said for people (see docs/security.md), or `undefined`. */
+function codecProblem(err: unknown): string | undefined {
+  const message = rootMessage(err);
+  if (err instanceof Error && (err as { code?: unknown }).code === 'PayloadDecryptionFailed') return err.message;
+  if (message.includes('Unknown encoding: binary/encrypted')) {
+    return (
+      'the payloads are encrypted (binary/encrypted) and this command has no key to read them: ' +
+      'set ALLOT_CODEC_KEY to the key the workers and agents use (docs/security.md)'
+    );
+  }
+  return undefined;
 }
 
 function indent(text: string): string {
