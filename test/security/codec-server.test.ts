@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AesGcmCodec, generateCodecKey, parseCodecKey } from '../../src/workers/codec';
 import type { CodecServer } from '../../src/workers/codec-server';
 import { serveCodec } from '../../src/workers/codec-server';
+import { startAllot } from '../helpers/cli';
 
 const UI = 'http://localhost:8233';
 let open: CodecServer;
@@ -99,3 +100,29 @@ function tampered(): { metadata: Record<string, string>; data: string } {
     data: Buffer.alloc(40).toString('base64'),
   };
 }
+
+describe('allot codec-server', () => {
+  it('serves the codec of ALLOT_CODEC_KEY, saying where and how to point the UI and CLI at it', async () => {
+    const key = generateCodecKey();
+    const { child, output } = await startAllot(['codec-server', '--port', '0'], /Ctrl-C stops it/, {
+      ALLOT_CODEC_KEY: key,
+    });
+    try {
+      const url = /codec server on (http:\/\/\S+)/.exec(output())?.[1] ?? '';
+      expect(output()).toContain(`(key ${parseCodecKey(key).id})`);
+      expect(output()).toContain(`--codec-endpoint ${url}`);
+      expect(output()).not.toContain(key);
+      const server = { url, close: async () => undefined };
+      const encoded = await (await post(server, '/encode', { payloads: [jsonPayload('hello')] })).json();
+      const [payload] = await new AesGcmCodec(parseCodecKey(key)).decode(
+        (encoded as { payloads: { metadata: Record<string, string>; data: string }[] }).payloads.map((p) => ({
+          metadata: Object.fromEntries(Object.entries(p.metadata).map(([k, v]) => [k, Buffer.from(v, 'base64')])),
+          data: Buffer.from(p.data, 'base64'),
+        })),
+      );
+      expect(defaultPayloadConverter.fromPayload(payload as never)).toBe('hello');
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+});
