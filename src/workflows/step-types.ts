@@ -124,6 +124,8 @@ export interface LaunchInput {
   leaseId: string;
   /** Pool that granted the lease (the agent checks the lease with it before launching). */
   pool?: string;
+  /** The request the lease answers: the agent gives it back to the pool as soon as the workload has ended. */
+  requestId?: string;
   command: string[];
   env: Record<string, string>;
   cwd?: string;
@@ -151,4 +153,6 @@ export interface LaunchResult {
   logTail: string[];
   /** What the workload used (mean and peak). */
   usage?: StepUsage;
+  /** Whether the agent has already given the lease back to the pool (then the step need not). */
+  released?: boolean;
 }

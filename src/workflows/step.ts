@@ -140,12 +140,14 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
     told.lease = undefined;
     told.rejection = undefined;
     told.interrupted = undefined;
-    const release = (): Promise<void> => {
+    /** Gives the lease back; `byAgent` when the agent already did, as the workload ended. */
+    const release = (byAgent = false): Promise<void> => {
       if (held) {
         held.end = Date.now();
         held = undefined;
         writeAccounting();
       }
+      if (byAgent) return Promise.resolve();
       return CancellationScope.nonCancellable(() => poolHandle.signal(releaseSignal, { requestId }));
     };
 
@@ -229,6 +231,7 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
           attempt: (input.firstAttempt ?? 1) + attempt - 1,
           leaseId: granted.leaseId,
           pool,
+          requestId,
           command: input.command,
           env: input.env ?? {},
           cwd: input.cwd,
@@ -292,6 +295,8 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
       launchScope = undefined;
     }
     renewing?.cancel();
+    // The agent gave the lease back the moment the workload ended, so that the next step starts sooner.
+    const releasedByAgent = launched.released === true && patched('allot-agent-release-v1');
 
     const result: StepResult = {
       stepId: info.workflowId,
@@ -316,11 +321,11 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
         : `exited with code ${String(launched.exitCode)}`;
       progress.error = `${input.name} ${how}`;
       setState(progress, 'failed');
-      await release();
+      await release(releasedByAgent);
       throw ApplicationFailure.nonRetryable(`step ${input.name} ${how}`, 'NonZeroExit', result);
     }
     setState(progress, 'succeeded');
-    await release();
+    await release(releasedByAgent);
     return result;
   }
 }

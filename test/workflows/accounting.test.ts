@@ -18,10 +18,15 @@ beforeAll(async () => {
 });
 afterAll(async () => world?.close());
 
-/** GPU-hours of a step from its history: from the grant (the pool's grant time, carried in the grant signal) until the release signal. */
+/**
+ * GPU-hours of a step from its history: from the grant (the pool's grant time, carried in the grant
+ * signal) until the step releases: its release signal, or, when the agent gave the lease back as
+ * the workload ended (`released` in the launch's result), the workflow task that took that result.
+ */
 async function gpuHoursFromHistory(workflowId: string, gpu: number): Promise<number> {
   const history = await world.client.workflow.getHandle(workflowId).fetchHistory();
   let granted: number | undefined;
+  let releasedByAgent = false;
   let hours = 0;
   for (const e of history.events ?? []) {
     const at = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
@@ -30,9 +35,19 @@ async function gpuHoursFromHistory(workflowId: string, gpu: number): Promise<num
       const data = signaled.input?.payloads?.[0]?.data;
       granted = data ? (JSON.parse(Buffer.from(data).toString('utf8')) as { grantedAt: number }).grantedAt : at;
     }
-    if (e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName === 'release' && granted !== undefined) {
+    const completed = e.activityTaskCompletedEventAttributes?.result?.payloads?.[0]?.data;
+    if (completed)
+      releasedByAgent =
+        (JSON.parse(Buffer.from(completed).toString('utf8')) as { released?: boolean }).released === true;
+    const released =
+      e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName === 'release' ||
+      (releasedByAgent &&
+        e.workflowTaskStartedEventAttributes !== undefined &&
+        e.workflowTaskStartedEventAttributes !== null);
+    if (released && granted !== undefined) {
       hours += (gpu * (at - granted)) / 3_600_000;
       granted = undefined;
+      releasedByAgent = false;
     }
   }
   return hours;
