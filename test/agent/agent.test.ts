@@ -150,7 +150,8 @@ describe('usage', () => {
       resources: { cpu: 2, memory: '256Mi' },
     });
     const result: StepResult = await handle.result();
-    expect(result.usage?.cpuCores?.peak).toBeGreaterThan(0.5);
+    // The workload keeps one core busy; on a loaded CI machine it may get well under one.
+    expect(result.usage?.cpuCores?.peak).toBeGreaterThan(0.2);
     expect(result.usage?.memoryMiB?.peak).toBeGreaterThan(60);
     expect(result.usage?.requested).toEqual({ cpu: 2, memoryMiB: 256, gpu: 0, memoryLimitMiB: 256, cpuLimit: 2 });
   });

@@ -98,6 +98,10 @@ describe('no leaks under crashes', () => {
   }, 90_000);
 
   it('runs a step again when its agent stops without draining (allot dev stopped mid-step)', async () => {
+    // Only the agents of this test: the ones earlier tests started could take the step.
+    for (const a of world.agents) if (a.worker.getState() === 'RUNNING') a.worker.shutdown();
+    await Promise.allSettled(world.agents.map((a) => a.done));
+    world.agents.length = 0;
     const { agent, nodeId: first } = await world.addAgent({ gpus: gpus(1) });
     const handle = await world.client.workflow.start('allotStep', {
       taskQueue: world.taskQueue,
