@@ -65,10 +65,10 @@ export interface AgentContext {
   /** Interval between heartbeats, ms. @default 1000 */
   heartbeatMs?: number;
   /**
-   * Asks the pool whether it holds a lease for this node (fencing). `undefined` when the pool
-   * cannot be asked; the launch then goes ahead on the grant it carries.
+   * Asks the pool whether it holds a lease for this node, granted to this step (fencing).
+   * `undefined` when the pool cannot be asked; the launch then goes ahead on the grant it carries.
    */
-  leaseHeld?: (pool: string, leaseId: string) => Promise<boolean | undefined>;
+  leaseHeld?: (pool: string, leaseId: string, stepId: string) => Promise<boolean | undefined>;
   /** Device index → the id `CUDA_VISIBLE_DEVICES` takes for it. @default the index itself */
   visibleIds?: Record<number, string>;
   /** Where workloads get cgroups for their limits; without, memory is watched by polling. */
@@ -146,10 +146,10 @@ type Stopped = { why: 'memory'; peakBytes: number } | { why: 'time' } | { why: '
 async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResult> {
   const activity = Context.current();
   if (input.pool !== undefined && ctx.leaseHeld) {
-    const held = await ctx.leaseHeld(input.pool, input.leaseId);
+    const held = await ctx.leaseHeld(input.pool, input.leaseId, input.stepId);
     if (held === false) {
       throw ApplicationFailure.nonRetryable(
-        `lease ${input.leaseId} is not held by pool ${input.pool} for node ${ctx.nodeId}; refusing a stale launch`,
+        `lease ${input.leaseId} is not held by pool ${input.pool} for step ${input.stepId} on node ${ctx.nodeId}; refusing a stale launch`,
         'StaleLease',
       );
     }

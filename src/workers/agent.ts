@@ -134,10 +134,16 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       onEnded,
       handback: handback.signal,
       draining: () => draining,
-      leaseHeld: async (poolName, leaseId) => {
+      leaseHeld: async (poolName, leaseId, stepId) => {
         try {
           const lease = await options.client.workflow.getHandle(poolWorkflowId(poolName)).query(leaseQuery, leaseId);
-          return lease !== null && lease.nodeId === nodeId;
+          // Held for this node, and granted to this very step: a grant forged with another step's lease is refused.
+          return (
+            lease !== null &&
+            lease.nodeId === nodeId &&
+            lease.owner.kind === 'workflow' &&
+            lease.owner.workflowId === stepId
+          );
         } catch {
           return undefined;
         }

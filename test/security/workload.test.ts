@@ -157,7 +157,7 @@ describe('a grant forged with the temporal CLI', () => {
     expect(BigInt(waiterStart?.[3] ?? 0)).toBeGreaterThan(BigInt(holderEnd?.[3] ?? Infinity));
     expect(await fencingRefusals(world.client, waiter.workflowId)).toEqual([
       expect.stringContaining('lease forged-1 is not held'),
-      expect.stringContaining(`lease ${held.leaseId}`),
+      expect.stringContaining(`lease ${held.leaseId} is not held by pool ${world.pool} for step ${waiter.workflowId}`),
     ]);
   }, 120_000);
 });
