@@ -81,13 +81,19 @@ async function main(): Promise<void> {
   try {
     const overhead = await overheadFigure(world, stage, quick ? 5 : 20);
     const handoff = await handoffFigure(world, stage, quick ? { gpus: 2, workloads: 12 } : {});
-    const throughput = await throughputFigure(world, stage, quick ? { steps: 100, gpus: 16 } : {});
+    const throughput = await throughputFigure(world, stage, quick ? { steps: 100, gpus: 16, poolCycles: 200 } : {});
     stage('history cost: reading the pools of the figures above');
     const historyCost = historyFigure(
       [
-        await regime(world.client, 'one at a time', overhead.pool, overhead.runs),
-        await regime(world.client, 'queue draining', world.id('handoff'), handoff.workloads),
-        await regime(world.client, 'saturation', world.id('throughput'), throughput.allot.steps),
+        await regime(world.client, 'one at a time', overhead.pool, overhead.runs, overhead.poolEventsBefore),
+        await regime(world.client, 'queue draining', handoff.pool, handoff.workloads, handoff.poolEventsBefore),
+        await regime(
+          world.client,
+          'saturation',
+          world.id('throughput'),
+          throughput.allot.steps,
+          throughput.poolEventsBefore,
+        ),
       ],
       throughput.allot.eventsPerWorkflow,
       throughput.native.eventsPerWorkflow,

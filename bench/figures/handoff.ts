@@ -10,7 +10,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { StepInput, StepResult } from '../../src/workflows/step-types';
-import { eventTime, fetchEvents, signalArg } from '../lib/history';
+import { eventTime, fetchEvents, historyLength, signalArg } from '../lib/history';
 import type { Summary } from '../lib/stats';
 import { LoadSampler, summarize } from '../lib/stats';
 import type { Load } from '../lib/stats';
@@ -43,6 +43,9 @@ export interface HandoffFigure {
   /** Medians of each leg of allot's handoff, ms. */
   allotBreakdown: Record<string, number>;
   load: { allot: Load; native: Load };
+  /** The allot side's pool, and its events before the first step (start, registration), for figure 4. */
+  pool: string;
+  poolEventsBefore: number;
 }
 
 /** Pairs of consecutive runs on each GPU: [previous, next]. */
@@ -79,6 +82,7 @@ export async function handoffFigure(
   const pool = world.id('handoff');
   await world.startPool(pool);
   const agent = await world.addAgent(pool, world.id('handoff-node'), gpus);
+  const poolEventsBefore = await historyLength(world.client, poolWorkflowId(pool));
   const allotFile = path.join(dir, 'allot.log');
   stage(`handoff: ${workloads} steps of ${seconds}s through allot on ${gpus} GPUs`);
   let load = new LoadSampler();
@@ -143,6 +147,8 @@ export async function handoffFigure(
     ratioP99: native.p99 > 0 ? Math.round((allot.p99 / native.p99) * 100) / 100 : null,
     allotBreakdown,
     load: { allot: allotLoad, native: nativeLoad },
+    pool,
+    poolEventsBefore,
   };
 }
 

@@ -37,10 +37,20 @@ export interface HistoryFigure {
   ratioTotal: number | null;
 }
 
-/** Pool events per step for one figure's pool. */
-export async function regime(client: Client, name: string, pool: string, steps: number): Promise<HistoryRegime> {
+/**
+ * Pool events per step for one figure's pool: every event of its runs but the `before` ones
+ * (start and registration, before the figure's first step); agent heartbeats and health timers
+ * during the figure count.
+ */
+export async function regime(
+  client: Client,
+  name: string,
+  pool: string,
+  steps: number,
+  before: number,
+): Promise<HistoryRegime> {
   const runs = await runsOf(client, poolWorkflowId(pool));
-  const poolEvents = runs.reduce((s, r) => s + r.events, 0);
+  const poolEvents = runs.reduce((s, r) => s + r.events, 0) - before;
   const perStep = round(poolEvents / Math.max(1, steps), 2);
   return {
     regime: name,

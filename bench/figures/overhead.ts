@@ -7,9 +7,11 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { StepInput } from '../../src/workflows/step-types';
+import { historyLength } from '../lib/history';
 import type { Load, Summary } from '../lib/stats';
 import { LoadSampler, ratio, round, summarize } from '../lib/stats';
 import type { BenchWorld } from '../lib/world';
+import { poolWorkflowId } from '../lib/world';
 import { workloadCommand } from '../lib/workload';
 import type { NativeWorkloadInput } from '../native/workflows';
 
@@ -24,6 +26,8 @@ export interface OverheadFigure {
   addedMs: number;
   /** The pool and step histories of the allot side, for figure 4. */
   pool: string;
+  /** Events in the pool's history before the first step (start, registration). */
+  poolEventsBefore: number;
   stepIds: string[];
   load: Load;
 }
@@ -40,6 +44,7 @@ export async function overheadFigure(
   const pool = world.id('overhead');
   await world.startPool(pool);
   const agent = await world.addAgent(pool, world.id('overhead-node'), 1);
+  const poolEventsBefore = await historyLength(world.client, poolWorkflowId(pool));
   const nativeQueue = world.id('native-overhead-node');
   const worker = await world.addNativeWorker(nativeQueue, 1);
   stage(`overhead: ${runs} single steps and ${runs} plain activities, alternating`);
@@ -85,6 +90,7 @@ export async function overheadFigure(
     ratioP50: ratio(a.p50, n.p50),
     addedMs: round(a.p50 - n.p50),
     pool,
+    poolEventsBefore,
     stepIds,
     load: l,
   };

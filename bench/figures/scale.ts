@@ -1,6 +1,6 @@
 /**
  * Figure 3, scale: acquire latency and the pool's workflow-task time with 100, 1,000 and 10,000
- * requests queued. The pool has one node whose only GPU is held, and the queue fills with
+ * requests queued (and 5,000, the largest a pool carries across continue-as-new today). The pool has one node whose only GPU is held, and the queue fills with
  * requests for a GPU; probes are acquires that can be granted at once (CPU only, top priority),
  * sent one at a time as client Updates and released again. Their round trip is the acquire
  * latency; the pool's workflow tasks meanwhile give its task time.
@@ -21,7 +21,7 @@ import { poolWorkflowId } from '../lib/world';
 
 /** Options of the scale figure. */
 export interface ScaleOptions {
-  /** Queue lengths to measure at. @default [100, 1000, 10000] */
+  /** Queue lengths to measure at. @default [100, 1000, 5000, 10000] */
   levels?: number[];
   /** Probes per level. @default 20 */
   probes?: number;
@@ -93,7 +93,7 @@ export async function scaleFigure(
   stage: (what: string) => void,
   options: ScaleOptions = {},
 ): Promise<ScaleFigure> {
-  const levels = options.levels ?? [100, 1_000, 10_000];
+  const levels = options.levels ?? [100, 1_000, 5_000, 10_000];
   const probes = options.probes ?? 20;
   const pool = world.id('scale');
   await world.startPool(pool);

@@ -10,12 +10,16 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { StepInput } from '../../src/workflows/step-types';
-import { runsOf } from '../lib/history';
-import type { Load } from '../lib/stats';
-import { LoadSampler, round } from '../lib/stats';
+import { cpuPer, cpuSample } from '../lib/cpu';
+import { parseResources } from '../../src/core';
+import { acquireUpdate, releaseUpdate, requestQuery } from '../../src/workflows/messages';
+import { eventTime, fetchEvents, historyLength, runsOf } from '../lib/history';
+import type { Load, Summary } from '../lib/stats';
+import { LoadSampler, round, sleep, summarize } from '../lib/stats';
 import type { BenchWorld } from '../lib/world';
 import { poolWorkflowId } from '../lib/world';
-import { workloadCommand } from '../lib/workload';
+import type { WorkloadRun } from '../lib/workload';
+import { readRuns, workloadCommand } from '../lib/workload';
 import type { NativeWorkloadInput } from '../native/workflows';
 
 /** Options of the throughput figure. */
@@ -24,6 +28,8 @@ export interface ThroughputOptions {
   steps?: number;
   /** GPUs of the node: the most steps that run at once. @default 64 */
   gpus?: number;
+  /** Acquire/release cycles for the pool-alone measurement. @default 1000 */
+  poolCycles?: number;
 }
 
 /** One side's run. */
@@ -35,6 +41,11 @@ export interface ThroughputRun {
   seconds: number;
   /** History events of one step's (or native workload's) own workflow, median. */
   eventsPerWorkflow: number;
+  /**
+   * CPU time per step, ms: of this process (workers, agent, client) and of the dev server. Wall
+   * time on a shared machine depends on the others' load; this does not.
+   */
+  cpuMsPerStep: { worker: number; server?: number };
   load: Load;
 }
 
@@ -47,14 +58,92 @@ export interface ThroughputFigure {
   ratio: number | null;
   /** The pool's runs during the allot side (more than one: it continued as new). */
   poolRuns: { runId: string; events: number }[];
+  /** Events in the pool's history before the first step (start, registration). */
+  poolEventsBefore: number;
+  /** Where a launch's time goes at saturation (a sample of steps), ms. */
+  allotLaunch: {
+    /** Launch scheduled by the step to picked up by the agent. */
+    scheduledToStarted: Summary;
+    /** Picked up by the agent to the workload's first instruction: the fencing query, then the spawn. */
+    startedToProcess: Summary;
+  };
+  /**
+   * The pool alone: acquire and release cycles per second from clients (Updates, 8 at a time),
+   * without step workflows, agents or processes: what one pool sustains.
+   */
+  poolCycles: { cycles: number; perSecond: number; cpuMsPerCycle: { worker: number; server?: number }; load: Load };
+}
+
+/** Acquire/release cycles through a pool of its own, `concurrency` clients at a time. */
+async function poolCycles(
+  world: BenchWorld,
+  cycles: number,
+  concurrency: number,
+): Promise<ThroughputFigure['poolCycles']> {
+  const pool = world.id('cycles');
+  await world.startPool(pool);
+  const agent = await world.addAgent(pool, world.id('cycles-node'), 8);
+  const handle = world.client.workflow.getHandle(poolWorkflowId(pool));
+  const { request: resources } = parseResources({ gpu: 1, cpu: '100m', memory: '64Mi' });
+  if (!resources) throw new Error('bad bench request');
+  const load = new LoadSampler();
+  const cpu = cpuSample();
+  const t0 = Date.now();
+  let next = 0;
+  const loop = async (): Promise<void> => {
+    while (next < cycles) {
+      const id = `c${next++}`;
+      let outcome = await handle.executeUpdate(acquireUpdate, {
+        args: [{ requestId: id, owner: { kind: 'client', name: 'bench' }, resources }],
+      });
+      while (outcome.status === 'queued') {
+        await sleep(5);
+        outcome = (await handle.query(requestQuery, id)) ?? outcome;
+      }
+      if (outcome.status !== 'granted') throw new Error(`cycle ${id}: ${JSON.stringify(outcome)}`);
+      await handle.executeUpdate(releaseUpdate, { args: [id] });
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  const seconds = (Date.now() - t0) / 1000;
+  const used = cpuPer(cpu, cpuSample(), cycles);
+  await world.stop(agent.worker);
+  return { cycles, perSecond: round(cycles / seconds, 1), cpuMsPerCycle: used, load: load.stop() };
+}
+
+/** Where launches spend their time, from a sample of step histories and the workloads' own start times. */
+async function launchLegs(
+  world: BenchWorld,
+  handles: WorkflowHandle[],
+  runs: Map<string, WorkloadRun>,
+): Promise<ThroughputFigure['allotLaunch']> {
+  const scheduledToStarted: number[] = [];
+  const startedToProcess: number[] = [];
+  const sample = handles.filter((_, i) => i % Math.max(1, Math.floor(handles.length / 40)) === 0);
+  for (const h of sample) {
+    const events = await fetchEvents(world.client, h.workflowId);
+    const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes);
+    const started = events.find((e) => e.activityTaskStartedEventAttributes);
+    const run = runs.get(h.workflowId.slice(h.workflowId.lastIndexOf('/') + 1));
+    if (scheduled && started) scheduledToStarted.push(eventTime(started) - eventTime(scheduled));
+    if (started && run) startedToProcess.push(run.start - eventTime(started));
+  }
+  return { scheduledToStarted: summarize(scheduledToStarted), startedToProcess: summarize(startedToProcess) };
 }
 
 /** Runs `count` workflows started by `start`, timing each completion. */
 async function drive(
   count: number,
   start: (i: number) => Promise<WorkflowHandle>,
-): Promise<{ perSecond: number; seconds: number; handles: WorkflowHandle[]; load: Load }> {
+): Promise<{
+  perSecond: number;
+  seconds: number;
+  handles: WorkflowHandle[];
+  load: Load;
+  cpu: { worker: number; server?: number };
+}> {
   const load = new LoadSampler();
+  const cpu = cpuSample();
   const t0 = Date.now();
   const done: number[] = [];
   const handles: WorkflowHandle[] = [];
@@ -68,6 +157,7 @@ async function drive(
     }
   }
   await Promise.all(waits);
+  const cpuUsed = cpuPer(cpu, cpuSample(), count);
   done.sort((a, b) => a - b);
   const lo = done[Math.floor(count * 0.1)] ?? t0;
   const hi = done[Math.ceil(count * 0.9) - 1] ?? Date.now();
@@ -77,6 +167,7 @@ async function drive(
     seconds: round(((done[done.length - 1] ?? Date.now()) - t0) / 1000, 1),
     handles,
     load: load.stop(),
+    cpu: cpuUsed,
   };
 }
 
@@ -101,6 +192,7 @@ export async function throughputFigure(
   const pool = world.id('throughput');
   await world.startPool(pool);
   const agent = await world.addAgent(pool, world.id('throughput-node'), gpus);
+  const poolEventsBefore = await historyLength(world.client, poolWorkflowId(pool));
   stage(`throughput: ${steps} trivial steps through one pool, ${gpus} GPUs`);
   const allotFile = path.join(dir, 'allot.log');
   const a = await drive(steps, (i) => {
@@ -118,6 +210,7 @@ export async function throughputFigure(
   });
   await world.stop(agent.worker);
   const poolRuns = await runsOf(world.client, poolWorkflowId(pool));
+  const allotLaunch = await launchLegs(world, a.handles, new Map(readRuns(allotFile).map((r) => [r.id, r])));
 
   const nativeQueue = world.id('native-throughput-node');
   const worker = await world.addNativeWorker(nativeQueue, gpus);
@@ -133,11 +226,16 @@ export async function throughputFigure(
   });
   await world.stop(worker);
 
+  const cycles = options.poolCycles ?? 1_000;
+  stage(`throughput: ${cycles} acquire/release cycles through a pool alone (client Updates, 8 at a time)`);
+  const ceiling = await poolCycles(world, cycles, 8);
+
   const allot: ThroughputRun = {
     steps,
     perSecond: a.perSecond,
     seconds: a.seconds,
     eventsPerWorkflow: await medianEvents(a.handles),
+    cpuMsPerStep: a.cpu,
     load: a.load,
   };
   const native: ThroughputRun = {
@@ -145,6 +243,7 @@ export async function throughputFigure(
     perSecond: n.perSecond,
     seconds: n.seconds,
     eventsPerWorkflow: await medianEvents(n.handles),
+    cpuMsPerStep: n.cpu,
     load: n.load,
   };
   return {
@@ -153,5 +252,8 @@ export async function throughputFigure(
     native,
     ratio: native.perSecond > 0 ? round(allot.perSecond / native.perSecond, 2) : null,
     poolRuns,
+    poolEventsBefore,
+    allotLaunch,
+    poolCycles: ceiling,
   };
 }

@@ -54,3 +54,8 @@ export function workflowTaskTimes(events: readonly HistoryEvent[]): { at: number
   }
   return times;
 }
+
+/** Events in the current run of a workflow so far. */
+export async function historyLength(client: Client, workflowId: string): Promise<number> {
+  return (await client.workflow.getHandle(workflowId).describe()).historyLength;
+}
