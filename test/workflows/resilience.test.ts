@@ -112,7 +112,7 @@ describe('no leaks under crashes', () => {
     });
     await eventually(
       async () => ((await world.status()).leases.some((l) => l.nodeId === first) ? true : undefined),
-      20_000,
+      60_000,
       'step running',
     );
     agent.worker.shutdown();
@@ -120,5 +120,5 @@ describe('no leaks under crashes', () => {
     const { nodeId: second } = await world.addAgent({ gpus: gpus(1) });
     const result = (await handle.result()) as StepResult;
     expect(result.nodeId).toBe(second);
-  }, 120_000);
+  }, 240_000);
 });
