@@ -75,6 +75,8 @@ export interface ChaosReport {
   interruptedRuns: number;
   poolSamples: number;
   unplannedExits: string[];
+  /** Distinct reasons the control worker failed workflow tasks (nondeterminism, say), from its log. */
+  workflowTaskFailures: string[];
   violations: Violation[];
   durationMs: number;
   dir: string;
@@ -104,7 +106,10 @@ export function pipelinePlan(
   ];
 }
 
-/** A client that reconnects after the server went away. */
+/**
+ * One client for the whole run. Its channel reconnects by itself after the server comes back, so
+ * it is never closed on an error: a closed channel makes the client's pending retries throw.
+ */
 class RunClient {
   private client: Client | undefined;
 
@@ -113,7 +118,7 @@ class RunClient {
     private readonly dataConverter: DataConverter | undefined,
   ) {}
 
-  /** Runs `action` with a client; `undefined` when the server cannot be reached now. */
+  /** Runs `action` with the client; `undefined` when the server cannot be reached now. */
   async use<T>(action: (client: Client) => Promise<T>): Promise<T | undefined> {
     try {
       this.client ??= new Client({
@@ -122,12 +127,7 @@ class RunClient {
       });
       return await action(this.client);
     } catch (err) {
-      if (isUnavailable(err)) {
-        const stale = this.client;
-        this.client = undefined;
-        await stale?.connection.close().catch(() => undefined);
-        return undefined;
-      }
+      if (isUnavailable(err)) return undefined;
       throw err;
     }
   }
@@ -198,7 +198,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     }
   })();
 
+  let sampling = false;
   const sampler = setInterval(() => {
+    if (sampling) return; // the previous query still waits for the server
+    sampling = true;
     void client
       .use((c) => c.workflow.getHandle(poolWorkflowId(DEFAULT_POOL)).query(statusQuery))
       .then((status) => {
@@ -206,10 +209,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         poolSamples++;
         violations.push(...checkPoolSample(status, Date.now()));
       })
-      .catch(() => undefined);
+      .catch(() => undefined)
+      .finally(() => (sampling = false));
   }, 1_000);
 
   let killsDone = false;
+  let stuck: string | undefined;
   const killer = (async () => {
     const rng = new SeededRandom(o.seed);
     for (let k = 1; k <= o.kills; k++) {
@@ -222,14 +227,20 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       const killedAt = Date.now();
       await target.kill9();
       await sleep(down);
-      for (let attempt = 1; ; attempt++) {
+      let back = false;
+      for (let attempt = 1; attempt <= 2 && !back; attempt++) {
         try {
-          await target.start();
-          break;
+          await target.start(120_000);
+          back = true;
         } catch (err) {
-          o.log(`${at()} ${target.name} did not come back (${String(err).split('\n')[0]}); trying again`);
-          if (attempt >= 3) throw err;
+          o.log(`${at()} ${target.name} did not come back (${String(err).split('\n')[0]})`);
         }
+      }
+      if (!back) {
+        // An agent waits for the pool to take its registration: the pool has stopped answering.
+        stuck = `${target.name} could not start again after kill ${k} (${target.spec.kind === 'agent' ? 'the pool did not take its registration' : 'not ready'})`;
+        violations.push({ invariant: 'step lost', message: `the system did not recover: ${stuck}` });
+        break;
       }
       busy.delete(target);
       kills.push({
@@ -278,6 +289,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       inFlight.push(id);
       expectedSteps.push(...stages.flat().map((s) => `${id}/${s.name}`));
     }
+    if (stuck) {
+      for (const id of inFlight)
+        outcomes.push({ workflowId: id, status: 'unfinished', message: `the run stopped: ${stuck}` });
+      break;
+    }
     if (killsDone && finishDeadline === Infinity) finishDeadline = Date.now() + o.finishTimeoutMs;
     if (killsDone && started >= o.minPipelines && inFlight.length === 0) break;
     if (Date.now() > finishDeadline) {
@@ -297,7 +313,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
 
   // The end state: nothing held, nothing queued, empty ledgers.
   let final: PoolStatus | undefined;
-  const settle = Date.now() + 60_000;
+  const settle = Date.now() + (stuck ? 5_000 : 60_000);
   while (Date.now() < settle) {
     final = await client
       .use((c) => c.workflow.getHandle(poolWorkflowId(DEFAULT_POOL)).query(statusQuery))
@@ -333,6 +349,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     interruptedRuns: runs.filter((r) => !r.ended).length,
     poolSamples,
     unplannedExits: all.flatMap((p) => p.unplannedExits),
+    workflowTaskFailures: workflowTaskFailures(logFile('worker')),
     violations: dedupe(violations),
     durationMs: Date.now() - began,
     dir: o.dir,
@@ -403,4 +420,16 @@ function dedupe(violations: Violation[]): Violation[] {
     seen.add(key);
     return true;
   });
+}
+
+/** The distinct messages of the workflow tasks the worker failed, as its log shows them. */
+function workflowTaskFailures(logFile: string): string[] {
+  if (!existsSync(logFile)) return [];
+  const seen = new Set<string>();
+  for (const m of readFileSync(logFile, 'utf8').matchAll(
+    /Failing workflow task .*?message: "((?:[^"\\]|\\.){0,300})/g,
+  )) {
+    if (m[1]) seen.add(m[1]);
+  }
+  return [...seen];
 }

@@ -47,6 +47,7 @@ export function renderReport(r: ChaosReport): string {
       `(${r.runs} runs; ${r.interruptedRuns} cut short by a kill and run again)`,
     `  pool samples      ${r.poolSamples}`,
     `  unplanned exits   ${r.unplannedExits.length}${r.unplannedExits.length > 0 ? `: ${r.unplannedExits.join('; ')}` : ''}`,
+    `  failed wf tasks   ${r.workflowTaskFailures.length === 0 ? 'none' : r.workflowTaskFailures.map((f) => `\n    - ${f}`).join('')}`,
     `  violations        ${r.violations.length}`,
   ];
   for (const v of r.violations.slice(0, 50)) lines.push(`    - ${v.invariant}: ${v.message}`);
@@ -112,6 +113,9 @@ async function main(argv: string[]): Promise<number> {
   const finished = report.pipelines.every((p) => p.status === 'completed');
   return report.violations.length === 0 && finished ? 0 : 1;
 }
+
+// Stopping the run stops what it started (processes.ts kills them on exit).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 
 main(process.argv).then(
   (code) => process.exit(code),

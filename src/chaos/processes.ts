@@ -13,6 +13,12 @@ import { SEARCH_ATTRIBUTE_LIST } from '../workflows/search-attributes';
 /** The `allot` binary of this checkout (built by `npm run build`). */
 export const ALLOT_BIN = path.resolve(__dirname, '..', '..', 'bin', 'allot.js');
 
+/** Every process a run started and that still runs: killed if the run itself ends early. */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 /** How to start one process, and how to know it is ready. */
 export interface ProcessSpec {
   /** Name in reports, e.g. `agent chaos-n1`. */
@@ -53,6 +59,7 @@ export class ManagedProcess {
     log.write(`\n=== start ${new Date().toISOString()}\n`);
     const child = spawn(this.spec.command, this.spec.args, { env: this.spec.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
+    running.add(child);
     const collect = (d: Buffer): void => {
       log.write(d);
       this.output = (this.output + d.toString()).slice(-20_000);
@@ -60,6 +67,7 @@ export class ManagedProcess {
     child.stdout?.on('data', collect);
     child.stderr?.on('data', collect);
     child.once('exit', (code, signal) => {
+      running.delete(child);
       log.end(`=== exit ${code ?? signal ?? ''}\n`);
       if (!this.planned) this.unplannedExits.push(`${this.name} exited with ${code ?? signal} on its own`);
     });
