@@ -9,7 +9,7 @@
  * 4. check the invariants (see invariants.ts) on what the workloads recorded, on the pool's status
  *    sampled every second and at the end, and on the agents' ledgers.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
@@ -160,6 +160,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     ALLOT_LOG_LEVEL: 'info',
   };
   const dataConverter = clientDataConverter(env);
+  // The run's key, beside its database, to read or replay its histories afterwards.
+  if (env.ALLOT_CODEC_KEY) writeFileSync(path.join(o.dir, 'codec-key'), `${env.ALLOT_CODEC_KEY}\n`, { mode: 0o600 });
   const logFile = (name: string): string => path.join(o.dir, 'logs', `${name}.log`);
   const server = new ManagedProcess(devServerSpec(path.join(o.dir, 'temporal.db'), o.port, logFile('server')));
   const worker = new ManagedProcess(workerSpec(env, logFile('worker')));
