@@ -13,7 +13,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import path from 'node:path';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { coreDecideRows } from './core-decide';
 import type { CoreDecideRow } from './core-decide';
 import { handoffFigure } from './figures/handoff';
@@ -27,6 +26,7 @@ import type { ScaleFigure } from './figures/scale';
 import { throughputFigure } from './figures/throughput';
 import type { ThroughputFigure } from './figures/throughput';
 import type { Load } from './lib/stats';
+import { installBenchRuntime } from './lib/sdk-log';
 import { LoadSampler, round } from './lib/stats';
 import { goals, renderTable } from './lib/table';
 import { startWorld } from './lib/world';
@@ -56,7 +56,9 @@ async function main(): Promise<void> {
   const jsonFile = path.resolve(
     option('json') ?? path.join(__dirname, 'results', quick ? 'quick.json' : 'latest.json'),
   );
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  // The SDK's own warnings (an activity that finished after its step moved on) are symptoms the
+  // figures report; keep the table readable.
+  installBenchRuntime();
   const t0 = Date.now();
   const stage = (what: string): void =>
     void process.stderr.write(
@@ -78,6 +80,13 @@ async function main(): Promise<void> {
   const coreSpeed = { runs: coreRuns, rows, load: coreLoad.stop() };
 
   const world = await startWorld(stage);
+  // Interrupted: stop the dev server and the workers rather than leave them behind.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      stage(`${signal}: stopping`);
+      void world.close().finally(() => process.exit(130));
+    });
+  }
   try {
     const overhead = await overheadFigure(world, stage, quick ? 5 : 20);
     const handoff = await handoffFigure(world, stage, quick ? { gpus: 2, workloads: 12 } : {});

@@ -14,6 +14,7 @@ import { parseResources } from '../../src/core';
 import type { AcquireInput, ResourceRequest } from '../../src/core';
 import { acquireSignal, acquireUpdate, releaseUpdate, requestQuery } from '../../src/workflows/messages';
 import { eventTime, fetchEvents, runsOf, workflowTaskTimes } from '../lib/history';
+import { payloadsOverLimit } from '../lib/sdk-log';
 import type { Load, Summary } from '../lib/stats';
 import { LoadSampler, ratio, sleep, summarize } from '../lib/stats';
 import type { BenchWorld } from '../lib/world';
@@ -69,6 +70,7 @@ function resourcesOf(spec: Record<string, unknown>): ResourceRequest {
 
 /** Sends `ids` as acquire signals, `concurrency` at a time. */
 async function fill(client: Client, pool: string, ids: string[], resources: ResourceRequest): Promise<void> {
+  fillStarted = Date.now();
   const handle = client.workflow.getHandle(poolWorkflowId(pool));
   let next = 0;
   const send = async (): Promise<void> => {
@@ -77,13 +79,40 @@ async function fill(client: Client, pool: string, ids: string[], resources: Reso
       await handle.signal(acquireSignal, request(resources, id));
     }
   };
-  await Promise.all(Array.from({ length: 16 }, send));
+  await Promise.all([...Array.from({ length: 16 }, send), watch(client, pool, () => next >= ids.length)]);
   // Signals are applied in batches: wait until the last ones are queued.
   const tail = ids.slice(-16);
   for (;;) {
+    await stuck(client, pool);
     const seen = await Promise.all(tail.map((id) => handle.query(requestQuery, id).catch(() => null)));
     if (seen.every((s) => s !== null)) return;
     await sleep(200);
+  }
+}
+
+/**
+ * Fails when the pool cannot continue as new because its state is over the payload limit: its
+ * workflow task then fails again and again, and it makes no progress, whatever is sent.
+ */
+async function stuck(client: Client, pool: string): Promise<void> {
+  const over = payloadsOverLimit[payloadsOverLimit.length - 1];
+  if (over && over.at >= fillStarted) {
+    throw new Error(
+      `the pool's continue-as-new state is ${(over.size / 2 ** 20).toFixed(2)} MiB, over Temporal's payload limit of ${(over.limit / 2 ** 20).toFixed(0)} MiB: its workflow task fails`,
+    );
+  }
+  const described = await client.workflow.getHandle(poolWorkflowId(pool)).describe();
+  const attempt = described.raw.pendingWorkflowTask?.attempt ?? 0;
+  if (attempt >= 3) throw new Error(`the pool's workflow task has failed ${attempt - 1} times in a row`);
+}
+
+let fillStarted = 0;
+
+/** Checks the pool every second while signals are sent, until `done()`. */
+async function watch(client: Client, pool: string, done: () => boolean): Promise<void> {
+  while (!done()) {
+    await stuck(client, pool);
+    await sleep(1000);
   }
 }
 
@@ -119,6 +148,7 @@ export async function scaleFigure(
     } catch (err) {
       const error = `${(err as Error).message}; ${await whyStuck(world.client, pool)}`;
       stage(`scale: the pool could not take ${level.toLocaleString('en-US')} queued requests: ${error}`);
+      await handle.terminate('benchmark: the pool is stuck').catch(() => undefined);
       results.push({ queued: level, error, load: load.stop() });
       break;
     }

@@ -66,6 +66,8 @@ export interface ThroughputFigure {
     scheduledToStarted: Summary;
     /** Picked up by the agent to the workload's first instruction: the fencing query, then the spawn. */
     startedToProcess: Summary;
+    /** Share of the sampled steps launched more than once (a launch that timed out, then ran again). */
+    relaunched: number;
   };
   /**
    * The pool alone: acquire and release cycles per second from clients (Updates, 8 at a time),
@@ -120,15 +122,21 @@ async function launchLegs(
   const scheduledToStarted: number[] = [];
   const startedToProcess: number[] = [];
   const sample = handles.filter((_, i) => i % Math.max(1, Math.floor(handles.length / 40)) === 0);
+  let relaunched = 0;
   for (const h of sample) {
     const events = await fetchEvents(world.client, h.workflowId);
+    if (events.filter((e) => e.activityTaskScheduledEventAttributes).length > 1) relaunched++;
     const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes);
     const started = events.find((e) => e.activityTaskStartedEventAttributes);
     const run = runs.get(h.workflowId.slice(h.workflowId.lastIndexOf('/') + 1));
     if (scheduled && started) scheduledToStarted.push(eventTime(started) - eventTime(scheduled));
     if (started && run) startedToProcess.push(run.start - eventTime(started));
   }
-  return { scheduledToStarted: summarize(scheduledToStarted), startedToProcess: summarize(startedToProcess) };
+  return {
+    scheduledToStarted: summarize(scheduledToStarted),
+    startedToProcess: summarize(startedToProcess),
+    relaunched: round(relaunched / Math.max(1, sample.length), 2),
+  };
 }
 
 /** Runs `count` workflows started by `start`, timing each completion. */

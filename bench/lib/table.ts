@@ -87,7 +87,7 @@ export function renderTable(r: BenchResults): string {
   ]);
   rows.push([
     '2 launch at saturation: pickup / fencing+spawn',
-    `${ms(t.allotLaunch.scheduledToStarted.p50)} / ${ms(t.allotLaunch.startedToProcess.p50)} (p99 ${ms(t.allotLaunch.startedToProcess.p99)})`,
+    `${ms(t.allotLaunch.scheduledToStarted.p50)} / ${ms(t.allotLaunch.startedToProcess.p50)} (p99 ${ms(t.allotLaunch.startedToProcess.p99)}; ${Math.round(t.allotLaunch.relaunched * 100)}% relaunched)`,
     '-',
     '-',
     '',
@@ -113,7 +113,7 @@ export function renderTable(r: BenchResults): string {
     if ('error' in l) {
       rows.push([
         `3 acquire p50, ${l.queued.toLocaleString('en-US')} queued`,
-        'FAILED (see JSON)',
+        `FAILED: ${/exceeded the error limit|PayloadsTooLarge/.test(l.error) ? 'continue-as-new state over 2 MB' : l.error.slice(0, 60)}`,
         '-',
         '-',
         `${l.load.mean}`,
