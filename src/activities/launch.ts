@@ -105,6 +105,9 @@ export interface LaunchFailureDetails {
   timeLimitMs?: number;
 }
 
+/** Interval of heartbeats while the pool has not yet confirmed a launch's lease, ms. */
+const FENCING_HEARTBEAT_MS = 5_000;
+
 /** Number of log lines kept in results and heartbeats. */
 export const LOG_TAIL_LINES = 20;
 
@@ -146,7 +149,16 @@ type Stopped = { why: 'memory'; peakBytes: number } | { why: 'time' } | { why: '
 async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResult> {
   const activity = Context.current();
   if (input.pool !== undefined && ctx.leaseHeld) {
-    const held = await ctx.leaseHeld(input.pool, input.leaseId, input.stepId);
+    // A busy pool answers its query late (seconds, at saturation): heartbeat meanwhile, or the
+    // launch times out, the step queues again, and this launch may still go on to run. Every few
+    // seconds is enough for the step's 20-second heartbeat timeout.
+    const beat = setInterval(() => activity.heartbeat({ attempt: input.attempt }), FENCING_HEARTBEAT_MS);
+    let held: boolean | undefined;
+    try {
+      held = await ctx.leaseHeld(input.pool, input.leaseId, input.stepId);
+    } finally {
+      clearInterval(beat);
+    }
     if (held === false) {
       throw ApplicationFailure.nonRetryable(
         `lease ${input.leaseId} is not held by pool ${input.pool} for step ${input.stepId} on node ${ctx.nodeId}; refusing a stale launch`,
