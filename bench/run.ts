@@ -13,6 +13,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import path from 'node:path';
+import { format, resolveConfig } from 'prettier';
 import { coreDecideRows } from './core-decide';
 import type { CoreDecideRow } from './core-decide';
 import { handoffFigure } from './figures/handoff';
@@ -122,7 +123,9 @@ async function main(): Promise<void> {
       goals: goals({ handoff, throughput, scale, historyCost }),
     };
     mkdirSync(path.dirname(jsonFile), { recursive: true });
-    writeFileSync(jsonFile, `${JSON.stringify(results, null, 2)}\n`);
+    // Formatted as the project's Prettier would, so that `npm run lint` passes with the file in the tree.
+    const options = (await resolveConfig(jsonFile)) ?? {};
+    writeFileSync(jsonFile, await format(JSON.stringify(results), { ...options, parser: 'json' }));
     process.stdout.write(`${renderTable(results)}\n`);
     process.stdout.write(`\nall figures in ${path.relative(process.cwd(), jsonFile)}; ${results.seconds}s in all\n`);
   } finally {
