@@ -31,3 +31,4 @@ export * from './preemption';
 export * from './backfill';
 export * from './policy';
 export * from './reasons';
+export * from './hash';

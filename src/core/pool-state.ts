@@ -17,12 +17,43 @@ import { DEFAULT_HEALTH, checkHealth, nextHealthDeadline } from './health';
 import type { Issue } from './errors';
 import { describeValue } from './errors';
 import { parseCustom, validateResourceRequest } from './resources';
-import { orderQueue } from './ordering';
+import { compareRequests, orderQueue } from './ordering';
+import { hash53 } from './hash';
 import { usageByNode } from './placement';
 import type { Lease, NodeRecord, NodeSpec, PendingRequest, Rejection, RequestOwner, ResourceRequest } from './types';
 
 /** How many released request ids are remembered to drop late duplicates of their acquire. */
 export const RELEASED_MEMORY = 10_000;
+
+/**
+ * Most requests a pool holds queued (Slurm's `MaxJobCount` is 10,000 by default). More are
+ * rejected with `QueueFull`; the state a pool carries across continue-as-new stays within
+ * Temporal's payload limit.
+ */
+export const MAX_QUEUED = 20_000;
+
+/** How many queued requests the `status` query lists unless asked for more or fewer. */
+export const STATUS_QUEUE_LIMIT = 1_000;
+
+/** Options of the `status` query. */
+export interface StatusOptions {
+  /** List at most this many queued requests, 0 to {@link MAX_QUEUED}. @default STATUS_QUEUE_LIMIT */
+  queueLimit?: number;
+}
+
+/** Checks the `status` query's options; returns the queue limit, or a message naming what is wrong. */
+export function statusQueueLimit(options: unknown): number | string {
+  if (options === undefined || options === null) return STATUS_QUEUE_LIMIT;
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    return `status options must be an object like {"queueLimit": 100}, got ${describeValue(options)}`;
+  }
+  const limit = (options as StatusOptions).queueLimit;
+  if (limit === undefined) return STATUS_QUEUE_LIMIT;
+  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 0 || limit > MAX_QUEUED) {
+    return `queueLimit must be an integer from 0 to ${MAX_QUEUED}, got ${describeValue(limit)}`;
+  }
+  return limit;
+}
 
 /** The serialised state of a pool: carried across continue-as-new. */
 export interface PoolStateData {
@@ -34,8 +65,10 @@ export interface PoolStateData {
   seq: number;
   /** Next lease number. */
   leaseCounter: number;
-  /** Recently released request ids, oldest first. */
+  /** Recently released request ids, oldest first (states written before `releasedKeys`). */
   released: string[];
+  /** Recently released request ids as {@link hash53} keys, oldest first. */
+  releasedKeys?: string[];
   /** Lease and node-health timing. @default DEFAULT_HEALTH */
   health?: Partial<HealthPolicy>;
   /** Team quotas (one cohort). @default none: no quotas */
@@ -84,7 +117,7 @@ export type Effect =
 
 /** A fresh, empty pool. */
 export function emptyPoolState(name: string): PoolStateData {
-  return { name, nodes: [], leases: [], queue: [], seq: 0, leaseCounter: 0, released: [] };
+  return { name, nodes: [], leases: [], queue: [], seq: 0, leaseCounter: 0, released: [], releasedKeys: [] };
 }
 
 /** The pool's state machine. */
@@ -95,7 +128,11 @@ export class PoolState {
 
   constructor(data: PoolStateData) {
     this.data = data;
-    this.releasedSet = new Set(data.released);
+    // Released ids are remembered by a short hash: ten thousand of them fit in a small state.
+    const keys = [...(data.releasedKeys ?? []), ...data.released.map(hash53)];
+    data.releasedKeys = keys.slice(Math.max(0, keys.length - RELEASED_MEMORY));
+    data.released = [];
+    this.releasedSet = new Set(data.releasedKeys);
   }
 
   /** The plain-JSON state, for continue-as-new and queries. */
@@ -153,9 +190,17 @@ export class PoolState {
           `team ${JSON.stringify(team)} is not known to pool ${this.data.name}; known teams: ` +
           `${teams.map((t) => t.name).join(', ')} (and "default"); add one with \`allot quota set ${team} --gpu N\``,
       };
-      this.rejected.set(input.requestId, rejection);
-      this.remember(input.requestId);
-      return { status: 'rejected', reason: rejection.reason, message: rejection.message };
+      return this.reject(rejection);
+    }
+    if (this.data.queue.length >= MAX_QUEUED) {
+      return this.reject({
+        requestId: input.requestId,
+        owner: input.owner,
+        reason: 'QueueFull',
+        message:
+          `pool ${this.data.name} already holds ${this.data.queue.length} queued requests, ` +
+          `the most it takes; a step asks again later on its own (spread work over more pools to queue more)`,
+      });
     }
     this.data.queue.push({
       requestId: input.requestId,
@@ -174,6 +219,27 @@ export class PoolState {
     return this.lookup(input.requestId) ?? { status: 'released' };
   }
 
+  /**
+   * Rejects the newest queued requests, `count` of them, with `QueueFull`: the last resort when
+   * the state grows too large to carry across continue-as-new. Returns the rejections to deliver.
+   */
+  shedNewest(count: number, why: string): Rejection[] {
+    const newest = [...this.data.queue].sort((a, b) => b.seq - a.seq).slice(0, Math.max(0, count));
+    const shed = new Set(newest.map((r) => r.requestId));
+    this.data.queue = this.data.queue.filter((r) => !shed.has(r.requestId));
+    return newest.map((r) => {
+      const rejection: Rejection = { requestId: r.requestId, owner: r.owner, reason: 'QueueFull', message: why };
+      this.reject(rejection);
+      return rejection;
+    });
+  }
+
+  private reject(rejection: Rejection): AcquireOutcome {
+    this.rejected.set(rejection.requestId, rejection);
+    this.remember(rejection.requestId);
+    return { status: 'rejected', reason: rejection.reason, message: rejection.message };
+  }
+
   /** The rejection recorded for a request in this run, if any. */
   rejectionOf(requestId: string): Rejection | undefined {
     return this.rejected.get(requestId);
@@ -185,15 +251,16 @@ export class PoolState {
     if (lease) return { status: 'granted', lease };
     const rejection = this.rejected.get(requestId);
     if (rejection) return { status: 'rejected', reason: rejection.reason, message: rejection.message };
-    if (this.releasedSet.has(requestId)) return { status: 'released' };
-    const ordered = orderQueue(this.data.queue);
-    const position = ordered.findIndex((r) => r.requestId === requestId);
-    const pending = ordered[position];
+    if (this.releasedSet.has(hash53(requestId))) return { status: 'released' };
+    const pending = this.data.queue.find((r) => r.requestId === requestId);
     if (!pending) return undefined;
+    // Its place is one more than the requests ordered before it: one pass, not a sort per lookup.
+    let ahead = 0;
+    for (const r of this.data.queue) if (compareRequests(r, pending) < 0) ahead++;
     return {
       status: 'queued',
       ticket: requestId,
-      position: position + 1,
+      position: ahead + 1,
       reason: pending.reason,
       message: pending.message,
     };
@@ -479,9 +546,19 @@ export class PoolState {
     return effects;
   }
 
-  /** A readable picture of the pool for `allot status`. */
-  status(now: number): PoolStatus {
+  /**
+   * A readable picture of the pool for `allot status`: every node and lease, and the first
+   * `queueLimit` queued requests in order (a query's answer must stay within Temporal's 2 MiB).
+   */
+  status(now: number, queueLimit = STATUS_QUEUE_LIMIT): PoolStatus {
     const usage = usageByNode(this.data.leases);
+    const byTeam = new Map<string, { team: string; count: number; gpuMilli: number }>();
+    for (const r of this.data.queue) {
+      const t = byTeam.get(r.team) ?? { team: r.team, count: 0, gpuMilli: 0 };
+      t.count++;
+      t.gpuMilli += r.resources.gpuMilli * (r.replicas ?? 1);
+      byTeam.set(r.team, t);
+    }
     return {
       pool: this.data.name,
       nodes: this.data.nodes.map((n) => {
@@ -505,27 +582,33 @@ export class PoolState {
         };
       }),
       leases: this.data.leases.map((l) => ({ ...l, heldMs: now - l.grantedAt })),
-      queue: orderQueue(this.data.queue).map((r, i) => ({
-        position: i + 1,
-        requestId: r.requestId,
-        label: r.label,
-        team: r.team,
-        priority: r.priority,
-        resources: r.resources,
-        reason: r.reason,
-        message: r.message,
-        waitedMs: now - r.submittedAt,
-      })),
+      queued: this.data.queue.length,
+      queuedByTeam: [...byTeam.values()].sort((a, b) => a.team.localeCompare(b.team)),
+      queue: orderQueue(this.data.queue)
+        .slice(0, queueLimit)
+        .map((r, i) => ({
+          position: i + 1,
+          requestId: r.requestId,
+          label: r.label,
+          team: r.team,
+          priority: r.priority,
+          resources: r.resources,
+          reason: r.reason,
+          message: r.message,
+          waitedMs: now - r.submittedAt,
+        })),
     };
   }
 
   private remember(requestId: string): void {
-    if (this.releasedSet.has(requestId)) return;
-    this.releasedSet.add(requestId);
-    this.data.released.push(requestId);
-    while (this.data.released.length > RELEASED_MEMORY) {
-      const old = this.data.released.shift();
-      if (old !== undefined) this.releasedSet.delete(old);
+    const key = hash53(requestId);
+    if (this.releasedSet.has(key)) return;
+    const keys = (this.data.releasedKeys ??= []);
+    this.releasedSet.add(key);
+    keys.push(key);
+    if (keys.length > RELEASED_MEMORY + RELEASED_MEMORY / 10) {
+      // Forget the oldest in a batch: one shift per release would copy the whole list each time.
+      for (const old of keys.splice(0, keys.length - RELEASED_MEMORY)) this.releasedSet.delete(old);
     }
   }
 }
@@ -549,6 +632,11 @@ export interface PoolStatus {
     }[];
   }[];
   leases: (Lease & { heldMs: number })[];
+  /** Requests queued in all; `queue` lists the first of them. */
+  queued: number;
+  /** Queued requests and the GPUs they ask for (milli-GPU, all replicas), per team. */
+  queuedByTeam: { team: string; count: number; gpuMilli: number }[];
+  /** The first queued requests in order, at most the query's `queueLimit`. */
   queue: {
     position: number;
     requestId: string;

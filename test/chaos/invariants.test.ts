@@ -41,6 +41,8 @@ function status(patch: Partial<PoolStatus> = {}): PoolStatus {
       },
     ],
     leases: [],
+    queued: 0,
+    queuedByTeam: [],
     queue: [],
     ...patch,
   };
