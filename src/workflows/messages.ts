@@ -14,6 +14,7 @@ import type {
   Lease,
   NodeSpec,
   PoolStatus,
+  StatusOptions,
   Rejection,
   ResourceVector,
   SchedulingPolicy,
@@ -119,8 +120,8 @@ export const revokeSignal =
 
 // Queries.
 
-/** The pool's nodes, leases and queue. */
-export const statusQuery = defineQuery<PoolStatus>('status');
+/** The pool's nodes, leases and (the first `queueLimit` requests of) its queue. */
+export const statusQuery = defineQuery<PoolStatus, [StatusOptions?]>('status');
 /** Where one request stands (`null` when the pool has never seen it). */
 export const requestQuery = defineQuery<AcquireOutcome | null, [string]>('request');
 /** Unmet demand and the node templates with their nodes. */

@@ -28,6 +28,7 @@ import {
   validatePolicy,
   parseTeamQuotaInput,
   parseNodeTemplate,
+  statusQueueLimit,
 } from '../core';
 import {
   acquireSignal,
@@ -56,6 +57,7 @@ import {
 } from './messages';
 import type { CapacityReport, QuotaReport, RegisterOptions } from './messages';
 import type { ScalerActivities } from '../activities/scaler';
+import { CARRIED_STATE_LIMIT, packState, unpackState } from './carry';
 
 /** How often a pool with node templates checks whether to scale, ms. */
 export const SCALING_CHECK_MS = 2_000;
@@ -69,9 +71,12 @@ export interface PoolInput {
   state?: PoolStateData;
 }
 
-/** The pool workflow (id `allot-pool/<name>`). */
-export async function allotPool(input: PoolInput): Promise<void> {
-  const pool = new PoolState(input.state ?? emptyPoolState(input.name));
+/**
+ * The pool workflow (id `allot-pool/<name>`). A large state comes deflated, as `packed` (see
+ * `carry.ts`).
+ */
+export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<void> {
+  const pool = new PoolState(packed ? unpackState(packed) : (input.state ?? emptyPoolState(input.name)));
   const outbox: Effect[] = [];
   let updatesThisRun = 0;
   let dirty = true;
@@ -315,7 +320,11 @@ export async function allotPool(input: PoolInput): Promise<void> {
     dirty = true;
   });
 
-  setHandler(statusQuery, () => pool.status(Date.now()));
+  setHandler(statusQuery, (options) => {
+    const limit = statusQueueLimit(options);
+    if (typeof limit === 'string') throw ApplicationFailure.create({ message: limit, type: 'InvalidArgument' });
+    return pool.status(Date.now(), limit);
+  });
   setHandler(requestQuery, (requestId) => pool.lookup(requestId) ?? null);
 
   /** Tells a request's owner about a grant, rejection or revocation; an owner that is gone gives its lease back. */
@@ -432,7 +441,22 @@ export async function allotPool(input: PoolInput): Promise<void> {
       }
       while (outbox.length > 0) await Promise.all(outbox.splice(0).map(deliver));
       await condition(allHandlersFinished);
-      await continueAsNew<typeof allotPool>({ name: pool.name, state: pool.toJSON() });
+      let carried = packState(pool.toJSON());
+      while (carried.bytes > CARRIED_STATE_LIMIT) {
+        // Past MAX_QUEUED's reach (very long ids or labels): shed the newest requests rather than
+        // wedge on a state Temporal refuses. Their steps are told, and ask again later.
+        const excess = Math.ceil((pool.queue.length * (carried.bytes - CARRIED_STATE_LIMIT)) / carried.bytes) + 1;
+        const why =
+          `pool ${pool.name} holds more queued requests than its state can carry (${Math.round(carried.bytes / 1024)} KiB); ` +
+          'the newest were turned away, and their steps ask again later';
+        log.warn('shedding queued requests', { count: excess, bytes: carried.bytes });
+        const shed = pool.shedNewest(excess, why);
+        if (shed.length === 0) break;
+        await Promise.all(shed.map((rejection) => deliver({ kind: 'reject', rejection })));
+        carried = packState(pool.toJSON());
+      }
+      if ('packed' in carried) await continueAsNew<typeof allotPool>({ name: pool.name }, carried.packed);
+      else await continueAsNew<typeof allotPool>({ name: pool.name, state: carried.state });
     }
   }
 }
