@@ -56,6 +56,9 @@ export const DEFAULT_GRACE_PERIOD_MS = 30_000;
 /** How often a step runs again after losing its node or lease before it gives up. */
 export const MAX_INFRASTRUCTURE_RETRIES = 10;
 
+/** How long a step turned away by a full queue (`QueueFull`) waits before it asks again, ms. */
+export const QUEUE_FULL_RETRY_MS = 30_000;
+
 /** Why an attempt ended without a result of the workload. */
 interface Interrupted {
   reason: string;
@@ -177,6 +180,19 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
     }
     const lease = told.lease as Lease | undefined; // set by the grant handler while we waited
     const rejection = told.rejection as Rejection | undefined;
+    if (rejection?.reason === 'QueueFull' && patched('allot-queue-full-v1')) {
+      // The pool's queue is at its limit: wait in this workflow and ask again, as a new request.
+      progress.reason = rejection.reason;
+      progress.message = `${rejection.message}; asking again in ${QUEUE_FULL_RETRY_MS / 1000} s`;
+      log.info('pool queue full; asking again later', { pool, retryInMs: QUEUE_FULL_RETRY_MS });
+      try {
+        await sleep(QUEUE_FULL_RETRY_MS);
+      } catch (err) {
+        if (isCancellation(err)) setState(progress, 'cancelled');
+        throw err;
+      }
+      continue;
+    }
     if (rejection || !lease) {
       const r = rejection ?? { reason: 'Unschedulable', message: 'rejected by the pool' };
       progress.error = `${r.reason}: ${r.message}`;
