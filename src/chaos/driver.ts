@@ -320,7 +320,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     final = await client
       .use((c) => c.workflow.getHandle(poolWorkflowId(DEFAULT_POOL)).query(statusQuery))
       .catch(() => undefined);
-    if (final && final.leases.length === 0 && final.queue.length === 0) break;
+    if (final && final.leases.length === 0 && final.queued === 0) break;
     await sleep(1_000);
   }
   const ledgers = nodes.map((node) => ({ node, claims: readLedger(path.join(o.dir, 'agents', node, 'ledger.json')) }));

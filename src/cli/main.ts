@@ -2,7 +2,7 @@
  * The `allot` command line.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { ValidationError } from '../core';
+import { MAX_QUEUED, ValidationError } from '../core';
 import { DEFAULT_POOL, drainUpdate, poolWorkflowId } from '../workflows/messages';
 import { registerAdminCommands } from './admin';
 import { registerCodecServer } from './codec-server';
@@ -14,6 +14,7 @@ import { reportError, rootMessage, UserError } from './errors';
 import type { LogsOptions } from './logs';
 import { logs } from './logs';
 import { run } from './run';
+import { parseInteger } from './parse';
 import { registerSchedule } from './schedule';
 import { registerSimulate } from './simulate';
 import { agent, dev, worker } from './services';
@@ -186,11 +187,13 @@ export function buildProgram(exit: (code: number) => void): Command {
     .command('queue')
     .description('queued requests with their position, reason and time waited')
     .option('--pool <name>', 'pool', DEFAULT_POOL)
+    .option('--limit <n>', `list at most this many, the first in order (0 to ${MAX_QUEUED})`, '1000')
     .option('--json', 'machine-readable output')
-    .action(async (o: { pool: string; json?: boolean }) => {
+    .action(async (o: { pool: string; json?: boolean; limit: string }) => {
+      const limit = parseInteger(o.limit, '--limit', 0, MAX_QUEUED);
       const { client, close } = await cliClient();
       try {
-        const s = await fetchStatus(client, o.pool);
+        const s = await fetchStatus(client, o.pool, limit);
         process.stdout.write(
           o.json ? `${JSON.stringify((statusJson(s) as { queue: unknown }).queue, null, 2)}\n` : `${renderQueue(s)}\n`,
         );

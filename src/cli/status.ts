@@ -31,10 +31,15 @@ export async function fetchUsage(client: Client, s: PoolStatus): Promise<Running
   return out;
 }
 
-/** Reads a pool's status, with a clear error when the pool does not run. */
-export async function fetchStatus(client: Client, pool: string): Promise<PoolStatus> {
+/** Queued requests `allot status` lists; `allot queue` lists more. */
+const STATUS_QUEUE_SHOWN = 20;
+
+/** Reads a pool's status (with its first `queueLimit` queued requests), with a clear error when the pool does not run. */
+export async function fetchStatus(client: Client, pool: string, queueLimit?: number): Promise<PoolStatus> {
   try {
-    return await client.workflow.getHandle(poolWorkflowId(pool)).query(statusQuery);
+    return await client.workflow
+      .getHandle(poolWorkflowId(pool))
+      .query(statusQuery, queueLimit === undefined ? undefined : { queueLimit });
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
     throw new UserError(
@@ -73,6 +78,8 @@ export function statusJson(s: PoolStatus, usage: RunningUsage = new Map()): unkn
       heldMs: l.heldMs,
       ...(usage.get(l.leaseId) ? { usage: usage.get(l.leaseId) } : {}),
     })),
+    queued: s.queued,
+    queuedByTeam: s.queuedByTeam.map((t) => ({ team: t.team, count: t.count, gpu: t.gpuMilli / 1000 })),
     queue: s.queue.map((q) => ({
       position: q.position,
       requestId: q.requestId,
@@ -96,7 +103,7 @@ export function renderStatus(s: PoolStatus, usage: RunningUsage = new Map()): st
   const out: string[] = [];
   out.push(
     `pool ${s.pool}: ${s.nodes.length} node${s.nodes.length === 1 ? '' : 's'}, ` +
-      `${formatGpu(Math.round(gpuUsed * 1000))} of ${gpuTotal} GPUs in use, ${s.leases.length} running, ${s.queue.length} queued`,
+      `${formatGpu(Math.round(gpuUsed * 1000))} of ${gpuTotal} GPUs in use, ${s.leases.length} running, ${s.queued.toLocaleString('en-US')} queued`,
   );
   out.push('');
   if (s.nodes.length === 0) out.push('no nodes yet: start one with `allot agent`');
@@ -126,8 +133,8 @@ export function renderStatus(s: PoolStatus, usage: RunningUsage = new Map()): st
     out.push(renderRunning(s, usage));
   }
   out.push('');
-  if (s.queue.length === 0) out.push('queue: empty');
-  else out.push(renderQueue(s));
+  if (s.queued === 0) out.push('queue: empty');
+  else out.push(renderQueue({ ...s, queue: s.queue.slice(0, STATUS_QUEUE_SHOWN) }));
   return out.join('\n');
 }
 
@@ -157,8 +164,15 @@ export function renderRunning(s: PoolStatus, usage: RunningUsage = new Map()): s
 
 /** The queue as a table: position, step, resources, reason and time waited. */
 export function renderQueue(s: PoolStatus): string {
-  if (s.queue.length === 0) return `queue of pool ${s.pool}: empty`;
-  return table(
+  if (s.queued === 0) return `queue of pool ${s.pool}: empty`;
+  const rest = s.queued - s.queue.length;
+  const more =
+    rest > 0
+      ? `\n... and ${rest.toLocaleString('en-US')} more (${s.queuedByTeam
+          .map((t) => `${t.team}: ${t.count.toLocaleString('en-US')}`)
+          .join(', ')} in all); \`allot queue --limit N\` lists more`
+      : '';
+  return `${table(
     ['#', 'STEP', 'TEAM', 'PRIO', 'GPU', 'CPU', 'MEMORY', 'WAITED', 'REASON'],
     s.queue.map((q) => [
       String(q.position),
@@ -171,5 +185,5 @@ export function renderQueue(s: PoolStatus): string {
       formatDuration(q.waitedMs),
       `${q.reason}: ${q.message}`,
     ]),
-  );
+  )}${more}`;
 }

@@ -167,10 +167,10 @@ export function registerControlMetrics(
     for (const l of s.leases) g.inc({ pool, team: l.team });
   });
   poolGauge('allot_pool_queue_length', 'Requests waiting in the queue, per team', ['pool', 'team'], (g, pool, s) => {
-    for (const q of s.queue) g.inc({ pool, team: q.team });
+    for (const t of s.queuedByTeam) g.set({ pool, team: t.team }, t.count);
   });
   poolGauge('allot_pool_queue_gpus', 'GPUs asked for by queued requests, per team', ['pool', 'team'], (g, pool, s) => {
-    for (const q of s.queue) g.inc({ pool, team: q.team }, q.resources.gpuMilli / 1000);
+    for (const t of s.queuedByTeam) g.set({ pool, team: t.team }, t.gpuMilli / 1000);
   });
 
   const wait = new Histogram({
@@ -248,7 +248,8 @@ async function fetchStatus(client: Client, pool: string): Promise<PoolStatus | u
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
-      client.workflow.getHandle(poolWorkflowId(pool)).query(statusQuery),
+      // Counts per team come whole; the queue's rows are not needed.
+      client.workflow.getHandle(poolWorkflowId(pool)).query(statusQuery, { queueLimit: 0 }),
       new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), STATUS_TIMEOUT_MS))),
     ]);
   } catch {
