@@ -5,7 +5,7 @@
  * workflow and of the baseline's workflow per workload.
  */
 import type { Client } from '@temporalio/client';
-import { runsOf } from '../lib/history';
+import { eventKinds, fetchEvents, runsOf } from '../lib/history';
 import { ratio, round } from '../lib/stats';
 import { poolWorkflowId } from '../lib/world';
 
@@ -22,6 +22,8 @@ export interface HistoryRegime {
   perStep: number;
   /** Steps one pool run holds before Temporal suggests continuing as new. */
   stepsPerRun: number;
+  /** Pool events per step by kind (see `eventKinds`), largest first. */
+  perStepByKind: Record<string, number>;
 }
 
 /** The figure. */
@@ -52,6 +54,16 @@ export async function regime(
   const runs = await runsOf(client, poolWorkflowId(pool));
   const poolEvents = runs.reduce((s, r) => s + r.events, 0) - before;
   const perStep = round(poolEvents / Math.max(1, steps), 2);
+  const kinds = new Map<string, number>();
+  for (const [i, run] of runs.entries()) {
+    const events = await fetchEvents(client, poolWorkflowId(pool), run.runId);
+    for (const [kind, n] of eventKinds(i === 0 ? events.slice(before) : events)) {
+      kinds.set(kind, (kinds.get(kind) ?? 0) + n);
+    }
+  }
+  const perStepByKind = Object.fromEntries(
+    [...kinds.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => [k, round(n / Math.max(1, steps), 2)]),
+  );
   return {
     regime: name,
     steps,
@@ -59,6 +71,7 @@ export async function regime(
     poolRuns: runs.length,
     perStep,
     stepsPerRun: Math.floor(SUGGESTED_EVENTS / Math.max(0.01, perStep)),
+    perStepByKind,
   };
 }
 

@@ -1,7 +1,7 @@
 /**
  * Figure 3, scale: acquire latency and the pool's workflow-task time with 100, 1,000 and 10,000
- * requests queued (and 5,000, the largest a pool carries across continue-as-new today). The pool has one node whose only GPU is held, and the queue fills with
- * requests for a GPU; probes are acquires that can be granted at once (CPU only, top priority),
+ * requests queued (and 5,000 between). The pool has one node whose only GPU is held, and the
+ * queue fills with requests for a GPU; probes are acquires that can be granted at once (CPU only, top priority),
  * sent one at a time as client Updates and released again. Their round trip is the acquire
  * latency; the pool's workflow tasks meanwhile give its task time.
  *

@@ -5,7 +5,7 @@
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { tsToMs } from '@temporalio/common/lib/time';
-import type { temporal } from '@temporalio/proto';
+import { temporal } from '@temporalio/proto';
 
 /** One history event. */
 export type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
@@ -58,4 +58,22 @@ export function workflowTaskTimes(events: readonly HistoryEvent[]): { at: number
 /** Events in the current run of a workflow so far. */
 export async function historyLength(client: Client, workflowId: string): Promise<number> {
   return (await client.workflow.getHandle(workflowId).describe()).historyLength;
+}
+
+/**
+ * What a run's events are, by kind: the event type without its prefix, signals by name
+ * (`signal:acquire`) and timers as `timer`; for reading where a workflow's history goes.
+ */
+export function eventKinds(events: readonly HistoryEvent[]): Map<string, number> {
+  const kinds = new Map<string, number>();
+  for (const e of events) {
+    const type = temporal.api.enums.v1.EventType[e.eventType ?? 0] ?? String(e.eventType);
+    let kind = type.replace(/^EVENT_TYPE_/, '').toLowerCase();
+    const signal = e.workflowExecutionSignaledEventAttributes?.signalName;
+    if (signal) kind = `signal:${signal}`;
+    const update = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name;
+    if (update) kind = `update:${update}`;
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  }
+  return kinds;
 }
