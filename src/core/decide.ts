@@ -84,6 +84,16 @@ export interface Decisions {
   preemptions: PreemptDecision[];
 }
 
+/** Keys of requests' shapes with their gang size, per request object (see `shapeKey`). */
+const gangKeys = new WeakMap<PendingRequest, string>();
+
+/** The shape of a request and its gang size: requests with equal keys place the same way. */
+function gangKey(r: PendingRequest): string {
+  let key = gangKeys.get(r);
+  if (key === undefined) gangKeys.set(r, (key = `${shapeKey(r.resources)}#${r.replicas ?? 1}`));
+  return key;
+}
+
 /**
  * The scheduling cycle:
  * 1. Derive each node's free capacity and each team's usage from the leases.
@@ -102,8 +112,8 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
   const policy: SchedulingPolicy = { ...DEFAULT_POLICY, ...options.policy };
   const now = options.now;
   const decisions: Decisions = { grants: [], rejections: [], waiting: [], preemptions: [] };
-  const wait = (requestId: string, reason: string, message: string): void => {
-    decisions.waiting.push({ requestId, reason, message });
+  const wait = (request: PendingRequest, reason: string, message: string): void => {
+    decisions.waiting.push({ requestId: request.requestId, reason, message });
   };
   if (snapshot.queue.length === 0) return decisions;
 
@@ -145,8 +155,11 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
     teamShares: policy.fairShare ? teamShares(snapshot.leases, clusterCapacity(specs)) : undefined,
   });
 
-  const never = new Map<string, string | undefined>();
+  // Why a shape can never be granted, per team (undefined: it can be), computed once per cycle.
+  const never = new Map<string, Map<string, string | undefined>>();
   let blockedBy: PendingRequest | undefined;
+  let behindOf: PendingRequest | undefined;
+  let behindMessage: string | undefined;
   let shadow = Infinity;
   let shadowOwner: PendingRequest | undefined;
   let examined = 0;
@@ -161,7 +174,7 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
       for (const l of snapshot.leases) addEnding(l.nodeId, { allocation: l, end: endOfLease(l) });
     }
     // Reservations only move when this cycle changes the cluster (a grant or a preemption).
-    const key = `${shapeKey(r.resources)}#${r.replicas ?? 1}`;
+    const key = gangKey(r);
     const cached = reservations.get(key);
     const start =
       cached && cached.changes === changes
@@ -182,29 +195,30 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
         ? templateFor(snapshot.templates, request.resources)
         : undefined;
     if (specs.length === 0 && !snapshot.templates?.length) {
-      wait(request.requestId, 'NoNodes', 'no node has registered with the pool yet; start an agent with `allot agent`');
+      wait(request, 'NoNodes', 'no node has registered with the pool yet; start an agent with `allot agent`');
       continue;
     }
     // 3. Never satisfiable.
-    const shape = `${shapeKey(request.resources)}#${replicas}`;
-    const key = `${shape}#${request.team}`;
-    if (!never.has(key)) {
+    const shape = gangKey(request);
+    let byTeam = never.get(shape);
+    if (!byTeam) never.set(shape, (byTeam = new Map()));
+    if (!byTeam.has(request.team)) {
       let why = unschedulableReason(specs, request.resources);
       if (why === undefined && replicas > 1) {
         const most = placer.copiesWhenEmpty(request.resources);
         if (most < replicas) why = `asks for ${replicas} replicas, but all nodes together hold at most ${most} at once`;
       }
-      never.set(key, why ?? ledger.neverFits(request.team, requestVector(request.resources, replicas)));
+      byTeam.set(request.team, why ?? ledger.neverFits(request.team, requestVector(request.resources, replicas)));
     }
     const whyNever =
-      specs.length === 0 ? 'no node has registered with the pool, and no node template fits' : never.get(key);
+      specs.length === 0 ? 'no node has registered with the pool, and no node template fits' : byTeam.get(request.team);
     if (
       whyNever !== undefined &&
       template &&
       ledger.neverFits(request.team, requestVector(request.resources, replicas)) === undefined
     ) {
       wait(
-        request.requestId,
+        request,
         'WaitingForCapacity',
         `no node fits it now; waiting for a new ${template.name} node (${describeTemplate(template)})`,
       );
@@ -218,13 +232,13 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
     const short = ledger.shortfall(request.team, vector);
     if (short) {
       if (policy.preemption && short.withinNominal && !blockedBy && tryPreempt(request, vector)) continue;
-      wait(request.requestId, 'QuotaExhausted', short.message);
+      wait(request, 'QuotaExhausted', short.message);
       continue;
     }
     // Behind a blocked request: only backfill may start it.
     if (blockedBy) {
       if (!backfill || examined >= policy.backfillDepth || now === undefined) {
-        wait(request.requestId, 'Priority', behind(blockedBy));
+        wait(request, 'Priority', behind(blockedBy));
         continue;
       }
       examined++;
@@ -234,12 +248,12 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
           limit === undefined
             ? 'it has no time limit, so it cannot backfill'
             : `its time limit would end after ${shadowOwner?.label ?? 'it'} is due to start (${describeTime(shadow, now)})`;
-        wait(request.requestId, 'Priority', `${behind(blockedBy)}; ${why}`);
+        wait(request, 'Priority', `${behind(blockedBy)}; ${why}`);
         continue;
       }
       if (grant(request, vector)) continue;
       wait(
-        request.requestId,
+        request,
         'Priority',
         `${behind(blockedBy)}; too big to backfill: ${describeRequest(request)} is not free now`,
       );
@@ -257,7 +271,7 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
         ? `; due to start ${describeTime(shadow, now ?? 0)}`
         : '';
     wait(
-      request.requestId,
+      request,
       'Resources',
       `waiting for resources: ${describeRequest(request)} is not free on any Ready node${eta}`,
     );
@@ -265,12 +279,14 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
   return decisions;
 
   function behind(head: PendingRequest): string {
-    return `waiting behind ${head.label} (priority ${head.priority}), which is first in line`;
+    if (behindOf === head && behindMessage !== undefined) return behindMessage;
+    behindOf = head;
+    return (behindMessage = `waiting behind ${head.label} (priority ${head.priority}), which is first in line`);
   }
 
   function grant(request: PendingRequest, vector: Record<string, number>): boolean {
     // A shape that did not fit stays unfit until this cycle grants something.
-    const shape = `${shapeKey(request.resources)}#${request.replicas ?? 1}`;
+    const shape = gangKey(request);
     if (noFit.get(shape) === changes) return false;
     const placed = placer.placeGang(request.resources, request.replicas ?? 1);
     if (!placed) {
@@ -310,7 +326,7 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
       if (enough) {
         blockedBy = request;
         reserve(request);
-        wait(request.requestId, 'Preempting', `waiting for ${stopping.map((g) => g.label).join(', ')} to stop`);
+        wait(request, 'Preempting', `waiting for ${stopping.map((g) => g.label).join(', ')} to stop`);
         return true;
       }
     }
@@ -347,7 +363,7 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
     }
     blockedBy = request;
     reserve(request);
-    wait(request.requestId, 'Preempting', `waiting for ${victims.map((v) => v.label).join(', ')} to stop`);
+    wait(request, 'Preempting', `waiting for ${victims.map((v) => v.label).join(', ')} to stop`);
     return true;
   }
 }

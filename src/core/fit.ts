@@ -21,11 +21,23 @@ export function labelsMatch(node: NodeSpec, request: ResourceRequest): boolean {
   return true;
 }
 
+/**
+ * Keys computed so far, per request object: a queue is scheduled again and again, and one string
+ * per request (with its hash cached by the engine) is cheaper than building and hashing a new one
+ * each cycle. Requests are never changed once parsed.
+ */
+const shapeKeys = new WeakMap<ResourceRequest, string>();
+
 /** A key equal for requests that place the same way (same shape and constraints). */
 export function shapeKey(r: ResourceRequest): string {
-  const labels = Object.keys(r.labels).length > 0 ? JSON.stringify(r.labels) : '';
-  const custom = r.custom ? JSON.stringify(r.custom) : '';
-  return `${r.cpuMilli}|${r.memoryMiB}|${r.gpuMilli}|${r.gpuMemoryMiB}|${r.gpuModels.join('|')}|${labels}|${custom}`;
+  let key = shapeKeys.get(r);
+  if (key === undefined) {
+    const labels = Object.keys(r.labels).length > 0 ? JSON.stringify(r.labels) : '';
+    const custom = r.custom ? JSON.stringify(r.custom) : '';
+    key = `${r.cpuMilli}|${r.memoryMiB}|${r.gpuMilli}|${r.gpuMemoryMiB}|${r.gpuModels.join('|')}|${labels}|${custom}`;
+    shapeKeys.set(r, key);
+  }
+  return key;
 }
 
 /** A key equal for requests with the same static constraints (labels, GPU model and memory). */

@@ -125,9 +125,12 @@ export class PoolState {
   private readonly data: PoolStateData;
   private readonly releasedSet: Set<string>;
   private readonly rejected = new Map<string, Rejection>();
+  /** The queue by request id, kept in step with `data.queue`. */
+  private readonly queued: Map<string, PendingRequest>;
 
   constructor(data: PoolStateData) {
     this.data = data;
+    this.queued = new Map(data.queue.map((r) => [r.requestId, r]));
     // Released ids are remembered by a short hash: ten thousand of them fit in a small state.
     const keys = [...(data.releasedKeys ?? []), ...data.released.map(hash53)];
     data.releasedKeys = keys.slice(Math.max(0, keys.length - RELEASED_MEMORY));
@@ -202,7 +205,7 @@ export class PoolState {
           `the most it takes; a step asks again later on its own (spread work over more pools to queue more)`,
       });
     }
-    this.data.queue.push({
+    const pending: PendingRequest = {
       requestId: input.requestId,
       owner: input.owner,
       resources: input.resources,
@@ -215,7 +218,9 @@ export class PoolState {
       message: 'not yet considered',
       ...(input.preemptible !== undefined ? { preemptible: input.preemptible } : {}),
       ...(input.timeLimitMs !== undefined ? { timeLimitMs: input.timeLimitMs } : {}),
-    });
+    };
+    this.data.queue.push(pending);
+    this.queued.set(pending.requestId, pending);
     return this.lookup(input.requestId) ?? { status: 'released' };
   }
 
@@ -227,6 +232,7 @@ export class PoolState {
     const newest = [...this.data.queue].sort((a, b) => b.seq - a.seq).slice(0, Math.max(0, count));
     const shed = new Set(newest.map((r) => r.requestId));
     this.data.queue = this.data.queue.filter((r) => !shed.has(r.requestId));
+    for (const id of shed) this.queued.delete(id);
     return newest.map((r) => {
       const rejection: Rejection = { requestId: r.requestId, owner: r.owner, reason: 'QueueFull', message: why };
       this.reject(rejection);
@@ -252,7 +258,7 @@ export class PoolState {
     const rejection = this.rejected.get(requestId);
     if (rejection) return { status: 'rejected', reason: rejection.reason, message: rejection.message };
     if (this.releasedSet.has(hash53(requestId))) return { status: 'released' };
-    const pending = this.data.queue.find((r) => r.requestId === requestId);
+    const pending = this.queued.get(requestId);
     if (!pending) return undefined;
     // Its place is one more than the requests ordered before it: one pass, not a sort per lookup.
     let ahead = 0;
@@ -271,8 +277,9 @@ export class PoolState {
    * if there was one. Releasing twice is a no-op.
    */
   release(requestId: string): Lease | undefined {
-    const queued = this.data.queue.findIndex((r) => r.requestId === requestId);
+    const queued = this.queued.has(requestId) ? this.data.queue.findIndex((r) => r.requestId === requestId) : -1;
     if (queued >= 0) this.data.queue.splice(queued, 1);
+    this.queued.delete(requestId);
     const held = this.data.leases.findIndex((l) => l.requestId === requestId);
     const lease = held >= 0 ? this.data.leases.splice(held, 1)[0] : undefined;
     if (queued >= 0 || lease) this.remember(requestId);
@@ -486,7 +493,7 @@ export class PoolState {
   schedule(now: number): Effect[] {
     const decisions = decide(this.data, { now, policy: this.data.policy });
     const effects: Effect[] = [];
-    const byId = new Map(this.data.queue.map((r) => [r.requestId, r]));
+    const byId = this.queued;
     for (const g of decisions.grants) {
       const request = byId.get(g.requestId);
       if (!request) continue;
@@ -542,6 +549,7 @@ export class PoolState {
       ...decisions.rejections.map((r) => r.requestId),
     ]);
     if (gone.size > 0) this.data.queue = this.data.queue.filter((r) => !gone.has(r.requestId));
+    for (const id of gone) this.queued.delete(id);
     for (const r of decisions.rejections) this.remember(r.requestId);
     return effects;
   }
