@@ -117,7 +117,11 @@ describe('malformed Updates and signals sent to a running pool with the temporal
   it.each(POOL_ROWS.map((r) => [`${r.kind} ${r.name}`, r] as const))('%s', async (_, row) => {
     const seen = logs.length;
     const workflow = ['--workflow-id', poolWorkflowId(pool), '--name', row.message, ...row.args];
-    if (row.kind === 'update') {
+    if (row.kind === 'query') {
+      const { code, output } = await runTemporal(['workflow', 'query', ...workflow]);
+      expect(code, output).not.toBe(0);
+      expect(output).toMatch(row.expect ?? /./);
+    } else if (row.kind === 'update') {
       const { code, output } = await runTemporal(['workflow', 'update', 'execute', ...workflow]);
       expect(code, output).not.toBe(0);
       expect(output).toMatch(row.expect ?? /./);

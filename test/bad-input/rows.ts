@@ -27,12 +27,12 @@ export interface FileRow {
 /** A message sent straight to a running pool with `temporal workflow update execute` or `signal`. */
 export interface PoolRow {
   name: string;
-  kind: 'update' | 'signal';
-  /** Update or signal name. */
+  kind: 'update' | 'signal' | 'query';
+  /** Update, signal or query name. */
   message: string;
   /** Extra arguments of the `temporal` command (`--input`, `--input-meta`, ...). */
   args: string[];
-  /** Updates: what the rejection says. Signals: what the worker logs when it drops it (absent: dropped silently). */
+  /** Updates and queries: what the rejection says. Signals: what the worker logs when it drops it (absent: dropped silently). */
   expect?: RegExp;
   /**
    * A payload the `temporal` CLI refuses to send (it checks that json/plain parses): sent with a
@@ -100,6 +100,11 @@ export const CLI_ROWS: CliRow[] = [
     name: 'submit: label without =',
     args: ['submit', '--label', 'zone', '--', 'true'],
     expect: /--label must be KEY=VALUE/,
+  },
+  {
+    name: 'queue: a limit that is not a number',
+    args: ['queue', '--limit', 'all'],
+    expect: /--limit must be an integer from 0 to 20000, got "all"/,
   },
   {
     name: 'submit: negative time limit',
@@ -286,6 +291,20 @@ export const COMPANION_FILES: Record<string, string> = {
 
 /** Updates and signals sent to a running pool with the `temporal` CLI. */
 export const POOL_ROWS: PoolRow[] = [
+  {
+    name: 'status: a queue limit that is a string',
+    kind: 'query',
+    message: 'status',
+    args: input({ queueLimit: '5' }),
+    expect: /queueLimit must be an integer from 0 to 20000, got "5" \(string\)/,
+  },
+  {
+    name: 'status: options that are a number',
+    kind: 'query',
+    message: 'status',
+    args: input(7),
+    expect: /status options must be an object like \{"queueLimit": 100\}, got 7/,
+  },
   {
     name: 'register: an inventory that is a string',
     kind: 'update',
