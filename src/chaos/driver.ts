@@ -112,6 +112,9 @@ export function pipelinePlan(
  */
 class RunClient {
   private client: Client | undefined;
+  /** Calls under way: closing waits for them, or a retry of theirs would hit the closed channel. */
+  private readonly pending = new Set<Promise<unknown>>();
+  private readonly stop = new AbortController();
 
   constructor(
     private readonly address: string,
@@ -120,19 +123,28 @@ class RunClient {
 
   /** Runs `action` with the client; `undefined` when the server cannot be reached now. */
   async use<T>(action: (client: Client) => Promise<T>): Promise<T | undefined> {
+    if (this.stop.signal.aborted) return undefined;
+    let call: Promise<T> | undefined;
     try {
-      this.client ??= new Client({
+      const client = (this.client ??= new Client({
         connection: await Connection.connect({ address: this.address, connectTimeout: '3s' }),
         dataConverter: this.dataConverter,
-      });
-      return await action(this.client);
+      }));
+      call = client.withAbortSignal(this.stop.signal, () => action(client));
+      this.pending.add(call);
+      return await call;
     } catch (err) {
-      if (isUnavailable(err)) return undefined;
+      if (isUnavailable(err) || this.stop.signal.aborted) return undefined;
       throw err;
+    } finally {
+      if (call) this.pending.delete(call);
     }
   }
 
+  /** Cancels the calls under way (a stuck pool's queries retry for long), then closes the channel. */
   async close(): Promise<void> {
+    this.stop.abort();
+    await Promise.race([Promise.allSettled([...this.pending]), sleep(15_000)]);
     await this.client?.connection.close().catch(() => undefined);
   }
 }
