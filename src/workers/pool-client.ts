@@ -1,10 +1,10 @@
 /**
  * Client-side helpers for talking to a pool: start it if needed, register a node.
  */
+import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
-import { WithStartWorkflowOperation } from '@temporalio/client';
 import type { NodeSpec } from '../core';
-import { CONTROL_TASK_QUEUE, poolWorkflowId, registerUpdate } from '../workflows/messages';
+import { CONTROL_TASK_QUEUE, poolWorkflowId, registerSignal, registrationQuery } from '../workflows/messages';
 import type { RegisterResult } from '../workflows/messages';
 
 /** Starts the pool workflow unless it already runs. */
@@ -17,7 +17,16 @@ export async function ensurePool(client: Client, pool: string, taskQueue = CONTR
   });
 }
 
-/** Registers a node with a pool, starting the pool if it does not run yet. */
+/** How often an agent looks for the outcome of its registration, and sends it again, ms. */
+const REGISTRATION_POLL_MS = 200;
+const REGISTRATION_RESEND_MS = 10_000;
+
+/**
+ * Registers a node with a pool, starting the pool if it does not run yet. The registration goes
+ * as a signal and its outcome is read with a query (see `registerSignal`); it is sent again every
+ * 10 s until the pool answers (a registration is idempotent), so a pool that continued as new in
+ * between, or a control worker that is down for a while, only delays it.
+ */
 export async function registerNode(
   client: Client,
   pool: string,
@@ -25,13 +34,25 @@ export async function registerNode(
   taskQueue = CONTROL_TASK_QUEUE,
   runningLeases: string[] = [],
 ): Promise<RegisterResult> {
-  return client.workflow.executeUpdateWithStart(registerUpdate, {
-    args: [spec, { runningLeases }],
-    startWorkflowOperation: new WithStartWorkflowOperation('allotPool', {
-      workflowId: poolWorkflowId(pool),
-      taskQueue,
-      args: [{ name: pool }],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-    }),
-  });
+  const token = randomUUID();
+  const handle = client.workflow.getHandle(poolWorkflowId(pool));
+  let sentAt = -Infinity;
+  for (;;) {
+    if (Date.now() - sentAt >= REGISTRATION_RESEND_MS) {
+      await client.workflow.signalWithStart('allotPool', {
+        workflowId: poolWorkflowId(pool),
+        taskQueue,
+        args: [{ name: pool }],
+        signal: registerSignal,
+        signalArgs: [spec, { runningLeases, token }],
+      });
+      sentAt = Date.now();
+    }
+    const outcome = await handle.query(registrationQuery, spec.id).catch(() => null);
+    if (outcome?.token === token) {
+      if ('error' in outcome) throw new Error(outcome.error);
+      return outcome.result;
+    }
+    await new Promise((r) => setTimeout(r, REGISTRATION_POLL_MS));
+  }
 }

@@ -70,6 +70,19 @@ export interface RegisterResult {
 
 /** Registers a node (or refreshes its inventory) and reconciles what it still runs. */
 export const registerUpdate = defineUpdate<RegisterResult, [NodeSpec, RegisterOptions]>('register');
+
+/**
+ * The same as a signal, which agents use: a restarting agent's registration then never shares a
+ * workflow task with a fired timer as an Update (see `registrationQuery`), the case an upstream
+ * SDK bug cannot replay. `token` names this registration; its outcome is read with the query.
+ */
+export const registerSignal = defineSignal<[NodeSpec, RegisterOptions & { token: string }]>('registerNode');
+
+/** How the latest registration of a node went: its token, and the result or why it was refused. */
+export type RegistrationOutcome = { token: string } & ({ result: RegisterResult } | { error: string });
+
+/** The outcome of a node's latest `registerSignal` in this run (`null`: none yet). */
+export const registrationQuery = defineQuery<RegistrationOutcome | null, [string]>('registration');
 /** Drains a node (`drain: true`: no new grants, running steps finish) or undrains it; returns its status. */
 export const drainUpdate = defineUpdate<{ nodeId: string; status: string }, [{ nodeId: string; drain: boolean }]>(
   'drain',

@@ -16,7 +16,7 @@ import {
   workflowInfo,
   ApplicationFailure,
 } from '@temporalio/workflow';
-import type { AcquireInput, Effect, PoolStateData, ScalingAction } from '../core';
+import type { AcquireInput, Effect, NodeSpec, PoolStateData, ScalingAction } from '../core';
 import {
   PoolState,
   describeValue,
@@ -46,6 +46,8 @@ import {
   setQuotaUpdate,
   nodeHeartbeatSignal,
   registerUpdate,
+  registerSignal,
+  registrationQuery,
   renewSignal,
   revokeSignal,
   setHealthPolicyUpdate,
@@ -55,7 +57,7 @@ import {
   requestQuery,
   statusQuery,
 } from './messages';
-import type { CapacityReport, QuotaReport, RegisterOptions } from './messages';
+import type { CapacityReport, QuotaReport, RegisterOptions, RegisterResult, RegistrationOutcome } from './messages';
 import type { ScalerActivities } from '../activities/scaler';
 import { CARRIED_STATE_LIMIT, packState, unpackState } from './carry';
 
@@ -81,27 +83,55 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
   let updatesThisRun = 0;
   let dirty = true;
 
+  /** What is wrong with a registration, if anything. */
+  function registrationProblem(spec: NodeSpec, options: RegisterOptions | undefined): string | undefined {
+    const issues = validateNodeSpec(spec);
+    if (issues.length > 0) return `invalid node inventory:\n${formatIssues(issues)}`;
+    const running = (options as RegisterOptions | undefined)?.runningLeases;
+    if (running !== undefined && (!Array.isArray(running) || running.some((l) => typeof l !== 'string'))) {
+      return 'runningLeases must be an array of lease ids';
+    }
+    return undefined;
+  }
+  function register(spec: NodeSpec, options: RegisterOptions | undefined): RegisterResult {
+    const kill = pool.unknownLeases(spec.id, options?.runningLeases ?? []);
+    const status = pool.registerNode(spec, Date.now());
+    dirty = true;
+    log.info('node registered', { node: spec.id, status, kill });
+    return { status, pool: pool.name, kill };
+  }
+
   setHandler(
     registerUpdate,
     (spec, options) => {
       updatesThisRun++;
-      const kill = pool.unknownLeases(spec.id, (options as RegisterOptions | undefined)?.runningLeases ?? []);
-      const status = pool.registerNode(spec, Date.now());
-      dirty = true;
-      log.info('node registered', { node: spec.id, status, kill });
-      return { status, pool: pool.name, kill };
+      return register(spec, options as RegisterOptions | undefined);
     },
     {
       validator: (spec, options) => {
-        const issues = validateNodeSpec(spec);
-        if (issues.length > 0) throw new Error(`invalid node inventory:\n${formatIssues(issues)}`);
-        const running = (options as RegisterOptions | undefined)?.runningLeases;
-        if (running !== undefined && (!Array.isArray(running) || running.some((l) => typeof l !== 'string'))) {
-          throw new Error('runningLeases must be an array of lease ids');
-        }
+        const problem = registrationProblem(spec, options as RegisterOptions | undefined);
+        if (problem) throw new Error(problem);
       },
     },
   );
+
+  // Registrations by signal: refused ones are logged and answered through the query.
+  const registrations = new Map<string, RegistrationOutcome>();
+  setHandler(registerSignal, (spec, options) => {
+    const opts = (typeof options === 'object' && options !== null ? options : {}) as Partial<
+      RegisterOptions & { token: string }
+    >;
+    const token = typeof opts.token === 'string' ? opts.token : '';
+    const nodeId = typeof spec === 'object' && spec !== null && typeof spec.id === 'string' ? spec.id : undefined;
+    const problem = registrationProblem(spec, opts);
+    if (problem) {
+      log.warn('dropped a node registration', { node: nodeId ?? describeValue(spec), problem });
+      if (nodeId !== undefined && registrations.size < 10_000) registrations.set(nodeId, { token, error: problem });
+      return;
+    }
+    registrations.set(spec.id, { token, result: register(spec, opts) });
+  });
+  setHandler(registrationQuery, (nodeId) => registrations.get(nodeId) ?? null);
 
   setHandler(
     setHealthPolicyUpdate,

@@ -508,6 +508,20 @@ export const POOL_ROWS: PoolRow[] = [
     args: input({ requestId: 'never-seen' }),
   },
   {
+    name: 'registerNode signal: an inventory that is a string',
+    kind: 'signal',
+    message: 'registerNode',
+    args: [...input('gpu-box'), ...input({ token: 't1' })],
+    expect: /dropped a node registration/,
+  },
+  {
+    name: 'registerNode signal: negative CPU',
+    kind: 'signal',
+    message: 'registerNode',
+    args: [...input(node({ cpuMilli: -1 })), ...input({ token: 't2' })],
+    expect: /dropped a node registration/,
+  },
+  {
     name: 'renew signal: no request id',
     kind: 'signal',
     message: 'renew',
