@@ -103,13 +103,17 @@ describe('preemption', () => {
     await pool.executeUpdate(setQuotaUpdate, { args: [{ team: 'a', quota: { gpu: 2 } }] });
     await pool.executeUpdate(setQuotaUpdate, { args: [{ team: 'b', quota: { gpu: 2 } }] });
     const borrowers = await Promise.all(
-      [0, 1, 2, 3].map((i) => start(trainer(`a${i}`, { resources: { gpu: 1 }, team: 'a', preemptible: true }, 5))),
+      [0, 1, 2, 3].map((i) => start(trainer(`a${i}`, { resources: { gpu: 1 }, team: 'a', preemptible: true }, 8))),
     );
     await eventually(
       async () => ((await runningCount()) === 4 ? true : undefined),
       20_000,
       'team a using all four GPUs',
     );
+    // Resuming needs a checkpoint: let them write an epoch or two (the leases exist before the
+    // trainers have loaded numpy, so without this wait a victim may have none yet). Eight epochs
+    // of a second each keep them all running meanwhile.
+    await new Promise((r) => setTimeout(r, 3_000));
     const b = await start({
       name: 'b-job',
       pool: world.pool,
