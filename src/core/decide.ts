@@ -14,6 +14,7 @@ import { orderQueue } from './ordering';
 import type { Placement } from './placement';
 import { unschedulableReason } from './placement';
 import { Placer } from './placer';
+import type { FgdScoring } from './placer';
 import type { SchedulingPolicy } from './policy';
 import { DEFAULT_POLICY } from './policy';
 import type { LeaseGroup, PreemptionContext } from './preemption';
@@ -42,6 +43,8 @@ export interface DecideOptions {
   policy?: Partial<SchedulingPolicy>;
   /** Expected workload for fragmentation-aware placement. @default the shapes in the queue */
   workload?: FragmentationModel;
+  /** How fragmentation-aware placement compares nodes. @default 'points' */
+  fgdScoring?: FgdScoring;
 }
 
 /** A request to grant now, and where. */
@@ -126,7 +129,7 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
     policy.placement === 'fragmentation-aware'
       ? (options.workload ?? FragmentationModel.fromRequests(snapshot.queue.map((r) => r.resources)))
       : undefined;
-  const placer = new Placer(cluster, policy.placement, model);
+  const placer = new Placer(cluster, policy.placement, model, options.fgdScoring);
   const backfill = policy.backfill && now !== undefined;
   // When each lease ends at the latest: its time limit, or the end of its grace period once preempted.
   const endOf = new Map<string, number>();

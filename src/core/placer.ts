@@ -2,7 +2,8 @@
  * Placement policies over a `ClusterState`: where one copy of a request goes, and gangs (all copies
  * or none). Two policies:
  * - `fragmentation-aware` (the default): the node and GPU whose expected fragmentation grows the
- *   least under the workload (see `fragmentation.ts`), then as best-fit;
+ *   least under the workload (see `fragmentation.ts`), scored in whole points as FGD's scheduler
+ *   plugin does (`fgdPoints`), then as best-fit;
  * - `best-fit`: the node left with the least free resources, as the FGD paper's baseline scores it:
  *   half its free CPU plus half its free GPU after placement, each as a share of the largest node's
  *   capacity; then the fewest free whole GPUs.
@@ -16,6 +17,12 @@ import type { FragmentationModel } from './fragmentation';
 import type { Placement } from './placement';
 import { isFractional } from './resources';
 import type { GpuShare, ResourceRequest } from './types';
+
+/**
+ * How `fragmentation-aware` compares placements: in FGD's whole points (the default), or by the
+ * exact change in fragmentation (how pools decided before; kept for their recorded histories).
+ */
+export type FgdScoring = 'points' | 'exact';
 
 /** A placement policy's name. */
 export type PlacementPolicyName = 'fragmentation-aware' | 'best-fit';
@@ -42,6 +49,7 @@ export class Placer {
     readonly policy: PlacementPolicyName,
     /** The expected workload; required by `fragmentation-aware`, which falls back to best-fit without it. */
     readonly model?: FragmentationModel,
+    readonly scoring: FgdScoring = 'points',
   ) {
     let cpu = 1;
     let gpu = 1;
@@ -146,14 +154,29 @@ export class Placer {
         if (p !== undefined) after[p] = (after[p] ?? 0) - g.milli;
       }
       const delta = model.fragmentation(n, after, cpuAfter, memAfter) - before;
-      // Ties: the node best-fit prefers, then the fullest device (shares pack, whole GPUs stay free).
+      // Ties (equal points): the node best-fit prefers, then the fullest device (shares pack,
+      // whole GPUs stay free).
       let deviceFreeAfter = 0;
       for (const g of gpus) deviceFreeAfter += after[n.positionOf.get(g.index) ?? 0] ?? 0;
-      const scored: Scored = { gpus, key: [delta, bestFitKey(n, r, gpus, this.scale)[0] ?? 0, deviceFreeAfter] };
+      const score = this.scoring === 'points' ? -fgdPoints(delta) : delta;
+      const scored: Scored = { gpus, key: [score, bestFitKey(n, r, gpus, this.scale)[0] ?? 0, deviceFreeAfter] };
       if (!best || compare(scored.key, best.key) < 0) best = scored;
     }
     return best ?? { gpus: [], key: [Infinity] };
   }
+}
+
+/**
+ * FGD's score of a placement, as the paper's scheduler plugin computes it (the simulator released
+ * with Weng et al., ATC '23): the decrease in expected fragmentation, in GPUs, through a sigmoid,
+ * as a whole number of the scheduler framework's 0..100 points. Placements whose fragmentation
+ * grows by nearly the same amount (about 0.04 GPU apart near zero, more further out) score alike
+ * and go to the tie-breaks, so tiny differences (often from the rarest task classes) do not decide.
+ */
+export function fgdPoints(deltaMilli: number): number {
+  // A change of zero up to rounding (the same classes fit before and after) is exactly 50 points.
+  const d = Math.abs(deltaMilli) < 1e-6 ? 0 : deltaMilli;
+  return Math.trunc(100 / (1 + Math.exp(d / 1000)));
 }
 
 /** The largest node's CPU and GPU capacity, which best-fit scores relate to. */

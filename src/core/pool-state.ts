@@ -20,6 +20,7 @@ import { parseCustom, validateResourceRequest } from './resources';
 import { compareRequests, orderQueue } from './ordering';
 import { hash53 } from './hash';
 import { usageByNode } from './placement';
+import type { FgdScoring } from './placer';
 import type { Lease, NodeRecord, NodeSpec, PendingRequest, Rejection, RequestOwner, ResourceRequest } from './types';
 
 /** How many released request ids are remembered to drop late duplicates of their acquire. */
@@ -125,6 +126,8 @@ export class PoolState {
   private readonly data: PoolStateData;
   private readonly releasedSet: Set<string>;
   private readonly rejected = new Map<string, Rejection>();
+  /** How fragmentation-aware placement compares nodes (see `useExactFgdScoring`). */
+  private fgdScoring: FgdScoring = 'points';
   /** The queue by request id, kept in step with `data.queue`. */
   private readonly queued: Map<string, PendingRequest>;
 
@@ -136,6 +139,14 @@ export class PoolState {
     data.releasedKeys = keys.slice(Math.max(0, keys.length - RELEASED_MEMORY));
     data.released = [];
     this.releasedSet = new Set(data.releasedKeys);
+  }
+
+  /**
+   * Compares placements by the exact change in fragmentation, as pools did before FGD's points:
+   * a pool run recorded then must decide the same when replayed.
+   */
+  useExactFgdScoring(): void {
+    this.fgdScoring = 'exact';
   }
 
   /** The plain-JSON state, for continue-as-new and queries. */
@@ -491,7 +502,7 @@ export class PoolState {
 
   /** Runs one scheduling cycle, applies its grants and rejections, and returns what to tell owners. */
   schedule(now: number): Effect[] {
-    const decisions = decide(this.data, { now, policy: this.data.policy });
+    const decisions = decide(this.data, { now, policy: this.data.policy, fgdScoring: this.fgdScoring });
     const effects: Effect[] = [];
     const byId = this.queued;
     for (const g of decisions.grants) {

@@ -79,6 +79,8 @@ export interface PoolInput {
  */
 export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<void> {
   const pool = new PoolState(packed ? unpackState(packed) : (input.state ?? emptyPoolState(input.name)));
+  // Runs recorded before FGD's points keep deciding as they did.
+  if (!patched('allot-fgd-points-v1')) pool.useExactFgdScoring();
   const outbox: Effect[] = [];
   let updatesThisRun = 0;
   let dirty = true;

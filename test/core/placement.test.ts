@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PlacementPolicyName } from '../../src/core';
-import { FragmentationModel, decide } from '../../src/core';
+import { FragmentationModel, decide, fgdPoints } from '../../src/core';
 import { lease, node, request, res, snapshot } from './builders';
 
 const policies: PlacementPolicyName[] = ['fragmentation-aware', 'best-fit'];
@@ -110,5 +110,20 @@ describe('fragmentation-aware against best-fit', () => {
       }).grants[0]?.nodeId;
     };
     expect(pick('fragmentation-aware')).toBe('n2');
+  });
+});
+
+describe("FGD's points (the paper's scheduler plugin)", () => {
+  it.each([
+    ['no change in fragmentation', 0, 50],
+    ['a change of a billionth, as no change', 1e-9, 50],
+    ['0.05 GPU more fragmentation', 50, 48],
+    ['0.01 GPU more: the same points as 0.04 more', 10, 49],
+    ['0.04 GPU more', 40, 49],
+    ['half a GPU less fragmentation', -500, 62],
+    ['a whole GPU more', 1000, 26],
+    ['eight GPUs less', -8000, 99],
+  ])('scores %s (%d milli-GPU) as %d', (_, delta, points) => {
+    expect(fgdPoints(delta)).toBe(points);
   });
 });

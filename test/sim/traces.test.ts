@@ -52,13 +52,14 @@ describe.skipIf(!present)("Tiresias 60-job trace (Gu et al., NSDI '19)", () => {
 });
 
 describe.skipIf(!present)("Alibaba GPU v2023 packing (Weng et al., USENIX ATC '23)", () => {
-  it('fragmentation-aware leaves fewer GPUs unallocated than best-fit at 100% arrival', () => {
+  it('fragmentation-aware leaves at least 30% fewer GPUs unallocated than best-fit at 100% arrival', () => {
     const dir = 'alibaba-gpu-v2023';
     const nodes = parseAlibabaNodes(read(`${dir}/openb_node_list_gpu_node.csv`), 'nodes');
     const tasks = parseAlibabaPods(read(`${dir}/openb_pod_list_default.csv`), 'pods').map((t) => t.resources);
     const fgd = runPacking(nodes, tasks, 'fragmentation-aware');
     const bf = runPacking(nodes, tasks, 'best-fit');
     expect(fgd.unallocatedGpuShare).toHaveLength(4);
-    expect(fgd.unallocatedGpuShare[3] ?? 1).toBeLessThan((bf.unallocatedGpuShare[3] ?? 0) * 0.8);
+    // The goal of the FGD experiment (the paper reports up to 49%); exact gradients gave 26%.
+    expect(fgd.unallocatedGpuShare[3] ?? 1).toBeLessThanOrEqual((bf.unallocatedGpuShare[3] ?? 0) * 0.7);
   });
 });
