@@ -50,7 +50,13 @@ def main() -> None:
         flush=True,
     )
 
-    loss = float("nan")
+    def loss_of(w, b):
+        p = 1.0 / (1.0 + np.exp(-(x @ w + b)))
+        return float(-np.mean(y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12)))
+
+    # A run that resumes after its last epoch (stopped just after checkpointing it) trains no more:
+    # its loss is the checkpoint's, not NaN, which JSON cannot carry.
+    loss = loss_of(w, b)
     for epoch in range(start_epoch, args.epochs):
         began = time.time()
         for _ in range(20):

@@ -2,9 +2,10 @@
  * Preemption with resume, and reclaim of borrowed quota, with the example trainer as workload.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { safeName } from '../../src/activities/launch';
 import { poolWorkflowId, setPolicyUpdate, setQuotaUpdate } from '../../src/workflows/messages';
 import type { StepInput, StepResult } from '../../src/workflows/step-types';
 import type { World } from '../helpers/harness';
@@ -59,6 +60,13 @@ function start(input: StepInput) {
   });
 }
 
+/** Whether a step's trainer has written its checkpoint, on any node of this world. */
+function hasCheckpoint(workflowId: string): boolean {
+  return readdirSync(world.dataDir).some((node) =>
+    existsSync(path.join(world.dataDir, node, 'checkpoints', safeName(workflowId), 'checkpoint.npz')),
+  );
+}
+
 async function runningCount(): Promise<number> {
   return (await world.status()).leases.length;
 }
@@ -110,10 +118,14 @@ describe('preemption', () => {
       20_000,
       'team a using all four GPUs',
     );
-    // Resuming needs a checkpoint: let them write an epoch or two (the leases exist before the
-    // trainers have loaded numpy, so without this wait a victim may have none yet). Eight epochs
+    // Resuming needs a checkpoint: wait until every borrower has written one (the leases exist
+    // before the trainers have loaded numpy; a victim killed before that has none). Eight epochs
     // of a second each keep them all running meanwhile.
-    await new Promise((r) => setTimeout(r, 3_000));
+    await eventually(
+      () => (borrowers.every((h) => hasCheckpoint(h.workflowId)) ? true : undefined),
+      60_000,
+      'every borrower to checkpoint an epoch',
+    );
     const b = await start({
       name: 'b-job',
       pool: world.pool,
