@@ -103,6 +103,14 @@ describe('no leaks under crashes', () => {
     await Promise.allSettled(world.agents.map((a) => a.done));
     world.agents.length = 0;
     const { agent, nodeId: first } = await world.addAgent({ gpus: gpus(1) });
+    // The stopped agents' nodes stay Ready until their heartbeats are missed (3 s here): a step
+    // placed before that could go to one of them and wait there for a launch no one takes.
+    await eventually(
+      async () =>
+        (await world.status()).nodes.every((n) => n.id === first || n.status !== 'Ready') ? true : undefined,
+      20_000,
+      'the stopped agents to be NotReady',
+    );
     const handle = await world.client.workflow.start('allotStep', {
       taskQueue: world.taskQueue,
       workflowId: `stopped-${Date.now()}`,
