@@ -115,8 +115,8 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
   const policy: SchedulingPolicy = { ...DEFAULT_POLICY, ...options.policy };
   const now = options.now;
   const decisions: Decisions = { grants: [], rejections: [], waiting: [], preemptions: [] };
-  const wait = (request: PendingRequest, reason: string, message: string): void => {
-    decisions.waiting.push({ requestId: request.requestId, reason, message });
+  const wait = (requestId: string, reason: string, message: string): void => {
+    decisions.waiting.push({ requestId, reason, message });
   };
   if (snapshot.queue.length === 0) return decisions;
 
@@ -198,7 +198,7 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
         ? templateFor(snapshot.templates, request.resources)
         : undefined;
     if (specs.length === 0 && !snapshot.templates?.length) {
-      wait(request, 'NoNodes', 'no node has registered with the pool yet; start an agent with `allot agent`');
+      wait(request.requestId, 'NoNodes', 'no node has registered with the pool yet; start an agent with `allot agent`');
       continue;
     }
     // 3. Never satisfiable.
@@ -221,7 +221,7 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
       ledger.neverFits(request.team, requestVector(request.resources, replicas)) === undefined
     ) {
       wait(
-        request,
+        request.requestId,
         'WaitingForCapacity',
         `no node fits it now; waiting for a new ${template.name} node (${describeTemplate(template)})`,
       );
@@ -235,13 +235,13 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
     const short = ledger.shortfall(request.team, vector);
     if (short) {
       if (policy.preemption && short.withinNominal && !blockedBy && tryPreempt(request, vector)) continue;
-      wait(request, 'QuotaExhausted', short.message);
+      wait(request.requestId, 'QuotaExhausted', short.message);
       continue;
     }
     // Behind a blocked request: only backfill may start it.
     if (blockedBy) {
       if (!backfill || examined >= policy.backfillDepth || now === undefined) {
-        wait(request, 'Priority', behind(blockedBy));
+        wait(request.requestId, 'Priority', behind(blockedBy));
         continue;
       }
       examined++;
@@ -251,12 +251,12 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
           limit === undefined
             ? 'it has no time limit, so it cannot backfill'
             : `its time limit would end after ${shadowOwner?.label ?? 'it'} is due to start (${describeTime(shadow, now)})`;
-        wait(request, 'Priority', `${behind(blockedBy)}; ${why}`);
+        wait(request.requestId, 'Priority', `${behind(blockedBy)}; ${why}`);
         continue;
       }
       if (grant(request, vector)) continue;
       wait(
-        request,
+        request.requestId,
         'Priority',
         `${behind(blockedBy)}; too big to backfill: ${describeRequest(request)} is not free now`,
       );
@@ -274,7 +274,7 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
         ? `; due to start ${describeTime(shadow, now ?? 0)}`
         : '';
     wait(
-      request,
+      request.requestId,
       'Resources',
       `waiting for resources: ${describeRequest(request)} is not free on any Ready node${eta}`,
     );
@@ -329,7 +329,7 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
       if (enough) {
         blockedBy = request;
         reserve(request);
-        wait(request, 'Preempting', `waiting for ${stopping.map((g) => g.label).join(', ')} to stop`);
+        wait(request.requestId, 'Preempting', `waiting for ${stopping.map((g) => g.label).join(', ')} to stop`);
         return true;
       }
     }
@@ -366,7 +366,7 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
     }
     blockedBy = request;
     reserve(request);
-    wait(request, 'Preempting', `waiting for ${victims.map((v) => v.label).join(', ')} to stop`);
+    wait(request.requestId, 'Preempting', `waiting for ${victims.map((v) => v.label).join(', ')} to stop`);
     return true;
   }
 }

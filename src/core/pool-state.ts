@@ -129,11 +129,11 @@ export class PoolState {
   /** How fragmentation-aware placement compares nodes (see `useExactFgdScoring`). */
   private fgdScoring: FgdScoring = 'points';
   /** The queue by request id, kept in step with `data.queue`. */
-  private readonly queued: Map<string, PendingRequest>;
+  private readonly queueById: Map<string, PendingRequest>;
 
   constructor(data: PoolStateData) {
     this.data = data;
-    this.queued = new Map(data.queue.map((r) => [r.requestId, r]));
+    this.queueById = new Map(data.queue.map((r) => [r.requestId, r]));
     // Released ids are remembered by a short hash: ten thousand of them fit in a small state.
     const keys = [...(data.releasedKeys ?? []), ...data.released.map(hash53)];
     data.releasedKeys = keys.slice(Math.max(0, keys.length - RELEASED_MEMORY));
@@ -231,7 +231,7 @@ export class PoolState {
       ...(input.timeLimitMs !== undefined ? { timeLimitMs: input.timeLimitMs } : {}),
     };
     this.data.queue.push(pending);
-    this.queued.set(pending.requestId, pending);
+    this.queueById.set(pending.requestId, pending);
     return this.lookup(input.requestId) ?? { status: 'released' };
   }
 
@@ -243,7 +243,7 @@ export class PoolState {
     const newest = [...this.data.queue].sort((a, b) => b.seq - a.seq).slice(0, Math.max(0, count));
     const shed = new Set(newest.map((r) => r.requestId));
     this.data.queue = this.data.queue.filter((r) => !shed.has(r.requestId));
-    for (const id of shed) this.queued.delete(id);
+    for (const id of shed) this.queueById.delete(id);
     return newest.map((r) => {
       const rejection: Rejection = { requestId: r.requestId, owner: r.owner, reason: 'QueueFull', message: why };
       this.reject(rejection);
@@ -269,7 +269,7 @@ export class PoolState {
     const rejection = this.rejected.get(requestId);
     if (rejection) return { status: 'rejected', reason: rejection.reason, message: rejection.message };
     if (this.releasedSet.has(hash53(requestId))) return { status: 'released' };
-    const pending = this.queued.get(requestId);
+    const pending = this.queueById.get(requestId);
     if (!pending) return undefined;
     // Its place is one more than the requests ordered before it: one pass, not a sort per lookup.
     let ahead = 0;
@@ -288,9 +288,9 @@ export class PoolState {
    * if there was one. Releasing twice is a no-op.
    */
   release(requestId: string): Lease | undefined {
-    const queued = this.queued.has(requestId) ? this.data.queue.findIndex((r) => r.requestId === requestId) : -1;
+    const queued = this.queueById.has(requestId) ? this.data.queue.findIndex((r) => r.requestId === requestId) : -1;
     if (queued >= 0) this.data.queue.splice(queued, 1);
-    this.queued.delete(requestId);
+    this.queueById.delete(requestId);
     const held = this.data.leases.findIndex((l) => l.requestId === requestId);
     const lease = held >= 0 ? this.data.leases.splice(held, 1)[0] : undefined;
     if (queued >= 0 || lease) this.remember(requestId);
@@ -504,9 +504,8 @@ export class PoolState {
   schedule(now: number): Effect[] {
     const decisions = decide(this.data, { now, policy: this.data.policy, fgdScoring: this.fgdScoring });
     const effects: Effect[] = [];
-    const byId = this.queued;
     for (const g of decisions.grants) {
-      const request = byId.get(g.requestId);
+      const request = this.queueById.get(g.requestId);
       if (!request) continue;
       const lease: Lease = {
         leaseId: `${this.data.name}-${++this.data.leaseCounter}`,
@@ -537,7 +536,7 @@ export class PoolState {
       }
     }
     for (const r of decisions.rejections) {
-      const request = byId.get(r.requestId);
+      const request = this.queueById.get(r.requestId);
       if (!request) continue;
       const rejection: Rejection = {
         requestId: r.requestId,
@@ -549,7 +548,7 @@ export class PoolState {
       effects.push({ kind: 'reject', rejection });
     }
     for (const w of decisions.waiting) {
-      const request = byId.get(w.requestId);
+      const request = this.queueById.get(w.requestId);
       if (request) {
         request.reason = w.reason;
         request.message = w.message;
@@ -560,7 +559,7 @@ export class PoolState {
       ...decisions.rejections.map((r) => r.requestId),
     ]);
     if (gone.size > 0) this.data.queue = this.data.queue.filter((r) => !gone.has(r.requestId));
-    for (const id of gone) this.queued.delete(id);
+    for (const id of gone) this.queueById.delete(id);
     for (const r of decisions.rejections) this.remember(r.requestId);
     return effects;
   }

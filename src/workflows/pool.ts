@@ -89,7 +89,7 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
   function registrationProblem(spec: NodeSpec, options: RegisterOptions | undefined): string | undefined {
     const issues = validateNodeSpec(spec);
     if (issues.length > 0) return `invalid node inventory:\n${formatIssues(issues)}`;
-    const running = (options as RegisterOptions | undefined)?.runningLeases;
+    const running = options?.runningLeases;
     if (running !== undefined && (!Array.isArray(running) || running.some((l) => typeof l !== 'string'))) {
       return 'runningLeases must be an array of lease ids';
     }
