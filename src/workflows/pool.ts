@@ -67,6 +67,9 @@ export const SCALING_CHECK_MS = 2_000;
 /** Updates one run accepts before it continues as new (the server refuses more than 2,000). */
 export const MAX_UPDATES_PER_RUN = 1_500;
 
+/** Marks the task at which a run picked up by a fresh worker continued as new. */
+export const COMPACT_AFTER_REPLAY_PATCH = 'allot-compact-after-replay-v1';
+
 /** Input of `allotPool`: its name, and the state carried over by continue-as-new. */
 export interface PoolInput {
   name: string;
@@ -443,8 +446,61 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
   }
   if (patched('allot-autoscale-v1')) void scalingTimer();
 
+  // A worker that picks this run up without it in its cache replays the history first. Replaying a
+  // history in which a workflow task timed out (its worker killed) can fail in the SDK (see the
+  // README's known issues), and the pool would be stuck. So a worker that had to replay carries
+  // the state into a new run at its first live task, before this run's history holds a completed
+  // task after a timed-out one for long. The patch marker records that decision, so a replay of
+  // this run takes it at the same point.
+  let replayed = false;
+  let compacting = false;
+  function compactionDue(): boolean {
+    if (compacting) return true;
+    if (workflowInfo().unsafe.isReplaying) replayed = true;
+    if (replayed && patched(COMPACT_AFTER_REPLAY_PATCH)) compacting = true;
+    return compacting;
+  }
+
+  /**
+   * Carries the state (queue, leases, quotas, keys) into a new run. Only after every handler has
+   * finished and every decided effect is delivered; with `scheduleFirst`, after one more
+   * scheduling pass for what arrived meanwhile.
+   */
+  async function carryOn(scheduleFirst: boolean): Promise<never> {
+    await condition(allHandlersFinished);
+    if (dirty && scheduleFirst) {
+      dirty = false;
+      outbox.push(...pool.schedule(Date.now()));
+    }
+    while (outbox.length > 0) await Promise.all(outbox.splice(0).map(deliver));
+    await condition(allHandlersFinished);
+    let carried = packState(pool.toJSON());
+    while (carried.bytes > CARRIED_STATE_LIMIT) {
+      // Past MAX_QUEUED's reach (very long ids or labels): shed the newest requests rather than
+      // wedge on a state Temporal refuses. Their steps are told, and ask again later.
+      const excess = Math.ceil((pool.queue.length * (carried.bytes - CARRIED_STATE_LIMIT)) / carried.bytes) + 1;
+      const why =
+        `pool ${pool.name} holds more queued requests than its state can carry (${Math.round(carried.bytes / 1024)} KiB); ` +
+        'the newest were turned away, and their steps ask again later';
+      log.warn('shedding queued requests', { count: excess, bytes: carried.bytes });
+      const shed = pool.shedNewest(excess, why);
+      if (shed.length === 0) break;
+      await Promise.all(shed.map((rejection) => deliver({ kind: 'reject', rejection })));
+      carried = packState(pool.toJSON());
+    }
+    if ('packed' in carried) return continueAsNew<typeof allotPool>({ name: pool.name }, carried.packed);
+    return continueAsNew<typeof allotPool>({ name: pool.name, state: carried.state });
+  }
+
   for (;;) {
-    await condition(() => dirty || healthDue || scalingDue || outbox.length > 0 || mustContinueAsNew());
+    await condition(
+      () => dirty || healthDue || scalingDue || outbox.length > 0 || mustContinueAsNew() || compactionDue(),
+    );
+    if (compacting) {
+      // The new run schedules at its start, so this run stops here and need not.
+      log.info('continuing as new after a replay', { historyLength: workflowInfo().historyLength });
+      await carryOn(false);
+    }
     if (scalingDue) {
       scalingDue = false;
       for (const action of pool.planScaling(Date.now())) runScaling(action);
@@ -464,31 +520,9 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
     }
     if (mustContinueAsNew()) {
       // Messages keep arriving under load, so do not wait for a quiet moment: finish what is
-      // decided, deliver it, and carry the state (queue, leases, quotas, keys) into the next run,
-      // which schedules whatever arrived meanwhile.
-      await condition(allHandlersFinished);
-      if (dirty) {
-        dirty = false;
-        outbox.push(...pool.schedule(Date.now()));
-      }
-      while (outbox.length > 0) await Promise.all(outbox.splice(0).map(deliver));
-      await condition(allHandlersFinished);
-      let carried = packState(pool.toJSON());
-      while (carried.bytes > CARRIED_STATE_LIMIT) {
-        // Past MAX_QUEUED's reach (very long ids or labels): shed the newest requests rather than
-        // wedge on a state Temporal refuses. Their steps are told, and ask again later.
-        const excess = Math.ceil((pool.queue.length * (carried.bytes - CARRIED_STATE_LIMIT)) / carried.bytes) + 1;
-        const why =
-          `pool ${pool.name} holds more queued requests than its state can carry (${Math.round(carried.bytes / 1024)} KiB); ` +
-          'the newest were turned away, and their steps ask again later';
-        log.warn('shedding queued requests', { count: excess, bytes: carried.bytes });
-        const shed = pool.shedNewest(excess, why);
-        if (shed.length === 0) break;
-        await Promise.all(shed.map((rejection) => deliver({ kind: 'reject', rejection })));
-        carried = packState(pool.toJSON());
-      }
-      if ('packed' in carried) await continueAsNew<typeof allotPool>({ name: pool.name }, carried.packed);
-      else await continueAsNew<typeof allotPool>({ name: pool.name, state: carried.state });
+      // decided, deliver it, and carry the state into the next run, which schedules whatever
+      // arrived meanwhile.
+      await carryOn(true);
     }
   }
 }

@@ -38,6 +38,8 @@ export interface World {
     options?: AgentExtras,
   ): Promise<{ agent: Agent; nodeId: string }>;
   status(): Promise<PoolStatus>;
+  /** Stops the control worker and starts a fresh one, which has no workflow in its cache. */
+  restartControl(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -55,14 +57,18 @@ export async function createWorld(name: string, options: { metrics?: Registry } 
   const pool = `${name}-${suffix}`;
   const taskQueue = `allot-test-${suffix}`;
   const dataDir = mkdtempSync(path.join(tmpdir(), `allot-${name}-`));
-  const control = await Worker.create({
-    connection,
-    taskQueue,
-    workflowBundle: { codePath: inject('workflowBundlePath') },
-    sinks: options.metrics ? registerControlMetrics(options.metrics, client, [pool]) : noMetricsSinks(),
-    shutdownGraceTime: '1s',
-  });
-  const controlDone = control.run();
+  const sinks = options.metrics ? registerControlMetrics(options.metrics, client, [pool]) : noMetricsSinks();
+  const startControl = async (): Promise<{ worker: Worker; done: Promise<void> }> => {
+    const worker = await Worker.create({
+      connection,
+      taskQueue,
+      workflowBundle: { codePath: inject('workflowBundlePath') },
+      sinks,
+      shutdownGraceTime: '1s',
+    });
+    return { worker, done: worker.run() };
+  };
+  let control = await startControl();
   await ensurePool(client, pool, taskQueue);
   const agents: Agent[] = [];
   let nodes = 0;
@@ -98,6 +104,11 @@ export async function createWorld(name: string, options: { metrics?: Registry } 
     status() {
       return client.workflow.getHandle(poolWorkflowId(pool)).query(statusQuery);
     },
+    async restartControl() {
+      control.worker.shutdown();
+      await control.done;
+      control = await startControl();
+    },
     async close() {
       for (const a of agents) {
         if (a.worker.getState() === 'RUNNING') a.worker.shutdown();
@@ -107,8 +118,8 @@ export async function createWorld(name: string, options: { metrics?: Registry } 
         .getHandle(poolWorkflowId(pool))
         .terminate('test over')
         .catch(() => undefined);
-      control.shutdown();
-      await controlDone;
+      control.worker.shutdown();
+      await control.done;
       await connection.close();
       await client.connection.close();
     },
