@@ -70,6 +70,12 @@ export const MAX_UPDATES_PER_RUN = 1_500;
 /** Marks the task at which a run picked up by a fresh worker continued as new. */
 export const COMPACT_AFTER_REPLAY_PATCH = 'allot-compact-after-replay-v1';
 
+/**
+ * Marks runs that set their default signal handler after the others. Earlier runs dropped the
+ * acquire and release signals that arrived between continue-as-new and their first task.
+ */
+export const DEFAULT_SIGNAL_HANDLER_LAST_PATCH = 'allot-default-signal-last-v1';
+
 /** Input of `allotPool`: its name, and the state carried over by continue-as-new. */
 export interface PoolInput {
   name: string;
@@ -328,10 +334,14 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
   );
 
   // A signal no handler takes (sent by hand, or by a newer allot) is logged and dropped rather
-  // than buffered for the rest of the run.
-  setDefaultSignalHandler((name) => {
+  // than buffered for the rest of the run. Signals that reach a new run before its first task
+  // wait in a buffer until their handler is set, and setting a default handler hands it the
+  // whole buffer: so it comes after every other handler. Runs from before this patch set it here.
+  const dropUnknownSignal = (name: string): void => {
     log.warn(`dropped a signal the pool does not have: ${name}`);
-  });
+  };
+  const defaultHandlerLast = patched(DEFAULT_SIGNAL_HANDLER_LAST_PATCH);
+  if (!defaultHandlerLast) setDefaultSignalHandler(dropUnknownSignal);
 
   setHandler(acquireSignal, (request) => {
     try {
@@ -361,6 +371,7 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
     return pool.status(Date.now(), limit);
   });
   setHandler(requestQuery, (requestId) => pool.lookup(requestId) ?? null);
+  if (defaultHandlerLast) setDefaultSignalHandler(dropUnknownSignal);
 
   /** Tells a request's owner about a grant, rejection or revocation; an owner that is gone gives its lease back. */
   async function deliver(effect: Effect): Promise<void> {
