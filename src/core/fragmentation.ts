@@ -11,7 +11,7 @@
  */
 import type { NodeState } from './cluster';
 import { shapeKey } from './fit';
-import type { ResourceRequest } from './types';
+import type { NodeSpec, ResourceRequest } from './types';
 
 /** One kind of task in the expected workload, with its popularity. */
 export interface TaskClass {
@@ -78,10 +78,10 @@ export class FragmentationModel {
     freeCpuMilli = n.freeCpuMilli,
     freeMemoryMiB = n.freeMemoryMiB,
   ): number {
-    const models = n.spec.gpus.map((d) => d.model);
-    const uniform = models.every((m) => m === models[0]);
-    const frees = uniform ? [...gpuFree].sort((a, b) => a - b) : gpuFree;
-    const key = `${uniform ? `${models[0]}*${models.length}` : models.join(',')}|${freeCpuMilli}|${freeMemoryMiB}|${frees.join(',')}`;
+    const { models, uniform, prefix } = modelsOf(n.spec);
+    // On a node of one GPU model, the order of the devices does not matter.
+    const frees = uniform ? sortedCopy(gpuFree) : gpuFree;
+    const key = `${prefix}|${freeCpuMilli}|${freeMemoryMiB}|${frees.join(',')}`;
     const hit = this.memo.get(key);
     if (hit !== undefined) return hit;
     let total = 0;
@@ -91,6 +91,42 @@ export class FragmentationModel {
     this.memo.set(key, total);
     return total;
   }
+}
+
+/** A node's GPU models, whether they are all one, and their part of a memo key. */
+interface NodeModels {
+  models: string[];
+  uniform: boolean;
+  prefix: string;
+}
+
+/** GPU models per node inventory: inventories are never changed once registered. */
+const nodeModels = new WeakMap<NodeSpec, NodeModels>();
+
+function modelsOf(spec: NodeSpec): NodeModels {
+  let m = nodeModels.get(spec);
+  if (!m) {
+    const models = spec.gpus.map((d) => d.model);
+    const uniform = models.every((x) => x === models[0]);
+    m = { models, uniform, prefix: uniform ? `${models[0]}*${models.length}` : models.join(',') };
+    nodeModels.set(spec, m);
+  }
+  return m;
+}
+
+/** A sorted copy of a short list (a node's devices): insertion sort, without a comparator call per step. */
+function sortedCopy(values: readonly number[]): number[] {
+  const out = values.slice();
+  for (let i = 1; i < out.length; i++) {
+    const v = out[i] as number;
+    let j = i - 1;
+    while (j >= 0 && (out[j] as number) > v) {
+      out[j + 1] = out[j] as number;
+      j--;
+    }
+    out[j + 1] = v;
+  }
+  return out;
 }
 
 function classFragmentation(

@@ -70,10 +70,12 @@ export function admissible(ctx: PreemptionContext, request: PendingRequest, vect
 
 /** Removes (sign -1) or restores (sign 1) a group's resources in the working state. */
 export function applyGroup(ctx: Pick<PreemptionContext, 'cluster' | 'ledger'>, g: LeaseGroup, sign: 1 | -1): void {
+  const quotas = !ctx.ledger.empty;
   for (const l of g.leases) {
-    if (sign < 0) ctx.cluster.release({ ...l, custom: l.custom });
-    else ctx.cluster.allocate({ ...l, custom: l.custom });
-    ctx.ledger.add(l.team, leaseVector(l), sign);
+    if (sign < 0) ctx.cluster.release(l);
+    else ctx.cluster.allocate(l);
+    // Without quotas, no decision reads usage.
+    if (quotas) ctx.ledger.add(l.team, leaseVector(l), sign);
   }
 }
 
