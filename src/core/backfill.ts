@@ -8,8 +8,8 @@
  * the request. Work with no known end never ends here: a request that needs its resources has no
  * reserved start (`Infinity`).
  */
-import type { Allocation, ClusterState } from './cluster';
-import { allocationOf } from './cluster';
+import type { Allocation, ClusterState, NodeState } from './cluster';
+import { allocationOf, applyAllocation, scratchCopy } from './cluster';
 import { fitsNow } from './fit';
 import type { Placer } from './placer';
 import type { ResourceRequest } from './types';
@@ -20,7 +20,7 @@ export interface Ending {
   end: number;
 }
 
-/** The running allocations of each node. */
+/** The running allocations of each node, by end (ties in the order they were added). */
 export type EndingsByNode = Map<string, Ending[]>;
 
 /** Earliest time (ms) all `replicas` copies of the request could start; `now` if they fit now. */
@@ -33,31 +33,37 @@ export function reservedStart(
   now: number,
 ): number {
   const starts: number[] = [];
+  // The answer is the replicas-th earliest start found. Once that many are known, a node's copies
+  // that start no earlier than it cannot change it, so the search there stops.
+  let bound = Infinity;
   for (const node of placer.eligibleNodes(request)) {
     if (!node.ready) continue;
-    const list = [...(endings.get(node.spec.id) ?? [])].sort((a, b) => a.end - b.end);
-    const released: Allocation[] = [];
-    const copies: Allocation[] = [];
+    const list = endings.get(node.spec.id) ?? [];
+    // Work ends and copies start on a scratch copy of the node, made at the first change.
+    let state = node;
+    const changeable = (): NodeState => (state === node ? (state = scratchCopy(node)) : state);
+    let copies = 0;
     const takeCopies = (at: number): void => {
-      while (copies.length < replicas && fitsNow(node, request)) {
+      while (copies < replicas && fitsNow(state, request)) {
         // Any GPUs will do for timing: the copy only has to fit.
-        const probe = placer.placeOnNode(node.spec.id, request);
+        const probe = placer.placeOnState(state, request);
         if (!probe) break;
-        const copy = allocationOf(node.spec.id, request, probe.gpus);
-        cluster.allocate(copy);
-        copies.push(copy);
+        applyAllocation(changeable(), allocationOf(node.spec.id, request, probe.gpus), -1);
+        copies++;
         starts.push(at);
       }
     };
     takeCopies(now);
     for (const e of list) {
-      if (copies.length >= replicas || e.end === Infinity) break;
-      cluster.release(e.allocation);
-      released.push(e.allocation);
+      if (copies >= replicas || e.end === Infinity || Math.max(now, e.end) >= bound) break;
+      applyAllocation(changeable(), e.allocation, 1);
       takeCopies(Math.max(now, e.end));
     }
-    for (const c of copies) cluster.release(c);
-    for (const a of released) cluster.allocate(a);
+    if (starts.length >= replicas && copies > 0) {
+      starts.sort((a, b) => a - b);
+      starts.length = replicas;
+      bound = starts[replicas - 1] ?? Infinity;
+    }
   }
   if (starts.length < replicas) return Infinity;
   starts.sort((a, b) => a - b);

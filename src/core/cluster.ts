@@ -86,20 +86,47 @@ export class ClusterState {
     this.apply(a, 1);
   }
 
+  /**
+   * Every node changed since the first call, in order and with repeats: placement keeps its
+   * rankings of nodes current from it. Whoever reads it may empty it, and must then forget what
+   * it read before.
+   */
+  changeLog(): NodeState[] {
+    return (this.changes ??= []);
+  }
+
+  private changes: NodeState[] | undefined;
+
   private apply(a: Allocation, sign: 1 | -1): void {
     const n = this.byId.get(a.nodeId);
     if (!n) return;
-    n.freeCpuMilli += sign * a.cpuMilli;
-    n.freeMemoryMiB += sign * a.memoryMiB;
-    for (const g of a.gpus) {
-      const p = n.positionOf.get(g.index);
-      if (p === undefined) continue;
-      n.gpuFree[p] = (n.gpuFree[p] ?? 0) + sign * g.milli;
-      n.gpuMemoryFree[p] = (n.gpuMemoryFree[p] ?? 0) + sign * g.memoryMiB;
-    }
-    if (a.custom) for (const [k, v] of Object.entries(a.custom)) n.customFree[k] = (n.customFree[k] ?? 0) + sign * v;
-    n.version++;
+    applyAllocation(n, a, sign);
+    this.changes?.push(n);
   }
+}
+
+/** Takes (sign -1) or gives back (sign 1) an allocation's resources on a node's state. */
+export function applyAllocation(n: NodeState, a: Allocation, sign: 1 | -1): void {
+  n.freeCpuMilli += sign * a.cpuMilli;
+  n.freeMemoryMiB += sign * a.memoryMiB;
+  for (const g of a.gpus) {
+    const p = n.positionOf.get(g.index);
+    if (p === undefined) continue;
+    n.gpuFree[p] = (n.gpuFree[p] ?? 0) + sign * g.milli;
+    n.gpuMemoryFree[p] = (n.gpuMemoryFree[p] ?? 0) + sign * g.memoryMiB;
+  }
+  if (a.custom) for (const [k, v] of Object.entries(a.custom)) n.customFree[k] = (n.customFree[k] ?? 0) + sign * v;
+  n.version++;
+}
+
+/** A copy of a node's state to try changes on, apart from the cluster. */
+export function scratchCopy(n: NodeState): NodeState {
+  return {
+    ...n,
+    gpuFree: [...n.gpuFree],
+    gpuMemoryFree: [...n.gpuMemoryFree],
+    customFree: { ...n.customFree },
+  };
 }
 
 /** The allocation a request would make on a node with these GPU shares. */

@@ -2,7 +2,7 @@
  * One scheduling cycle over a snapshot of the pool. Pure: the same snapshot and options give the
  * same decisions.
  */
-import type { EndingsByNode } from './backfill';
+import type { Ending, EndingsByNode } from './backfill';
 import { reservedStart } from './backfill';
 import { ClusterState, allocationOf } from './cluster';
 import { clusterCapacity, teamShares } from './fair-share';
@@ -142,11 +142,17 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
       : l.timeLimitMs !== undefined
         ? l.grantedAt + l.timeLimitMs
         : Infinity);
+  // Each node's running work by end, ties in the order added (as `reservedStart` wants it).
   const endings: EndingsByNode = new Map();
-  const addEnding = (nodeId: string, ending: EndingsByNode extends Map<string, (infer E)[]> ? E : never): void => {
+  const added = new Map<Ending, number>();
+  const byEnd = (a: Ending, b: Ending): number => a.end - b.end || (added.get(a) ?? 0) - (added.get(b) ?? 0);
+  const addEnding = (nodeId: string, ending: Ending): void => {
     let list = endings.get(nodeId);
     if (!list) endings.set(nodeId, (list = []));
-    list.push(ending);
+    added.set(ending, added.size);
+    let at = list.length;
+    while (at > 0 && (list[at - 1] as Ending).end > ending.end) at--;
+    list.splice(at, 0, ending);
   };
   let groups: LeaseGroup[] | undefined;
   const runningGroups = (): LeaseGroup[] => (groups ??= groupLeases(snapshot.leases));
@@ -167,9 +173,13 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
   let shadowOwner: PendingRequest | undefined;
   let examined = 0;
   let endingsBuilt = false;
+  // Changes to the cluster this cycle: grants and preemptions; `frees` counts the preemptions.
   let changes = 0;
-  const reservations = new Map<string, { changes: number; start: number }>();
-  const noFit = new Map<string, number>();
+  let frees = 0;
+  const reservations = new Map<string, { changes: number; frees: number; start: number }>();
+  // Shapes that found no room. A cycle only takes room (grants; victims keep theirs until they
+  // stop), so such a shape finds none for the rest of it.
+  const noFit = new Set<string>();
   const reserve = (r: PendingRequest): void => {
     if (!backfill || now === undefined) return;
     if (!endingsBuilt) {
@@ -179,11 +189,14 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
     // Reservations only move when this cycle changes the cluster (a grant or a preemption).
     const key = gangKey(r);
     const cached = reservations.get(key);
-    const start =
-      cached && cached.changes === changes
-        ? cached.start
-        : reservedStart(cluster, placer, endings, r.resources, r.replicas ?? 1, now);
-    reservations.set(key, { changes, start });
+    // A grant only takes room, so it moves a single copy's reservation later, never earlier: one
+    // already no earlier than the shadow stays so, and cannot move the shadow.
+    if (shadowOwner && cached && cached.frees === frees && cached.start >= shadow && (r.replicas ?? 1) === 1) return;
+    let start = cached && cached.changes === changes ? cached.start : undefined;
+    if (start === undefined) {
+      start = reservedStart(cluster, placer, endings, r.resources, r.replicas ?? 1, now);
+      reservations.set(key, { changes, frees, start });
+    }
     if (start < shadow || shadowOwner === undefined) {
       shadow = Math.min(shadow, start);
       shadowOwner = r;
@@ -288,12 +301,11 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
   }
 
   function grant(request: PendingRequest, vector: Record<string, number>): boolean {
-    // A shape that did not fit stays unfit until this cycle grants something.
     const shape = gangKey(request);
-    if (noFit.get(shape) === changes) return false;
+    if (noFit.has(shape)) return false;
     const placed = placer.placeGang(request.resources, request.replicas ?? 1);
     if (!placed) {
-      noFit.set(shape, changes);
+      noFit.add(shape);
       return false;
     }
     changes++;
@@ -340,6 +352,7 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
     );
     if (!victims) return false;
     changes++;
+    frees++;
     for (const v of victims) {
       terminating.add(v.requestId);
       const why =
@@ -357,11 +370,16 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
     }
     if (endingsBuilt) {
       for (const list of endings.values()) {
+        let moved = false;
         for (const e of list) {
           const id = (e.allocation as Partial<Lease>).leaseId;
           const end = id === undefined ? undefined : endOf.get(id);
-          if (end !== undefined) e.end = end;
+          if (end !== undefined && end !== e.end) {
+            e.end = end;
+            moved = true;
+          }
         }
+        if (moved) list.sort(byEnd);
       }
     }
     blockedBy = request;

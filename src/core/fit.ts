@@ -46,8 +46,20 @@ export function constraintKey(r: ResourceRequest): string {
   return `${r.gpuMemoryMiB}|${r.gpuModels.join('|')}|${labels}`;
 }
 
+/** `copiesWhenEmpty` so far, per inventory and shape: inventories are replaced, never changed. */
+const copiesMemo = new WeakMap<NodeSpec, Map<string, number>>();
+
 /** How many copies of the request an empty node could hold at once (0: never fits there). */
 export function copiesWhenEmpty(spec: NodeSpec, r: ResourceRequest): number {
+  let byShape = copiesMemo.get(spec);
+  if (!byShape) copiesMemo.set(spec, (byShape = new Map()));
+  const key = shapeKey(r);
+  let copies = byShape.get(key);
+  if (copies === undefined) byShape.set(key, (copies = countCopiesWhenEmpty(spec, r)));
+  return copies;
+}
+
+function countCopiesWhenEmpty(spec: NodeSpec, r: ResourceRequest): number {
   if (!labelsMatch(spec, r)) return 0;
   let copies = Number.MAX_SAFE_INTEGER;
   const limit = (capacity: number, need: number): void => {

@@ -35,6 +35,24 @@ interface Scored {
   key: number[];
 }
 
+/** A node where a shape fits now, and how well. */
+interface Ranked {
+  node: NodeState;
+  scored: Scored;
+}
+
+/** Best first: by score, then node id. */
+function byRank(a: Ranked, b: Ranked): number {
+  const c = compare(a.scored.key, b.scored.key);
+  if (c !== 0) return c;
+  const x = a.node.spec.id;
+  const y = b.node.spec.id;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** Changes the cluster log holds before rankings are built anew. */
+const MAX_CHANGE_LOG = 50_000;
+
 const EPSILON = 1e-9;
 
 /** Chooses nodes and GPUs for requests on one cluster view. */
@@ -43,6 +61,8 @@ export class Placer {
   private readonly scores = new WeakMap<NodeState, Map<string, { version: number; scored: Scored }>>();
   private readonly scale: Scale;
   private readonly fragmentation = new WeakMap<NodeState, { version: number; value: number }>();
+  /** Per shape: where it fits now, best first, and how far into the cluster's change log. */
+  private readonly rankings = new Map<string, { nodes: Ranked[]; seen: number }>();
 
   constructor(
     readonly cluster: ClusterState,
@@ -79,26 +99,61 @@ export class Placer {
 
   /** The best place for one copy of the request now, or `undefined`. Does not allocate. */
   placeOne(r: ResourceRequest, key = shapeKey(r)): Placement | undefined {
-    let best: { nodeId: string; scored: Scored } | undefined;
-    for (const n of this.eligibleNodes(r, key)) {
-      if (!fitsNow(n, r)) continue;
-      const scored = this.score(n, r, key);
-      if (
-        !best ||
-        compare(scored.key, best.scored.key) < 0 ||
-        (equal(scored.key, best.scored.key) && n.spec.id < best.nodeId)
-      ) {
-        best = { nodeId: n.spec.id, scored };
-      }
+    const best = this.ranking(r, key)[0];
+    return best && { nodeId: best.node.spec.id, gpus: best.scored.gpus };
+  }
+
+  /**
+   * The nodes where one copy of the shape fits now, best first. Kept per shape across calls:
+   * only the nodes changed since (from the cluster's change log) are placed again.
+   */
+  private ranking(r: ResourceRequest, key: string): Ranked[] {
+    const log = this.cluster.changeLog();
+    if (log.length > MAX_CHANGE_LOG) {
+      // Rankings are cheaper to build again than a long log is to keep.
+      log.length = 0;
+      this.rankings.clear();
     }
-    return best && { nodeId: best.nodeId, gpus: best.scored.gpus };
+    let ranking = this.rankings.get(key);
+    if (!ranking) {
+      const nodes: Ranked[] = [];
+      for (const n of this.eligibleNodes(r, key))
+        if (fitsNow(n, r)) nodes.push({ node: n, scored: this.score(n, r, key) });
+      nodes.sort(byRank);
+      this.rankings.set(key, (ranking = { nodes, seen: log.length }));
+      return nodes;
+    }
+    if (ranking.seen < log.length) {
+      const changed = new Set(log.slice(ranking.seen));
+      ranking.seen = log.length;
+      const nodes = ranking.nodes.filter((e) => !changed.has(e.node));
+      for (const n of changed) {
+        if (copiesWhenEmpty(n.spec, r) === 0 || !fitsNow(n, r)) continue;
+        const entry: Ranked = { node: n, scored: this.score(n, r, key) };
+        let lo = 0;
+        let hi = nodes.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (byRank(nodes[mid] as Ranked, entry) < 0) lo = mid + 1;
+          else hi = mid;
+        }
+        nodes.splice(lo, 0, entry);
+      }
+      ranking.nodes = nodes;
+    }
+    return ranking.nodes;
   }
 
   /** GPUs for one copy on this node now (best-fit within the node), or `undefined`. Does not allocate. */
   placeOnNode(nodeId: string, r: ResourceRequest): Placement | undefined {
     const n = this.cluster.node(nodeId);
-    if (!n || !fitsNow(n, r)) return undefined;
-    return { nodeId, gpus: scoreBestFit(n, r, this.scale).gpus };
+    return n && this.placeOnState(n, r);
+  }
+
+  /** As `placeOnNode`, on a node's state that may be a scratch copy. */
+  placeOnState(n: NodeState, r: ResourceRequest): Placement | undefined {
+    if (!fitsNow(n, r)) return undefined;
+    return { nodeId: n.spec.id, gpus: scoreBestFit(n, r, this.scale).gpus };
   }
 
   /**
@@ -217,8 +272,4 @@ function compare(a: readonly number[], b: readonly number[]): number {
     if (Math.abs(d) > EPSILON) return d;
   }
   return 0;
-}
-
-function equal(a: readonly number[], b: readonly number[]): boolean {
-  return compare(a, b) === 0;
 }
