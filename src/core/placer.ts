@@ -16,7 +16,7 @@ import { copiesWhenEmpty, fitsNow, shapeKey, shareCandidates, wholeGpuShares } f
 import type { FragmentationModel } from './fragmentation';
 import type { Placement } from './placement';
 import { isFractional } from './resources';
-import type { GpuShare, ResourceRequest } from './types';
+import type { GpuShare, NodeSpec, ResourceRequest } from './types';
 
 /**
  * How `fragmentation-aware` compares placements: in FGD's whole points (the default), or by the
@@ -53,6 +53,22 @@ function byRank(a: Ranked, b: Ranked): number {
 /** Changes the cluster log holds before rankings are built anew. */
 const MAX_CHANGE_LOG = 50_000;
 
+/** Node states whose scores a shape keeps. */
+const MAX_STATE_SCORES = 100_000;
+
+/** The GPUs of each inventory as a key: index, model and memory, in device order. */
+const deviceKeys = new WeakMap<NodeSpec, string>();
+
+/** Everything a score depends on: the devices, and what is free on them and on the node. */
+function stateKey(n: NodeState): string {
+  let devices = deviceKeys.get(n.spec);
+  if (devices === undefined) {
+    devices = n.spec.gpus.map((d) => `${d.index}:${d.model}:${d.memoryMiB}`).join(',');
+    deviceKeys.set(n.spec, devices);
+  }
+  return `${devices}|${n.freeCpuMilli}|${n.freeMemoryMiB}|${n.gpuFree.join(',')}|${n.gpuMemoryFree.join(',')}`;
+}
+
 const EPSILON = 1e-9;
 
 /** Chooses nodes and GPUs for requests on one cluster view. */
@@ -61,6 +77,8 @@ export class Placer {
   private readonly scores = new WeakMap<NodeState, Map<string, { version: number; scored: Scored }>>();
   private readonly scale: Scale;
   private readonly fragmentation = new WeakMap<NodeState, { version: number; value: number }>();
+  /** Per shape: scores by node state (`stateKey`). */
+  private readonly stateScores = new Map<string, Map<string, Scored>>();
   /** Per shape: where it fits now, best first, and how far into the cluster's change log. */
   private readonly rankings = new Map<string, { nodes: Ranked[]; seen: number }>();
 
@@ -100,7 +118,8 @@ export class Placer {
   /** The best place for one copy of the request now, or `undefined`. Does not allocate. */
   placeOne(r: ResourceRequest, key = shapeKey(r)): Placement | undefined {
     const best = this.ranking(r, key)[0];
-    return best && { nodeId: best.node.spec.id, gpus: best.scored.gpus };
+    // Scores are shared between nodes in the same state: the placement gets its own shares.
+    return best && { nodeId: best.node.spec.id, gpus: best.scored.gpus.map((g) => ({ ...g })) };
   }
 
   /**
@@ -180,8 +199,17 @@ export class Placer {
     if (!perNode) this.scores.set(n, (perNode = new Map()));
     const cached = perNode.get(key);
     if (cached && cached.version === n.version) return cached.scored;
-    const scored =
-      this.policy === 'fragmentation-aware' && this.model ? this.scoreFgd(n, r) : scoreBestFit(n, r, this.scale);
+    // Nodes of one kind in the same state score alike: a cluster has many of them.
+    let byState = this.stateScores.get(key);
+    if (!byState) this.stateScores.set(key, (byState = new Map()));
+    else if (byState.size > MAX_STATE_SCORES) byState.clear();
+    const state = stateKey(n);
+    let scored = byState.get(state);
+    if (!scored) {
+      scored =
+        this.policy === 'fragmentation-aware' && this.model ? this.scoreFgd(n, r) : scoreBestFit(n, r, this.scale);
+      byState.set(state, scored);
+    }
     perNode.set(key, { version: n.version, scored });
     return scored;
   }
