@@ -45,6 +45,12 @@ export interface DecideOptions {
   workload?: FragmentationModel;
   /** How fragmentation-aware placement compares nodes. @default 'points' */
   fgdScoring?: FgdScoring;
+  /**
+   * Whether a request waiting for preemption victims (`Preempting`) within its team's nominal
+   * quota keeps that quota from borrowers, so that the victims' requests, queued again ahead of
+   * it, do not take the room back and cause more evictions. @default true
+   */
+  reclaimHolds?: boolean;
 }
 
 /** A request to grant now, and where. */
@@ -164,6 +170,22 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
     teamShares: policy.fairShare ? teamShares(snapshot.leases, clusterCapacity(specs)) : undefined,
   });
 
+  // Quota that waiting reclaimers hold, per team: what requests waiting for victims within their
+  // team's nominal quota asked for. Borrowing may not take it (see `QuotaLedger.takesClaimed`).
+  const claims = new Map<string, Record<string, number>>();
+  const claimants = new Map<string, Record<string, number>>();
+  if (!ledger.empty && options.reclaimHolds !== false) {
+    for (const r of snapshot.queue) {
+      if (r.reason !== 'Preempting') continue;
+      const v = requestVector(r.resources, r.replicas ?? 1);
+      if (!ledger.withinNominal(r.team, v)) continue;
+      claimants.set(r.requestId, v);
+      const sum = claims.get(r.team) ?? {};
+      for (const [k, n] of Object.entries(v)) sum[k] = (sum[k] ?? 0) + n;
+      claims.set(r.team, sum);
+    }
+  }
+
   // Why a shape can never be granted, per team (undefined: it can be), computed once per cycle.
   const never = new Map<string, Map<string, string | undefined>>();
   let blockedBy: PendingRequest | undefined;
@@ -251,6 +273,11 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
       wait(request.requestId, 'QuotaExhausted', short.message);
       continue;
     }
+    const held = ledger.takesClaimed(request.team, vector, claims);
+    if (held) {
+      wait(request.requestId, 'QuotaExhausted', held);
+      continue;
+    }
     // Behind a blocked request: only backfill may start it.
     if (blockedBy) {
       if (!backfill || examined >= policy.backfillDepth || now === undefined) {
@@ -317,6 +344,9 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
       allocations: placed,
     });
     ledger.add(request.team, vector);
+    const claimed = claimants.get(request.requestId);
+    const teamClaims = claims.get(request.team);
+    if (claimed && teamClaims) for (const [k, n] of Object.entries(claimed)) teamClaims[k] = (teamClaims[k] ?? 0) - n;
     if (endingsBuilt && now !== undefined) {
       const end = request.timeLimitMs !== undefined ? now + request.timeLimitMs : Infinity;
       for (const p of placed)

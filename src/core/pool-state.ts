@@ -128,6 +128,8 @@ export class PoolState {
   private readonly rejected = new Map<string, Rejection>();
   /** How fragmentation-aware placement compares nodes (see `useExactFgdScoring`). */
   private fgdScoring: FgdScoring = 'points';
+  /** Whether reclaimers hold their quota from borrowers (see `DecideOptions.reclaimHolds`). */
+  private reclaimHolds = true;
   /** The queue by request id, kept in step with `data.queue`. */
   private readonly queueById: Map<string, PendingRequest>;
 
@@ -147,6 +149,14 @@ export class PoolState {
    */
   useExactFgdScoring(): void {
     this.fgdScoring = 'exact';
+  }
+
+  /**
+   * Lets borrowers take quota that a reclaiming team waits for, as pools did before: a pool run
+   * recorded then must decide the same when replayed.
+   */
+  lendDuringReclaim(): void {
+    this.reclaimHolds = false;
   }
 
   /** The plain-JSON state, for continue-as-new and queries. */
@@ -502,7 +512,12 @@ export class PoolState {
 
   /** Runs one scheduling cycle, applies its grants and rejections, and returns what to tell owners. */
   schedule(now: number): Effect[] {
-    const decisions = decide(this.data, { now, policy: this.data.policy, fgdScoring: this.fgdScoring });
+    const decisions = decide(this.data, {
+      now,
+      policy: this.data.policy,
+      fgdScoring: this.fgdScoring,
+      reclaimHolds: this.reclaimHolds,
+    });
     const effects: Effect[] = [];
     for (const g of decisions.grants) {
       const request = this.queueById.get(g.requestId);

@@ -107,6 +107,36 @@ export class QuotaLedger {
     return Object.entries(quota.nominal).every(([k, n]) => (u[k] ?? 0) + (v[k] ?? 0) <= n);
   }
 
+  /**
+   * Why `v` may not borrow now although the quotas would allow it: it would borrow a resource that
+   * other teams wait for within their own nominal quota (`claims`, per team). Such quota is not
+   * idle, and lending it would only be reclaimed again by preemption. `undefined` when it may.
+   */
+  takesClaimed(team: string, v: ResourceVector, claims: ReadonlyMap<string, ResourceVector>): string | undefined {
+    const quota = this.teams.get(team);
+    if (!quota || claims.size === 0) return undefined;
+    const u = this.usageOf(team);
+    for (const [k, nominal] of Object.entries(quota.nominal)) {
+      const need = v[k] ?? 0;
+      if (need === 0 || (u[k] ?? 0) + need <= nominal) continue;
+      let claimed = 0;
+      const claimants: string[] = [];
+      for (const [other, c] of claims) {
+        const own = this.teams.get(other)?.nominal[k];
+        if (other === team || own === undefined) continue;
+        const amount = Math.min(Math.max(0, own - (this.usageOf(other)[k] ?? 0)), c[k] ?? 0);
+        if (amount <= 0) continue;
+        claimed += amount;
+        claimants.push(other);
+      }
+      if (claimed > 0 && (this.cohortUsage[k] ?? 0) + need + claimed > (this.cohortNominal[k] ?? 0)) {
+        const whose = claimants.length === 1 ? `team ${claimants[0]} waits` : `teams ${claimants.join(', ')} wait`;
+        return `team ${team} would borrow ${k} ${formatAmount(k, need)}, but ${whose} for ${formatAmount(k, claimed)} ${k} of their own quota`;
+      }
+    }
+    return undefined;
+  }
+
   /** Why `v` never fits the team's quota, even with nothing running; `undefined` if it could. */
   neverFits(team: string, v: ResourceVector): string | undefined {
     const quota = this.teams.get(team);

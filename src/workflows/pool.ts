@@ -90,6 +90,8 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
   const pool = new PoolState(packed ? unpackState(packed) : (input.state ?? emptyPoolState(input.name)));
   // Runs recorded before FGD's points keep deciding as they did.
   if (!patched('allot-fgd-points-v1')) pool.useExactFgdScoring();
+  // Runs from before reclaimers held their quota let the evicted borrowers take it back.
+  if (!patched('allot-reclaim-holds-v1')) pool.lendDuringReclaim();
   const outbox: Effect[] = [];
   let updatesThisRun = 0;
   let dirty = true;

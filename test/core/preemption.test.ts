@@ -109,6 +109,52 @@ describe('preemption', () => {
     expect(d.preemptions.map((p) => p.requestId)).toEqual(['a3', 'a2']);
   });
 
+  it("keeps a reclaiming team's quota from the borrowers it evicted, so that no more are evicted", () => {
+    const teams: TeamQuota[] = [
+      { name: 'a', nominal: { gpu: 2000 } },
+      { name: 'b', nominal: { gpu: 2000 } },
+    ];
+    // Team a borrowed all four GPUs; b-job reclaimed two. a2 and a3 stopped, and queue again with
+    // their first submit times, ahead of b-job.
+    const leases = [0, 1].map((g) => lease(`a${g}`).id(`a${g}`).team('a').gpus(g).grantedAt(g).preemptible().build());
+    const requeued = [2, 3].map((g) => request(`a${g}`).team('a').gpu(1).at(g).seq(g).build());
+    const reclaimer = { ...request('b-job').team('b').gpu(2).at(100).seq(100).build(), reason: 'Preempting' };
+    const d = run(leases, [...requeued, reclaimer], teams);
+    expect(d.grants.map((g) => g.requestId)).toEqual(['b-job']);
+    expect(d.preemptions).toEqual([]);
+    expect(d.waiting).toEqual(
+      ['a2', 'a3'].map((requestId) => ({
+        requestId,
+        reason: 'QuotaExhausted',
+        message: 'team a would borrow gpu 1, but team b waits for 2 gpu of their own quota',
+      })),
+    );
+
+    // As pools decided before: the victims take the GPUs back, and b-job evicts two more.
+    const before = decide(snapshot({ nodes, leases, queue: [...requeued, reclaimer], teams }), {
+      now: 1000,
+      reclaimHolds: false,
+    });
+    expect(before.grants.map((g) => g.requestId)).toEqual(['a2', 'a3']);
+    expect(before.preemptions.map((p) => p.requestId)).toEqual(['a1', 'a0']);
+  });
+
+  it('lets borrowers take idle quota beyond what a reclaimer waits for', () => {
+    const teams: TeamQuota[] = [
+      { name: 'a', nominal: { gpu: 2000 } },
+      { name: 'b', nominal: { gpu: 1000 } },
+      { name: 'c', nominal: { gpu: 1000 } },
+    ];
+    const reclaimer = { ...request('b-job').team('b').gpu(1).at(100).seq(100).build(), reason: 'Preempting' };
+    const d = run(
+      [lease('a0').id('a0').team('a').gpus(0).preemptible().build(), lease('a1').id('a1').team('a').gpus(1).build()],
+      [request('a2').team('a').gpu(1).at(2).seq(2).build(), reclaimer],
+      teams,
+    );
+    // c's idle GPU may be lent; b's may not.
+    expect(d.grants.map((g) => g.requestId)).toEqual(['a2', 'b-job']);
+  });
+
   it('waits for victims already stopping instead of choosing more', () => {
     const d = run(
       [
