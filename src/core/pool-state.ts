@@ -200,6 +200,16 @@ export class PoolState {
 
   /** Queues a request, or reports where an earlier acquire with the same id stands. */
   acquire(input: AcquireInput, now: number): AcquireOutcome {
+    const outcome = this.enqueue(input, now);
+    if (outcome.status !== 'queued') return outcome;
+    return this.lookup(input.requestId) ?? { status: 'released' };
+  }
+
+  /**
+   * As `acquire`, without working out the queue position of a request it queues (one pass over
+   * the queue): for callers that do not report it.
+   */
+  enqueue(input: AcquireInput, now: number): AcquireOutcome | { status: 'queued' } {
     const known = this.lookup(input.requestId);
     if (known) return known;
     const team = input.team ?? 'default';
@@ -242,7 +252,7 @@ export class PoolState {
     };
     this.data.queue.push(pending);
     this.queueById.set(pending.requestId, pending);
-    return this.lookup(input.requestId) ?? { status: 'released' };
+    return { status: 'queued' };
   }
 
   /**

@@ -352,7 +352,7 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
       log.warn('dropped an invalid acquire signal', { error: String(err) });
       return;
     }
-    const outcome = pool.acquire(request, Date.now());
+    const outcome = pool.enqueue(request, Date.now());
     const rejection = outcome.status === 'rejected' ? pool.rejectionOf(request.requestId) : undefined;
     if (rejection) outbox.push({ kind: 'reject', rejection });
     dirty = true;
