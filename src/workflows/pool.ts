@@ -87,6 +87,8 @@ export interface PoolInput {
  * `carry.ts`).
  */
 export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<void> {
+  // A worker replays a run from its start, so this tells whether this worker had to replay it.
+  const replayed = workflowInfo().unsafe.isReplaying;
   const pool = new PoolState(packed ? unpackState(packed) : (input.state ?? emptyPoolState(input.name)));
   // Runs recorded before FGD's points keep deciding as they did.
   if (!patched('allot-fgd-points-v1')) pool.useExactFgdScoring();
@@ -465,12 +467,9 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
   // the state into a new run at its first live task, before this run's history holds a completed
   // task after a timed-out one for long. The patch marker records that decision, so a replay of
   // this run takes it at the same point.
-  let replayed = false;
   let compacting = false;
   function compactionDue(): boolean {
-    if (compacting) return true;
-    if (workflowInfo().unsafe.isReplaying) replayed = true;
-    if (replayed && patched(COMPACT_AFTER_REPLAY_PATCH)) compacting = true;
+    if (!compacting && replayed && patched(COMPACT_AFTER_REPLAY_PATCH)) compacting = true;
     return compacting;
   }
 
@@ -506,8 +505,9 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
   }
 
   for (;;) {
+    // Compaction first: the new run schedules what is due.
     await condition(
-      () => dirty || healthDue || scalingDue || outbox.length > 0 || mustContinueAsNew() || compactionDue(),
+      () => compactionDue() || dirty || healthDue || scalingDue || outbox.length > 0 || mustContinueAsNew(),
     );
     if (compacting) {
       // The new run schedules at its start, so this run stops here and need not.

@@ -52,7 +52,8 @@ describe('a pool picked up by a fresh worker', () => {
       'the pool to continue as new',
     );
 
-    const status = await world.status();
+    // The new run answers once its first task is done.
+    const status = await eventually(() => world.status(), 20_000, 'the new run to answer');
     expect(status.leases.map((l) => l.requestId)).toEqual(['held']);
     expect(status.queue.map((q) => q.requestId)).toEqual(['waiting', 'waiting-too']);
 
