@@ -115,7 +115,17 @@ export interface ScalingState {
   lastScaleUpAt: Record<string, number>;
   /** Nodes being scaled down (drained, waiting for the scaler). */
   removing: string[];
+  /** Time (ms) each node in `removing` was drained for removal. */
+  removingSince?: Record<string, number>;
 }
+
+/**
+ * How long the pool waits for nodes it asked for to register, and for a drained node's removal
+ * to be reported, before it stops waiting (cluster-autoscaler's max-node-provision-time has the
+ * same default). An outcome can be lost: the scaler's activity runs on the control worker, and a
+ * pool that continues as new does not hear how an activity of its previous run ended.
+ */
+export const SCALING_TIMEOUT_MS = 15 * 60_000;
 
 /** A scaling action for the pool to carry out. */
 export type ScalingAction =

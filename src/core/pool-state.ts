@@ -6,7 +6,14 @@
  * nothing the second time.
  */
 import type { DemandGroup, NodeTemplate, ScalingAction, ScalingPolicy, ScalingState } from './capacity';
-import { DEFAULT_SCALING, TEMPLATE_LABEL, describeTemplate, planScaling, unmetDemand } from './capacity';
+import {
+  DEFAULT_SCALING,
+  SCALING_TIMEOUT_MS,
+  TEMPLATE_LABEL,
+  describeTemplate,
+  planScaling,
+  unmetDemand,
+} from './capacity';
 import { decide } from './decide';
 import type { SchedulingPolicy } from './policy';
 import { DEFAULT_POLICY } from './policy';
@@ -130,6 +137,8 @@ export class PoolState {
   private fgdScoring: FgdScoring = 'points';
   /** Whether reclaimers hold their quota from borrowers (see `DecideOptions.reclaimHolds`). */
   private reclaimHolds = true;
+  /** Whether scaling under way for too long is given up (see `expireScaling`). */
+  private scalingExpires = true;
   /** The queue by request id, kept in step with `data.queue`. */
   private readonly queueById: Map<string, PendingRequest>;
 
@@ -369,6 +378,7 @@ export class PoolState {
    */
   planScaling(now: number): ScalingAction[] {
     if (this.templates.length === 0) return [];
+    if (this.scalingExpires) this.expireScaling(now);
     const idleSince = (this.data.idleSince ??= {});
     const busy = new Set(this.data.leases.map((l) => l.nodeId));
     for (const n of this.data.nodes)
@@ -389,10 +399,36 @@ export class PoolState {
         this.scaling.lastScaleUpAt[a.template] = now;
       } else {
         this.scaling.removing.push(a.nodeId);
+        if (this.scalingExpires) (this.scaling.removingSince ??= {})[a.nodeId] = now;
         this.setDraining(a.nodeId, true);
       }
     }
     return actions;
+  }
+
+  /**
+   * Stops waiting for scaling that took longer than `SCALING_TIMEOUT_MS`: nodes asked for that
+   * never registered stop counting as pending (so the template can scale again), and a node whose
+   * removal was never reported is undrained (a removed node then goes silent and is lost).
+   */
+  private expireScaling(now: number): void {
+    const s = this.scaling;
+    for (const [template, count] of Object.entries(s.pending)) {
+      const asked = s.lastScaleUpAt[template];
+      if (count > 0 && asked !== undefined && now - asked >= SCALING_TIMEOUT_MS) s.pending[template] = 0;
+    }
+    const since = (s.removingSince ??= {});
+    for (const id of s.removing) since[id] ??= now;
+    for (const id of s.removing.filter((id) => now - (since[id] ?? now) >= SCALING_TIMEOUT_MS)) {
+      s.removing = s.removing.filter((x) => x !== id);
+      this.setDraining(id, false);
+    }
+    for (const id of Object.keys(since)) if (!s.removing.includes(id)) delete since[id];
+  }
+
+  /** Waits for scaling outcomes however long they take, as pools did before `expireScaling`. */
+  neverExpireScaling(): void {
+    this.scalingExpires = false;
   }
 
   /** Records the end of a scaling action: a removed node leaves the pool; a failed one is undone. */
@@ -403,6 +439,7 @@ export class PoolState {
       return;
     }
     s.removing = s.removing.filter((id) => id !== action.nodeId);
+    if (s.removingSince) delete s.removingSince[action.nodeId];
     if (ok && !this.data.leases.some((l) => l.nodeId === action.nodeId)) {
       this.data.nodes = this.data.nodes.filter((n) => n.spec.id !== action.nodeId);
       if (this.data.idleSince) delete this.data.idleSince[action.nodeId];

@@ -94,6 +94,8 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
   if (!patched('allot-fgd-points-v1')) pool.useExactFgdScoring();
   // Runs from before reclaimers held their quota let the evicted borrowers take it back.
   if (!patched('allot-reclaim-holds-v1')) pool.lendDuringReclaim();
+  // Runs from before scaling timed out waited for every scaler outcome.
+  if (!patched('allot-scaling-timeout-v1')) pool.neverExpireScaling();
   const outbox: Effect[] = [];
   let updatesThisRun = 0;
   let dirty = true;

@@ -3,6 +3,7 @@ import type { NodeRecord, PendingRequest, ResourceRequest } from '../../src/core
 import {
   DEFAULT_SCALING,
   PoolState,
+  SCALING_TIMEOUT_MS,
   TEMPLATE_LABEL,
   decide,
   emptyPoolState,
@@ -160,5 +161,43 @@ describe('demand and scaling', () => {
     expect(pool.templateNodes()[0]).toMatchObject({ pending: 0 });
     pool.scaled({ kind: 'down', template: 'a100x2', nodeId: 'a1' }, true);
     expect(pool.nodes.map((n) => n.spec.id)).toEqual(['cpu']);
+  });
+
+  it('stops waiting for scaling whose outcome never comes (lost with a restarted control worker)', () => {
+    const pool = new PoolState(emptyPoolState('p'));
+    pool.setTemplates([a100x2]);
+    pool.registerNode(cpuNode.spec, 0);
+    for (const p of queue) pool.acquire({ requestId: p.requestId, owner: p.owner, resources: p.resources }, 0);
+    pool.schedule(0);
+    expect(pool.planScaling(10_000)).toEqual([{ kind: 'up', template: 'a100x2', count: 3 }]);
+    // No node registers and no outcome arrives: the pool waits for them...
+    expect(pool.planScaling(10_000 + SCALING_TIMEOUT_MS - 1)).toEqual([]);
+    expect(pool.templateNodes()[0]).toMatchObject({ pending: 3 });
+    // ...until the timeout, then asks again for what still waits.
+    expect(pool.planScaling(10_000 + SCALING_TIMEOUT_MS)).toEqual([{ kind: 'up', template: 'a100x2', count: 3 }]);
+
+    // A drained node whose removal is never reported is undrained, and removed again while idle.
+    const idle = new PoolState(emptyPoolState('q'));
+    idle.setTemplates([a100x2]);
+    idle.registerNode({ id: 'a1', ...a100x2.spec, labels: { [TEMPLATE_LABEL]: 'a100x2' } }, 0);
+    expect(idle.planScaling(0)).toEqual([]);
+    const start = DEFAULT_SCALING.scaleDownAfterMs + 1;
+    expect(idle.planScaling(start)).toEqual([{ kind: 'down', template: 'a100x2', nodeId: 'a1' }]);
+    expect(idle.templateNodes()[0]).toMatchObject({ removing: ['a1'] });
+    expect(idle.planScaling(start + SCALING_TIMEOUT_MS - 1)).toEqual([]);
+    expect(idle.planScaling(start + SCALING_TIMEOUT_MS)).toEqual([{ kind: 'down', template: 'a100x2', nodeId: 'a1' }]);
+    idle.scaled({ kind: 'down', template: 'a100x2', nodeId: 'a1' }, false);
+    expect(idle.templateNodes()[0]).toMatchObject({ removing: [] });
+    expect(idle.nodes.find((n) => n.spec.id === 'a1')?.status).toBe('Ready');
+
+    // Runs from before the timeout wait for ever, as they did.
+    const old = new PoolState(emptyPoolState('r'));
+    old.neverExpireScaling();
+    old.setTemplates([a100x2]);
+    old.registerNode(cpuNode.spec, 0);
+    for (const p of queue) old.acquire({ requestId: p.requestId, owner: p.owner, resources: p.resources }, 0);
+    old.schedule(0);
+    old.planScaling(10_000);
+    expect(old.planScaling(10_000 + 10 * SCALING_TIMEOUT_MS)).toEqual([]);
   });
 });
