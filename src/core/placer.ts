@@ -59,14 +59,21 @@ const MAX_STATE_SCORES = 100_000;
 /** The GPUs of each inventory as a key: index, model and memory, in device order. */
 const deviceKeys = new WeakMap<NodeSpec, string>();
 
+/** Each node state's key, as of its version: every shape's ranking asks for it. */
+const stateKeys = new WeakMap<NodeState, { version: number; key: string }>();
+
 /** Everything a score depends on: the devices, and what is free on them and on the node. */
 function stateKey(n: NodeState): string {
+  const known = stateKeys.get(n);
+  if (known && known.version === n.version) return known.key;
   let devices = deviceKeys.get(n.spec);
   if (devices === undefined) {
     devices = n.spec.gpus.map((d) => `${d.index}:${d.model}:${d.memoryMiB}`).join(',');
     deviceKeys.set(n.spec, devices);
   }
-  return `${devices}|${n.freeCpuMilli}|${n.freeMemoryMiB}|${n.gpuFree.join(',')}|${n.gpuMemoryFree.join(',')}`;
+  const key = `${devices}|${n.freeCpuMilli}|${n.freeMemoryMiB}|${n.gpuFree.join(',')}|${n.gpuMemoryFree.join(',')}`;
+  stateKeys.set(n, { version: n.version, key });
+  return key;
 }
 
 const EPSILON = 1e-9;
@@ -74,7 +81,6 @@ const EPSILON = 1e-9;
 /** Chooses nodes and GPUs for requests on one cluster view. */
 export class Placer {
   private readonly eligible = new Map<string, NodeState[]>();
-  private readonly scores = new WeakMap<NodeState, Map<string, { version: number; scored: Scored }>>();
   private readonly scale: Scale;
   private readonly fragmentation = new WeakMap<NodeState, { version: number; value: number }>();
   /** Per shape: scores by node state (`stateKey`). */
@@ -195,10 +201,6 @@ export class Placer {
   }
 
   private score(n: NodeState, r: ResourceRequest, key: string): Scored {
-    let perNode = this.scores.get(n);
-    if (!perNode) this.scores.set(n, (perNode = new Map()));
-    const cached = perNode.get(key);
-    if (cached && cached.version === n.version) return cached.scored;
     // Nodes of one kind in the same state score alike: a cluster has many of them.
     let byState = this.stateScores.get(key);
     if (!byState) this.stateScores.set(key, (byState = new Map()));
@@ -210,7 +212,6 @@ export class Placer {
         this.policy === 'fragmentation-aware' && this.model ? this.scoreFgd(n, r) : scoreBestFit(n, r, this.scale);
       byState.set(state, scored);
     }
-    perNode.set(key, { version: n.version, scored });
     return scored;
   }
 
