@@ -10,7 +10,7 @@
  * evicted.
  */
 import type { ClusterState } from './cluster';
-import { allocationOf } from './cluster';
+import { allocationOf, applyAllocation, scratchCopy } from './cluster';
 import { fitsNow } from './fit';
 import type { Placer } from './placer';
 import type { QuotaLedger, ResourceVector } from './quota';
@@ -102,9 +102,10 @@ export function findVictims(
     return quotaShort || g.leases.some((l) => usefulNodes.has(l.nodeId));
   });
   if (candidates.length === 0) return undefined;
+  const borrower = new Map(candidates.map((g) => [g, Number(borrows(g.team))]));
   candidates.sort(
     (a, b) =>
-      Number(borrows(b.team)) - Number(borrows(a.team)) ||
+      (borrower.get(b) ?? 0) - (borrower.get(a) ?? 0) ||
       a.priority - b.priority ||
       b.grantedAt - a.grantedAt ||
       (a.requestId < b.requestId ? -1 : a.requestId > b.requestId ? 1 : 0),
@@ -136,19 +137,33 @@ function victimsOnOneNode(
   for (const n of ctx.placer.eligibleNodes(request.resources)) {
     const list = byNode.get(n.spec.id);
     if (!n.ready || !list) continue;
-    const fitsHere = (): boolean => fitsNow(n, request.resources);
+    // Only this node matters here: try evictions on a copy of it, not on the cluster and ledger.
+    const node = scratchCopy(n);
+    const fitsHere = (): boolean => fitsNow(node, request.resources);
+    const evict = (g: LeaseGroup, sign: 1 | -1): void => {
+      for (const l of g.leases) applyAllocation(node, l, sign);
+    };
     const taken: LeaseGroup[] = [];
     for (const g of list) {
       if (fitsHere()) break;
-      applyGroup(ctx, g, -1);
+      evict(g, 1);
       taken.push(g);
     }
-    if (!fitsHere() || taken.length === 0) {
-      for (const g of taken) applyGroup(ctx, g, 1);
-      continue;
+    if (!fitsHere() || taken.length === 0) continue;
+    // Drop any victim not needed, latest chosen first (the last one always is needed).
+    const needed: LeaseGroup[] = [];
+    for (let i = taken.length - 1; i >= 0; i--) {
+      const g = taken[i] as LeaseGroup;
+      if (i === taken.length - 1) {
+        needed.push(g);
+        continue;
+      }
+      evict(g, -1);
+      if (fitsHere()) continue;
+      evict(g, 1);
+      needed.push(g);
     }
-    const needed = minimal(ctx, taken, fitsHere);
-    for (const g of needed) applyGroup(ctx, g, 1);
+    needed.reverse();
     const top = Math.max(...needed.map((g) => g.priority));
     if (!best || needed.length < best.victims.length || (needed.length === best.victims.length && top < best.top)) {
       best = { victims: needed, top };
