@@ -315,10 +315,11 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
     acquireUpdate,
     (request) => {
       updatesThisRun++;
-      const outcome = pool.acquire(request, Date.now());
+      // Where it stands is worked out once, after scheduling: most are granted at once.
+      const outcome = pool.enqueue(request, Date.now());
       if (outcome.status !== 'queued') return outcome;
       outbox.push(...pool.schedule(Date.now()));
-      return pool.lookup(request.requestId) ?? outcome;
+      return pool.lookup(request.requestId) ?? { status: 'released' };
     },
     { validator: validateAcquire },
   );
