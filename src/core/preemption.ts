@@ -150,20 +150,7 @@ function victimsOnOneNode(
       taken.push(g);
     }
     if (!fitsHere() || taken.length === 0) continue;
-    // Drop any victim not needed, latest chosen first (the last one always is needed).
-    const needed: LeaseGroup[] = [];
-    for (let i = taken.length - 1; i >= 0; i--) {
-      const g = taken[i] as LeaseGroup;
-      if (i === taken.length - 1) {
-        needed.push(g);
-        continue;
-      }
-      evict(g, -1);
-      if (fitsHere()) continue;
-      evict(g, 1);
-      needed.push(g);
-    }
-    needed.reverse();
+    const needed = minimal(taken, fitsHere, (g, back) => evict(g, back ? -1 : 1));
     const top = Math.max(...needed.map((g) => g.priority));
     if (!best || needed.length < best.victims.length || (needed.length === best.victims.length && top < best.top)) {
       best = { victims: needed, top };
@@ -173,8 +160,15 @@ function victimsOnOneNode(
   return best.victims;
 }
 
-/** Drops victims not needed, latest chosen first; victims stay removed in the working state. */
-function minimal(ctx: PreemptionContext, victims: readonly LeaseGroup[], fits: () => boolean): LeaseGroup[] {
+/**
+ * Drops victims not needed, latest chosen first (the last one always is needed); the needed ones
+ * stay removed. `put(g, true)` puts a victim back in the working state, `put(g, false)` removes it.
+ */
+function minimal(
+  victims: readonly LeaseGroup[],
+  fits: () => boolean,
+  put: (g: LeaseGroup, back: boolean) => void,
+): LeaseGroup[] {
   const needed: LeaseGroup[] = [];
   for (let i = victims.length - 1; i >= 0; i--) {
     const g = victims[i] as LeaseGroup;
@@ -182,9 +176,9 @@ function minimal(ctx: PreemptionContext, victims: readonly LeaseGroup[], fits: (
       needed.push(g);
       continue;
     }
-    applyGroup(ctx, g, 1);
+    put(g, true);
     if (fits()) continue;
-    applyGroup(ctx, g, -1);
+    put(g, false);
     needed.push(g);
   }
   return needed.reverse();
@@ -211,7 +205,11 @@ function greedyThenMinimal(
     return undefined;
   }
   // Drop any victim the request does not need, latest chosen first (the last one always is needed).
-  const needed = minimal(ctx, victims, () => admissible(ctx, request, vector));
+  const needed = minimal(
+    victims,
+    () => admissible(ctx, request, vector),
+    (g, back) => applyGroup(ctx, g, back ? 1 : -1),
+  );
   for (const g of needed) applyGroup(ctx, g, 1);
   return needed;
 }
