@@ -8,7 +8,7 @@
  * the request. Work with no known end never ends here: a request that needs its resources has no
  * reserved start (`Infinity`).
  */
-import type { Allocation, ClusterState, NodeState } from './cluster';
+import type { Allocation, NodeState } from './cluster';
 import { allocationOf, applyAllocation, scratchCopy } from './cluster';
 import { fitsNow } from './fit';
 import type { Placer } from './placer';
@@ -25,7 +25,6 @@ export type EndingsByNode = Map<string, Ending[]>;
 
 /** Earliest time (ms) all `replicas` copies of the request could start; `now` if they fit now. */
 export function reservedStart(
-  cluster: ClusterState,
   placer: Placer,
   endings: EndingsByNode,
   request: ResourceRequest,

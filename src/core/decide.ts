@@ -216,7 +216,7 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
     if (shadowOwner && cached && cached.frees === frees && cached.start >= shadow && (r.replicas ?? 1) === 1) return;
     let start = cached && cached.changes === changes ? cached.start : undefined;
     if (start === undefined) {
-      start = reservedStart(cluster, placer, endings, r.resources, r.replicas ?? 1, now);
+      start = reservedStart(placer, endings, r.resources, r.replicas ?? 1, now);
       reservations.set(key, { changes, frees, start });
     }
     if (start < shadow || shadowOwner === undefined) {

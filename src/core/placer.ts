@@ -169,13 +169,10 @@ export class Placer {
     return ranking.nodes;
   }
 
-  /** GPUs for one copy on this node now (best-fit within the node), or `undefined`. Does not allocate. */
-  placeOnNode(nodeId: string, r: ResourceRequest): Placement | undefined {
-    const n = this.cluster.node(nodeId);
-    return n && this.placeOnState(n, r);
-  }
-
-  /** As `placeOnNode`, on a node's state that may be a scratch copy. */
+  /**
+   * GPUs for one copy on this node state now (best-fit within the node), or `undefined`. Does not
+   * allocate; the state may be a scratch copy apart from the cluster.
+   */
   placeOnState(n: NodeState, r: ResourceRequest): Placement | undefined {
     if (!fitsNow(n, r)) return undefined;
     return { nodeId: n.spec.id, gpus: scoreBestFit(n, r, this.scale).gpus };

@@ -611,11 +611,10 @@ export class PoolState {
     }
     for (const w of decisions.waiting) {
       const request = this.queueById.get(w.requestId);
-      // Most keep their reason from cycle to cycle (the same string): no need to write it.
-      if (request && request.message !== w.message) {
+      if (request) {
         request.reason = w.reason;
         request.message = w.message;
-      } else if (request && request.reason !== w.reason) request.reason = w.reason;
+      }
     }
     const gone = new Set([
       ...decisions.grants.map((g) => g.requestId),
