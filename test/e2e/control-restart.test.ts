@@ -10,10 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseResources } from '../../src/core';
 import type { AcquireInput } from '../../src/core';
 import { acquireSignal, poolWorkflowId, releaseSignal, statusQuery } from '../../src/workflows/messages';
-import { freePort } from '../helpers/cli';
 import { eventually } from '../helpers/harness';
 import type { Proc } from '../helpers/processes';
-import { startDevServer, startWorkerProcess } from '../helpers/processes';
+import { startDevServerOnFreePort, startWorkerProcess } from '../helpers/processes';
 
 const PIPELINES = path.resolve(__dirname, '../helpers/test-workflows.ts');
 
@@ -24,9 +23,9 @@ let client: Client;
 
 beforeAll(async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'allot-restart-'));
-  const port = await freePort();
+  let port: number;
+  ({ server, port } = await startDevServerOnFreePort(path.join(dir, 'temporal.db')));
   address = `127.0.0.1:${port}`;
-  server = await startDevServer(path.join(dir, 'temporal.db'), port);
   worker = await startWorkerProcess(address, [PIPELINES]);
   client = new Client({ connection: await Connection.connect({ address }) });
 }, 180_000);

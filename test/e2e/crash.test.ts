@@ -9,9 +9,8 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StepInput } from '../../src/workflows/step-types';
-import { freePort } from '../helpers/cli';
 import type { Proc } from '../helpers/processes';
-import { startAgentProcess, startDevServer, startWorkerProcess } from '../helpers/processes';
+import { startAgentProcess, startDevServer, startDevServerOnFreePort, startWorkerProcess } from '../helpers/processes';
 
 const PIPELINES = path.resolve(__dirname, '../helpers/test-workflows.ts');
 
@@ -24,9 +23,8 @@ let agent: Proc;
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'allot-crash-'));
-  port = await freePort();
+  ({ server, port } = await startDevServerOnFreePort(path.join(dir, 'temporal.db')));
   address = `127.0.0.1:${port}`;
-  server = await startDevServer(path.join(dir, 'temporal.db'), port);
   worker = await startWorkerProcess(address, [PIPELINES]);
   agent = await startAgentProcess(address, 'crash-node', path.join(dir, 'agent'));
 }, 180_000);

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { findTemporalCli } from '../../src/workers/temporal-cli';
 import { SEARCH_ATTRIBUTE_LIST } from '../../src/workflows/search-attributes';
-import { startAllot } from './cli';
+import { freePort, startAllot } from './cli';
 
 /** A process and a way to wait for its end. */
 export interface Proc {
@@ -35,6 +35,25 @@ function wrap(child: ChildProcess): Proc {
   };
 }
 
+/** The dev server exited before it answered (for one, a port it needs was taken meanwhile). */
+class DevServerExited extends Error {}
+
+/**
+ * Starts a dev server on a free port. Test files run side by side, and a port free when chosen
+ * can be taken before the server binds it (it binds more than the one given): then it tries
+ * another.
+ */
+export async function startDevServerOnFreePort(dbFile: string): Promise<{ server: Proc; port: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return { server: await startDevServer(dbFile, port), port };
+    } catch (err) {
+      if (!(err instanceof DevServerExited) || attempt >= 3) throw err;
+    }
+  }
+}
+
 /** Starts `temporal server start-dev` on a database file; resolves once it answers. */
 export async function startDevServer(dbFile: string, port: number): Promise<Proc> {
   const cli = findTemporalCli().path;
@@ -52,7 +71,12 @@ export async function startDevServer(dbFile: string, port: number): Promise<Proc
   ];
   for (const a of SEARCH_ATTRIBUTE_LIST)
     args.push('--search-attribute', `${a.name}=${a.type === 'INT' ? 'Int' : 'Keyword'}`);
-  const child = spawn(cli, args, { stdio: 'ignore' });
+  const child = spawn(cli, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Its last words, should it exit before answering.
+  let errors = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    errors = (errors + chunk.toString('utf8')).slice(-2_000);
+  });
   const proc = wrap(child);
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -63,7 +87,8 @@ export async function startDevServer(dbFile: string, port: number): Promise<Proc
       probe.once('exit', (code) => resolve(code === 0));
     });
     if (ok) return proc;
-    if (child.exitCode !== null) throw new Error(`temporal server exited with ${child.exitCode}`);
+    if (child.exitCode !== null)
+      throw new DevServerExited(`temporal server exited with ${child.exitCode}: ${errors.trim() || '(no output)'}`);
     if (Date.now() > deadline) throw new Error('temporal server did not become healthy');
     await new Promise((r) => setTimeout(r, 300));
   }
