@@ -76,6 +76,12 @@ export const COMPACT_AFTER_REPLAY_PATCH = 'allot-compact-after-replay-v2';
  */
 export const DEFAULT_SIGNAL_HANDLER_LAST_PATCH = 'allot-default-signal-last-v1';
 
+/**
+ * Marks runs that handle the signals waiting for their first task in the order they arrived.
+ * Earlier runs handled them one signal name after another, in the order their handlers were set.
+ */
+export const SIGNALS_IN_ORDER_PATCH = 'allot-signals-in-order-v1';
+
 /** Input of `allotPool`: its name, and the state carried over by continue-as-new. */
 export interface PoolInput {
   name: string;
@@ -134,7 +140,7 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
 
   // Registrations by signal: refused ones are logged and answered through the query.
   const registrations = new Map<string, RegistrationOutcome>();
-  setHandler(registerSignal, (spec, options) => {
+  function onRegisterSignal(spec: NodeSpec, options: unknown): void {
     const opts = (typeof options === 'object' && options !== null ? options : {}) as Partial<
       RegisterOptions & { token: string }
     >;
@@ -147,7 +153,79 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
       return;
     }
     registrations.set(spec.id, { token, result: register(spec, opts) });
-  });
+  }
+
+  function onRenewSignal(message: { requestId: string }): void {
+    if (typeof message?.requestId !== 'string') {
+      log.warn('dropped an invalid renew signal', { got: describeValue(message).slice(0, 200) });
+      return;
+    }
+    if (!pool.renew(message.requestId, Date.now())) {
+      log.warn('renewal of a lease the pool does not hold', { requestId: message.requestId });
+    }
+  }
+
+  function onNodeHeartbeatSignal(message: { nodeId: string; stopping?: boolean }): void {
+    if (typeof message?.nodeId !== 'string') {
+      log.warn('dropped an invalid nodeHeartbeat signal', { got: describeValue(message).slice(0, 200) });
+      return;
+    }
+    if (message.stopping === true) {
+      // Its agent is stopping: no new grants until it registers again.
+      pool.markNotReady(message.nodeId);
+      dirty = true;
+    } else if (pool.heartbeat(message.nodeId, Date.now())) dirty = true;
+  }
+
+  function onAcquireSignal(request: AcquireInput): void {
+    try {
+      validateAcquire(request);
+    } catch (err) {
+      log.warn('dropped an invalid acquire signal', { error: String(err) });
+      return;
+    }
+    const outcome = pool.enqueue(request, Date.now());
+    const rejection = outcome.status === 'rejected' ? pool.rejectionOf(request.requestId) : undefined;
+    if (rejection) outbox.push({ kind: 'reject', rejection });
+    dirty = true;
+  }
+
+  function onReleaseSignal(message: { requestId: string }): void {
+    if (typeof message?.requestId !== 'string') {
+      log.warn('dropped an invalid release signal', { message });
+      return;
+    }
+    pool.release(message.requestId);
+    dirty = true;
+  }
+
+  // A signal no handler takes (sent by hand, or by a newer allot) is logged and dropped rather
+  // than buffered for the rest of the run.
+  function dropUnknownSignal(name: string): void {
+    log.warn(`dropped a signal the pool does not have: ${name}`);
+  }
+
+  // Signals that reach a run before its first task (those sent during a continue-as-new) wait in
+  // a buffer until a handler for them is set, and setting one hands it all of its kind at once.
+  // A default handler set first takes the whole buffer, in the order the signals arrived: a
+  // stopping heartbeat and the registration after it, or a release and the acquire that needs its
+  // GPUs, are handled as sent. The named handlers below take the signals that come later.
+  const signalHandlers: Record<string, (...args: never[]) => void> = {
+    [registerSignal.name]: onRegisterSignal,
+    [renewSignal.name]: onRenewSignal,
+    [nodeHeartbeatSignal.name]: onNodeHeartbeatSignal,
+    [acquireSignal.name]: onAcquireSignal,
+    [releaseSignal.name]: onReleaseSignal,
+  };
+  if (patched(SIGNALS_IN_ORDER_PATCH)) {
+    setDefaultSignalHandler((name, ...args) => {
+      const handler = signalHandlers[name] as ((...a: unknown[]) => void) | undefined;
+      if (handler) handler(...args);
+      else dropUnknownSignal(name);
+    });
+  }
+
+  setHandler(registerSignal, onRegisterSignal);
   setHandler(registrationQuery, (nodeId) => registrations.get(nodeId) ?? null);
 
   setHandler(
@@ -287,27 +365,8 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
   setHandler(quotasQuery, quotaReport);
   setHandler(policyQuery, () => ({ policy: pool.policy, health: pool.health }));
 
-  setHandler(renewSignal, (message) => {
-    if (typeof message?.requestId !== 'string') {
-      log.warn('dropped an invalid renew signal', { got: describeValue(message).slice(0, 200) });
-      return;
-    }
-    if (!pool.renew(message.requestId, Date.now())) {
-      log.warn('renewal of a lease the pool does not hold', { requestId: message.requestId });
-    }
-  });
-
-  setHandler(nodeHeartbeatSignal, (message) => {
-    if (typeof message?.nodeId !== 'string') {
-      log.warn('dropped an invalid nodeHeartbeat signal', { got: describeValue(message).slice(0, 200) });
-      return;
-    }
-    if (message.stopping === true) {
-      // Its agent is stopping: no new grants until it registers again.
-      pool.markNotReady(message.nodeId);
-      dirty = true;
-    } else if (pool.heartbeat(message.nodeId, Date.now())) dirty = true;
-  });
+  setHandler(renewSignal, onRenewSignal);
+  setHandler(nodeHeartbeatSignal, onNodeHeartbeatSignal);
 
   setHandler(leaseQuery, (leaseId) => pool.leases.find((l) => l.leaseId === leaseId) ?? null);
 
@@ -340,37 +399,14 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
     },
   );
 
-  // A signal no handler takes (sent by hand, or by a newer allot) is logged and dropped rather
-  // than buffered for the rest of the run. Signals that reach a new run before its first task
-  // wait in a buffer until their handler is set, and setting a default handler hands it the
-  // whole buffer: so it comes after every other handler. Runs from before this patch set it here.
-  const dropUnknownSignal = (name: string): void => {
-    log.warn(`dropped a signal the pool does not have: ${name}`);
-  };
+  // The catch-all for unknown signals comes after every other handler: set earlier, it would take
+  // (and drop) the buffered signals of the handlers after it. Runs from before this patch set it
+  // here. (Runs that handle signals in order have handled the buffer already.)
   const defaultHandlerLast = patched(DEFAULT_SIGNAL_HANDLER_LAST_PATCH);
   if (!defaultHandlerLast) setDefaultSignalHandler(dropUnknownSignal);
 
-  setHandler(acquireSignal, (request) => {
-    try {
-      validateAcquire(request);
-    } catch (err) {
-      log.warn('dropped an invalid acquire signal', { error: String(err) });
-      return;
-    }
-    const outcome = pool.enqueue(request, Date.now());
-    const rejection = outcome.status === 'rejected' ? pool.rejectionOf(request.requestId) : undefined;
-    if (rejection) outbox.push({ kind: 'reject', rejection });
-    dirty = true;
-  });
-
-  setHandler(releaseSignal, (message) => {
-    if (typeof message?.requestId !== 'string') {
-      log.warn('dropped an invalid release signal', { message });
-      return;
-    }
-    pool.release(message.requestId);
-    dirty = true;
-  });
+  setHandler(acquireSignal, onAcquireSignal);
+  setHandler(releaseSignal, onReleaseSignal);
 
   setHandler(statusQuery, (options) => {
     const limit = statusQueueLimit(options);
