@@ -1,7 +1,7 @@
 /**
  * Bundles allot's workflows, plus a user's pipeline modules, into one workflow bundle.
  */
-import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
@@ -51,23 +51,27 @@ export async function bundleWorkflows(extraWorkflows: readonly string[] = []): P
     (p) => `export * from ${JSON.stringify(p)};`,
   );
   writeFileSync(entry, lines.join('\n') + '\n');
-  return bundleWorkflowCode({
-    workflowsPath: entry,
-    logger: quietLogger,
-    webpackConfigHook: (config) => {
-      config.resolve ??= {};
-      const alias = (config.resolve.alias ?? {}) as Record<string, string>;
-      alias['allot/workflow$'] = own('workflow');
-      config.resolve.alias = alias;
-      // The entry lives in a temporary folder: resolve packages from allot's own node_modules too.
-      config.resolve.modules = [
-        ...(config.resolve.modules ?? ['node_modules']),
-        path.join(OWN_ROOT, '..', 'node_modules'),
-      ];
-      if (RUNNING_FROM_SOURCE) config.resolve.extensions = ['.ts', '.js', ...(config.resolve.extensions ?? [])];
-      return config;
-    },
-  });
+  try {
+    return await bundleWorkflowCode({
+      workflowsPath: entry,
+      logger: quietLogger,
+      webpackConfigHook: (config) => {
+        config.resolve ??= {};
+        const alias = (config.resolve.alias ?? {}) as Record<string, string>;
+        alias['allot/workflow$'] = own('workflow');
+        config.resolve.alias = alias;
+        // The entry lives in a temporary folder: resolve packages from allot's own node_modules too.
+        config.resolve.modules = [
+          ...(config.resolve.modules ?? ['node_modules']),
+          path.join(OWN_ROOT, '..', 'node_modules'),
+        ];
+        if (RUNNING_FROM_SOURCE) config.resolve.extensions = ['.ts', '.js', ...(config.resolve.extensions ?? [])];
+        return config;
+      },
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const noop = (): void => undefined;

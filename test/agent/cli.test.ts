@@ -6,12 +6,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALLOT_BIN, allot, freePort, startAllot } from '../helpers/cli';
 import { eventually } from '../helpers/harness';
+import { tempDir } from '../helpers/temp';
 
 let dev: { child: ChildProcess; output: () => string };
 let env: NodeJS.ProcessEnv;
@@ -19,7 +18,7 @@ let work: string;
 let metricsUrl: string;
 
 beforeAll(async () => {
-  work = mkdtempSync(path.join(tmpdir(), 'allot-agent-cli-'));
+  work = tempDir('agent-cli');
   const [port, uiPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
   env = { TEMPORAL_ADDRESS: `127.0.0.1:${port}` };
   metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;

@@ -3,14 +3,14 @@
  * for a 1×H100 machine, an 8×A100 machine and a MIG-enabled A100, and on this machine as it is.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/core';
 import { detectGpus, schedulableGpus, shortModel } from '../../src/workers/detect/gpus';
 import { parseMigList } from '../../src/workers/detect/nvidia-smi';
 import { detectInventory } from '../../src/workers/inventory';
+import { tempDir } from '../helpers/temp';
 
 const FAKES = path.resolve(__dirname, '../fixtures/nvidia-smi');
 const ORIGINAL_PATH = process.env.PATH ?? '';
@@ -98,7 +98,7 @@ describe('detection with a fake 8×A100 machine', () => {
   });
 
   it('finds the GPUs in a container whose lspci lists nothing', async () => {
-    const empty = mkdtempSync(path.join(tmpdir(), 'allot-lspci-'));
+    const empty = tempDir('lspci');
     writeFileSync(path.join(empty, 'lspci'), '#!/bin/sh\nexit 0\n');
     chmodSync(path.join(empty, 'lspci'), 0o755);
     usePath(empty, path.join(FAKES, 'a100x8'));
@@ -139,7 +139,7 @@ describe('detection with a fake MIG-enabled A100', () => {
 
 describe('detection on a machine without GPUs', () => {
   it('reports 0 GPUs and no error when neither lspci nor nvidia-smi exists', async () => {
-    const bare = mkdtempSync(path.join(tmpdir(), 'allot-bare-'));
+    const bare = tempDir('bare');
     process.env.PATH = bare;
     await expect(detectGpus()).resolves.toEqual([]);
   });

@@ -3,8 +3,7 @@
  * nvidia-smi for the GPU measures), signals, heartbeats, and cgroup limits written to a fake
  * cgroup tree.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -13,6 +12,7 @@ import type { AgentContext, LaunchFailureDetails } from '../../src/activities';
 import { createActivities, LeaseLedger, prepareCgroups } from '../../src/activities';
 import { GpuSampler } from '../../src/workers/detect/gpu-sampler';
 import type { LaunchInput, LaunchResult } from '../../src/workflows/step-types';
+import { tempDir } from '../helpers/temp';
 
 const FAKES = path.resolve(__dirname, '../fixtures/nvidia-smi');
 const ORIGINAL_PATH = process.env.PATH ?? '';
@@ -44,7 +44,7 @@ afterEach(() => {
 function context(extra: Partial<AgentContext> = {}): AgentContext {
   return {
     nodeId: 'n1',
-    dataDir: mkdtempSync(path.join(tmpdir(), 'allot-launch-')),
+    dataDir: tempDir('launch'),
     ledger: new LeaseLedger(),
     heartbeatMs: 100,
     sampleMs: 100,
@@ -230,7 +230,7 @@ describe('exit', () => {
 
 describe('cgroup v2 limits (a fake cgroup tree)', () => {
   function fakeTree(): { root: string; selfFile: string; own: string } {
-    const root = mkdtempSync(path.join(tmpdir(), 'allot-cgroup-'));
+    const root = tempDir('cgroup');
     const own = path.join(root, 'system.slice', 'allot.service');
     mkdirSync(own, { recursive: true });
     writeFileSync(path.join(root, 'cgroup.controllers'), 'cpuset cpu io memory pids\n');
@@ -251,7 +251,7 @@ describe('cgroup v2 limits (a fake cgroup tree)', () => {
   });
 
   it('says why when the machine has no cgroup v2 hierarchy (as here: cgroup v1)', () => {
-    const support = prepareCgroups({ root: mkdtempSync(path.join(tmpdir(), 'allot-nocg-')) });
+    const support = prepareCgroups({ root: tempDir('nocg') });
     expect(support.available).toBe(false);
     expect(support.available ? '' : support.why).toMatch(/no cgroup v2 hierarchy/);
   });

@@ -2,15 +2,15 @@
  * The bad-input table, part 1: flags of the real `allot` binary and files given to
  * `allot simulate`. Each gets exit code 2 and a message naming the problem, never a stack trace.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { allot } from '../helpers/cli';
 import { CLI_ROWS, COMPANION_FILES, FILE_ROWS } from './rows';
+import { tempDir } from '../helpers/temp';
 
-const dir = mkdtempSync(path.join(tmpdir(), 'allot-bad-input-'));
+const dir = tempDir('bad-input');
 const companions: Record<string, string> = {};
 for (const [name, content] of Object.entries(COMPANION_FILES)) {
   companions[name] = path.join(dir, `companion-${name}.csv`);

@@ -3,19 +3,19 @@
  * submit`, `allot status` and `allot run` as separate processes.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allot, freePort, startAllot } from '../helpers/cli';
 import { maxConcurrent, sharedGpus } from '../helpers/intervals';
+import { tempDir } from '../helpers/temp';
 
 let dev: { child: ChildProcess; output: () => string };
 let env: NodeJS.ProcessEnv;
 let work: string;
 
 beforeAll(async () => {
-  work = mkdtempSync(path.join(tmpdir(), 'allot-cli-'));
+  work = tempDir('cli');
   const [port, uiPort] = [await freePort(), await freePort()];
   env = { TEMPORAL_ADDRESS: `127.0.0.1:${port}` };
   dev = await startAllot(

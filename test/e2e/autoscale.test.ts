@@ -4,18 +4,17 @@
  * stop once idle; `allot status` shows the demand and the WaitingForCapacity reason meanwhile.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allot, freePort, startAllot } from '../helpers/cli';
 import { eventually } from '../helpers/harness';
+import { tempDir } from '../helpers/temp';
 
 let dev: { child: ChildProcess; output: () => string };
 let env: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'allot-autoscale-'));
+  const dir = tempDir('autoscale');
   const [port, uiPort] = [await freePort(), await freePort()];
   env = { TEMPORAL_ADDRESS: `127.0.0.1:${port}` };
   dev = await startAllot(

@@ -2,8 +2,6 @@
  * kill -9 of the control worker while requests arrive: the pool that a fresh worker picks up (and
  * carries into a new run) keeps every acquire and release sent meanwhile.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +11,7 @@ import { acquireSignal, poolWorkflowId, releaseSignal, statusQuery } from '../..
 import { eventually } from '../helpers/harness';
 import type { Proc } from '../helpers/processes';
 import { startDevServerOnFreePort, startWorkerProcess } from '../helpers/processes';
+import { tempDir } from '../helpers/temp';
 
 const PIPELINES = path.resolve(__dirname, '../helpers/test-workflows.ts');
 
@@ -22,7 +21,7 @@ let worker: Proc;
 let client: Client;
 
 beforeAll(async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'allot-restart-'));
+  const dir = tempDir('restart');
   let port: number;
   ({ server, port } = await startDevServerOnFreePort(path.join(dir, 'temporal.db')));
   address = `127.0.0.1:${port}`;

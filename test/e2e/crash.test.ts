@@ -3,14 +3,14 @@
  * middle of a pipeline: after a restart every pipeline finishes, no step is lost, and none ran
  * twice at the same time.
  */
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StepInput } from '../../src/workflows/step-types';
 import type { Proc } from '../helpers/processes';
 import { startAgentProcess, startDevServer, startDevServerOnFreePort, startWorkerProcess } from '../helpers/processes';
+import { tempDir } from '../helpers/temp';
 
 const PIPELINES = path.resolve(__dirname, '../helpers/test-workflows.ts');
 
@@ -22,7 +22,7 @@ let worker: Proc;
 let agent: Proc;
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'allot-crash-'));
+  dir = tempDir('crash');
   ({ server, port } = await startDevServerOnFreePort(path.join(dir, 'temporal.db')));
   address = `127.0.0.1:${port}`;
   worker = await startWorkerProcess(address, [PIPELINES]);

@@ -2,7 +2,7 @@
  * One real Temporal dev server per test run, with allot's search attributes, and one workflow
  * bundle that every test file's workers share.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { defineSearchAttributeKey } from '@temporalio/common';
@@ -20,6 +20,7 @@ declare module 'vitest' {
 }
 
 let env: TestWorkflowEnvironment | undefined;
+let bundleDir: string | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
   const cli = findTemporalCli();
@@ -31,6 +32,7 @@ export async function setup(project: TestProject): Promise<void> {
     },
   });
   const dir = mkdtempSync(path.join(tmpdir(), 'allot-test-'));
+  bundleDir = dir;
   const bundle = await bundleWorkflows([
     path.resolve(__dirname, '../../examples/pipeline/workflows.ts'),
     path.resolve(__dirname, 'test-workflows.ts'),
@@ -43,4 +45,5 @@ export async function setup(project: TestProject): Promise<void> {
 
 export async function teardown(): Promise<void> {
   await env?.teardown();
+  if (bundleDir) rmSync(bundleDir, { recursive: true, force: true });
 }

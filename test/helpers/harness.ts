@@ -3,8 +3,6 @@
  * queue, and agents with unique node ids and static inventories.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
@@ -16,6 +14,7 @@ import { startAgent } from '../../src/workers/agent';
 import { noMetricsSinks, registerControlMetrics } from '../../src/workers/metrics';
 import { ensurePool } from '../../src/workers/pool-client';
 import { poolWorkflowId, statusQuery } from '../../src/workflows/messages';
+import { tempDir } from './temp';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -56,7 +55,7 @@ export async function createWorld(name: string, options: { metrics?: Registry } 
   const suffix = randomUUID().slice(0, 8);
   const pool = `${name}-${suffix}`;
   const taskQueue = `allot-test-${suffix}`;
-  const dataDir = mkdtempSync(path.join(tmpdir(), `allot-${name}-`));
+  const dataDir = tempDir(name);
   const sinks = options.metrics ? registerControlMetrics(options.metrics, client, [pool]) : noMetricsSinks();
   const startControl = async (): Promise<{ worker: Worker; done: Promise<void> }> => {
     const worker = await Worker.create({

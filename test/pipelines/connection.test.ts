@@ -2,11 +2,12 @@
  * Connection settings come from the environment and the Temporal config file the way Temporal's
  * own tools read them (`@temporalio/envconfig`), so CI can keep them in secrets.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectionSettings } from '../../src/workers/connection';
+import { tempDir } from '../helpers/temp';
 
 const saved = { ...process.env };
 afterEach(() => {
@@ -29,7 +30,7 @@ describe('connectionSettings', () => {
   });
 
   it('reads address, namespace, API key and TLS settings from TEMPORAL_* variables', () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'allot-tls-'));
+    const dir = tempDir('tls');
     const ca = path.join(dir, 'ca.pem');
     writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
     useEnv({
@@ -49,7 +50,7 @@ describe('connectionSettings', () => {
   });
 
   it('reads a profile of the Temporal config file, with TLS on for an API key', () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'allot-profile-'));
+    const dir = tempDir('profile');
     const file = path.join(dir, 'temporal.toml');
     writeFileSync(
       file,

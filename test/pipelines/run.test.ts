@@ -3,14 +3,13 @@
  * `allot status` and `allot schedule` as separate processes against it.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allot, freePort, startAllot } from '../helpers/cli';
 import { eventually } from '../helpers/harness';
 import { maxConcurrent } from '../helpers/intervals';
+import { tempDir } from '../helpers/temp';
 
 let dev: { child: ChildProcess; output: () => string };
 let env: NodeJS.ProcessEnv;
@@ -23,7 +22,7 @@ interface StatusJson {
 }
 
 beforeAll(async () => {
-  const work = mkdtempSync(path.join(tmpdir(), 'allot-pipelines-'));
+  const work = tempDir('pipelines');
   const [port, uiPort] = [await freePort(), await freePort()];
   env = { TEMPORAL_ADDRESS: `127.0.0.1:${port}` };
   dev = await startAllot(

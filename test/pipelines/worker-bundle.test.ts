@@ -3,8 +3,7 @@
  * workflows, runs on a real worker against the real dev server.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
@@ -14,6 +13,7 @@ import type { Agent } from '../../src/workers/agent';
 import { bundleWorkflows, workflowModulePaths } from '../../src/workers/bundle';
 import { ensurePool } from '../../src/workers/pool-client';
 import { poolWorkflowId } from '../../src/workflows/messages';
+import { tempDir } from '../helpers/temp';
 
 let dir: string;
 let client: Client;
@@ -26,7 +26,7 @@ const pool = `bundle-${suffix}`;
 const taskQueue = `allot-bundle-${suffix}`;
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'allot-user-'));
+  dir = tempDir('user');
   mkdirSync(path.join(dir, 'pipelines', 'nested'), { recursive: true });
   writeFileSync(
     path.join(dir, 'pipelines', 'greet.ts'),

@@ -5,17 +5,17 @@
  * with nothing but the TEMPORAL_* variables that Temporal's own tools read.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connectWorker, connectionSettings } from '../../src/workers/connection';
 import { allot } from '../helpers/cli';
+import { tempDir } from '../helpers/temp';
 
 const API_KEY = 'allot-test-api-key';
-const dir = mkdtempSync(path.join(tmpdir(), 'allot-tls-'));
+const dir = tempDir('tls');
 const file = (name: string): string => path.join(dir, name);
 let front: http2.Http2SecureServer;
 let address: string;

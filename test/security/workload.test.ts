@@ -3,8 +3,7 @@
  * variables of the agent (never its Temporal API key or codec key), and a run only under a lease
  * the pool granted to that very step — a grant forged with the plain `temporal` CLI is refused.
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
@@ -14,6 +13,7 @@ import { poolWorkflowId, progressQuery, statusQuery } from '../../src/workflows/
 import type { StepInput, StepResult } from '../../src/workflows/step-types';
 import type { SecureWorld } from './world';
 import { createSecureWorld, temporalCli } from './world';
+import { tempDir } from '../helpers/temp';
 
 let world: SecureWorld;
 
@@ -35,7 +35,7 @@ const REPORT = `require('fs').writeFileSync(process.env.ALLOT_OUTPUT, JSON.strin
 
 describe('a workload', () => {
   it('gets its argv exactly as given: no shell expands, splits or runs any of it', async () => {
-    const cwd = mkdtempSync(path.join(tmpdir(), 'allot-argv-'));
+    const cwd = tempDir('argv');
     const args = ['two words', '$(touch pwned)', '`touch pwned2`', '; touch pwned3', '*', '"quoted"', "it's", '$HOME'];
     const result: StepResult = await (
       await startStep({ name: 'argv', command: [process.execPath, '-e', REPORT, ...args], cwd })
@@ -89,7 +89,7 @@ async function until<T>(check: () => Promise<T | undefined>, what: string, timeo
 
 describe('a grant forged with the temporal CLI', () => {
   it("is refused by the agent, with an unknown lease or with another step's lease, and never runs", async () => {
-    const marks = path.join(mkdtempSync(path.join(tmpdir(), 'allot-fence-')), 'marks');
+    const marks = path.join(tempDir('fence'), 'marks');
     const command = (seconds: number): string[] => [
       'sh',
       '-c',

@@ -4,8 +4,7 @@
  * of a key when one is given, and a client that uses the same key.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { Client, Connection } from '@temporalio/client';
@@ -18,6 +17,7 @@ import { clientDataConverter, workerDataConverter } from '../../src/workers/code
 import { startControlWorker } from '../../src/workers/control';
 import { findTemporalCli } from '../../src/workers/temporal-cli';
 import { poolWorkflowId, statusQuery } from '../../src/workflows/messages';
+import { tempDir } from '../helpers/temp';
 
 /** A control worker, one agent and a client. */
 export interface SecureWorld {
@@ -47,7 +47,7 @@ export async function createSecureWorld(
   const pool = `${name}-${suffix}`;
   const taskQueue = `allot-${name}-${suffix}`;
   const nodeId = `${name}-${suffix}-n1`;
-  const dataDir = mkdtempSync(path.join(tmpdir(), `allot-${name}-`));
+  const dataDir = tempDir(name);
   const control = await startControlWorker({
     client,
     connection,

@@ -7,8 +7,7 @@
  * `CHROMIUM_PATH` to use another build.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { Browser, Page } from 'playwright-core';
@@ -16,6 +15,7 @@ import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, allot, freePort, startAllot } from '../helpers/cli';
 import { eventually } from '../helpers/harness';
+import { tempDir } from '../helpers/temp';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts');
@@ -31,7 +31,7 @@ beforeAll(async () => {
     throw new Error(`no Chromium at ${CHROMIUM}: install it with \`apt-get install -y chromium\` or set CHROMIUM_PATH`);
   }
   mkdirSync(ARTIFACTS, { recursive: true });
-  const work = mkdtempSync(path.join(tmpdir(), 'allot-ui-'));
+  const work = tempDir('ui');
   const port = await freePort();
   uiPort = await freePort();
   env = { TEMPORAL_ADDRESS: `127.0.0.1:${port}` };
