@@ -29,7 +29,8 @@ export function compareRequests(a: PendingRequest, b: PendingRequest): number {
 /** A sorted copy of the queue, by the documented criteria. */
 export function orderQueue(queue: readonly PendingRequest[], options: OrderingOptions = {}): PendingRequest[] {
   const { now, agingIntervalMs = 0, teamShares } = options;
-  if ((now === undefined || agingIntervalMs <= 0) && !teamShares) return [...queue].sort(compareRequests);
+  if ((now === undefined || agingIntervalMs <= 0 || !anyAged(queue, now, agingIntervalMs)) && !teamShares)
+    return [...queue].sort(compareRequests);
   const keyed = queue.map((r) => ({
     r,
     priority: agedPriority(r.priority, r.submittedAt, now, agingIntervalMs),
@@ -39,4 +40,11 @@ export function orderQueue(queue: readonly PendingRequest[], options: OrderingOp
     (a, b) => b.priority - a.priority || a.share - b.share || a.r.submittedAt - b.r.submittedAt || a.r.seq - b.r.seq,
   );
   return keyed.map((k) => k.r);
+}
+
+/** True when some request has waited an aging interval, so aging raises its priority. */
+function anyAged(queue: readonly PendingRequest[], now: number, agingIntervalMs: number): boolean {
+  let oldest = Infinity;
+  for (const r of queue) if (r.submittedAt < oldest) oldest = r.submittedAt;
+  return now - oldest >= agingIntervalMs;
 }
