@@ -1,0 +1,171 @@
+/**
+ * A model of the `allotPool` workflow around the real `PoolState` and `decide()`: its handlers, one
+ * scheduling cycle per task, the health timer, delivery of grants, rejections, preemptions and
+ * revocations to steps, and continue-as-new through the real pack and unpack of its state.
+ */
+import type { AcquireInput, Effect, HealthPolicy, NodeSpec, SchedulingPolicy } from '../../src/core';
+import { PoolState, emptyPoolState, validateAcquireInput } from '../../src/core';
+import { packState, unpackState } from '../../src/workflows/carry';
+import type { MailItem, World } from './world';
+import { WorkflowModel } from './world';
+
+export const POOL_ID = 'allot-pool/sim';
+
+/** What the pool's registration answers an agent. */
+export interface RegistrationAnswer {
+  kill: string[];
+}
+
+export class PoolModel extends WorkflowModel {
+  state: PoolState;
+  /** Effects decided and delivered, for the invariants: preemptions by victim and preemptor. */
+  readonly onEffect: ((e: Effect) => void)[] = [];
+  runs = 1;
+  private healthTimerAt: number | undefined;
+  private healthGeneration = 0;
+
+  constructor(world: World) {
+    super(world, POOL_ID);
+    this.state = new PoolState(emptyPoolState('sim'));
+  }
+
+  protected runTask(items: MailItem[]): void {
+    const now = this.world.serverNow;
+    let dirty = false;
+    let healthDue = false;
+    for (const item of items) {
+      switch (item.kind) {
+        case 'acquire': {
+          const input = item.payload as AcquireInput;
+          if (validateAcquireInput(input).length > 0) break;
+          const outcome = this.state.enqueue(input, now);
+          const rejection = outcome.status === 'rejected' ? this.state.rejectionOf(input.requestId) : undefined;
+          if (rejection) this.deliver({ kind: 'reject', rejection });
+          dirty = true;
+          break;
+        }
+        case 'release': {
+          const { requestId } = item.payload as { requestId: string };
+          this.state.release(requestId);
+          dirty = true;
+          break;
+        }
+        case 'renew': {
+          const { requestId } = item.payload as { requestId: string };
+          if (!this.state.renew(requestId, now))
+            this.world.log(`pool: renewal of ${requestId}, which it does not hold`);
+          break;
+        }
+        case 'nodeHeartbeat': {
+          const { nodeId, stopping } = item.payload as { nodeId: string; stopping?: boolean };
+          if (stopping) {
+            this.state.markNotReady(nodeId);
+            dirty = true;
+          } else if (this.state.heartbeat(nodeId, now)) dirty = true;
+          break;
+        }
+        case 'register': {
+          const { spec, runningLeases, reply } = item.payload as {
+            spec: NodeSpec;
+            runningLeases: string[];
+            reply: (a: RegistrationAnswer) => void;
+          };
+          const kill = this.state.unknownLeases(spec.id, runningLeases);
+          this.state.registerNode(spec, now);
+          reply({ kill });
+          dirty = true;
+          break;
+        }
+        case 'grant-undeliverable': {
+          const { requestId } = item.payload as { requestId: string };
+          this.state.release(requestId);
+          dirty = true;
+          break;
+        }
+        case 'health':
+          if (item.payload === this.healthGeneration) {
+            this.healthTimerAt = undefined;
+            healthDue = true;
+          }
+          break;
+        case 'set-health':
+          this.state.setHealth(item.payload as Partial<HealthPolicy>);
+          dirty = true;
+          break;
+        case 'set-policy':
+          this.state.setPolicy(item.payload as Partial<SchedulingPolicy>);
+          dirty = true;
+          break;
+        case 'set-quota': {
+          const q = item.payload as { team: string; gpu: number; borrow?: number };
+          this.state.setTeamQuota({
+            name: q.team,
+            nominal: { gpu: q.gpu * 1000 },
+            ...(q.borrow !== undefined ? { borrowingLimit: { gpu: q.borrow * 1000 } } : {}),
+          });
+          dirty = true;
+          break;
+        }
+        case 'continue-as-new':
+          this.continueAsNew();
+          dirty = true;
+          break;
+        case 'wake':
+          // A new run schedules at its start.
+          dirty = true;
+          break;
+      }
+    }
+    if (healthDue) {
+      for (const e of this.state.checkHealth(now)) {
+        if (e.kind === 'revoke') this.world.log(`pool revokes ${e.lease.leaseId} of ${e.lease.label}: ${e.reason}`);
+        this.deliver(e);
+      }
+      dirty = true;
+    }
+    if (dirty) for (const e of this.state.schedule(now)) this.deliver(e);
+    this.armHealthTimer();
+  }
+
+  /** Carries the state into a new run, as the workflow does: through pack and unpack. */
+  continueAsNew(): void {
+    const carried = packState(this.state.toJSON());
+    const data = 'packed' in carried ? unpackState(carried.packed) : JSON.parse(JSON.stringify(carried.state));
+    this.state = new PoolState(data);
+    this.runs++;
+    this.healthTimerAt = undefined;
+    this.healthGeneration++;
+    this.world.log(`pool continues as new (run ${this.runs})`);
+  }
+
+  private armHealthTimer(): void {
+    const deadline = this.state.nextHealthDeadline();
+    if (deadline === undefined) return;
+    const at = Math.max(deadline, this.world.serverNow + 250);
+    if (this.healthTimerAt !== undefined && this.healthTimerAt <= at) return;
+    this.healthTimerAt = at;
+    const generation = ++this.healthGeneration;
+    this.timer(at - this.world.serverNow, 'health', generation);
+  }
+
+  private deliver(effect: Effect): void {
+    for (const f of this.onEffect) f(effect);
+    const owner = effect.kind === 'reject' ? effect.rejection.owner : effect.lease.owner;
+    if (owner.kind !== 'workflow') return;
+    const to = owner.workflowId;
+    if (effect.kind === 'grant') {
+      const requestId = effect.lease.requestId;
+      this.world.signal(to, 'grant', effect.lease, this.id, {
+        onClosed: () => this.post({ kind: 'grant-undeliverable', payload: { requestId } }),
+      });
+    } else if (effect.kind === 'reject') {
+      this.world.signal(to, 'reject', effect.rejection, this.id);
+    } else if (effect.kind === 'preempt') {
+      const { lease, message } = effect;
+      this.world.signal(to, 'preempt', { requestId: lease.requestId, leaseId: lease.leaseId, message }, this.id);
+    } else {
+      const { lease, reason, message } = effect;
+      this.world.signal(to, 'revoke', { requestId: lease.requestId, leaseId: lease.leaseId, reason, message }, this.id);
+    }
+  }
+}

@@ -1,0 +1,247 @@
+/**
+ * What a protocol simulation run is made of: the cluster, the policy at the start, and a list of
+ * input events (arrivals, cancellations, faults, administrator changes), all drawn from one seed.
+ * Shrinking removes input events; everything else a run does follows from the seed and the list.
+ */
+import { SeededRandom } from '../../src/chaos/random';
+import type { HealthPolicy, SchedulingPolicy } from '../../src/core';
+
+/** A node of the simulated cluster. */
+export interface SimNodeSpec {
+  id: string;
+  gpus: number;
+  cpu: number;
+}
+
+/** A step a pipeline submits. */
+export interface SimStepSpec {
+  id: string;
+  /** Whole GPUs, or 0.5 for a share of one. */
+  gpu: number;
+  cpu: number;
+  priority: number;
+  team: string;
+  preemptible: boolean;
+  /** The step's own grace period between SIGTERM and SIGKILL, ms. */
+  graceMs: number;
+  /** Work the step needs, ms of running (lost when it is stopped: no checkpoints). */
+  durationMs: number;
+  /** How long the workload takes to exit after SIGTERM, ms (Infinity: it ignores SIGTERM). */
+  exitAfterTermMs: number;
+}
+
+/** One input of a run, at a time in ms. */
+export type InputEvent =
+  | { at: number; kind: 'submit'; step: SimStepSpec }
+  | { at: number; kind: 'cancel'; step: string }
+  | { at: number; kind: 'terminate'; step: string }
+  | { at: number; kind: 'crash-agent'; node: string; downMs: number }
+  | { at: number; kind: 'partition'; node: string; durationMs: number }
+  | { at: number; kind: 'restart-worker'; downMs: number }
+  | { at: number; kind: 'continue-as-new' }
+  | { at: number; kind: 'set-health'; health: Partial<HealthPolicy> }
+  | { at: number; kind: 'set-policy'; policy: Partial<SchedulingPolicy> }
+  | { at: number; kind: 'set-quota'; team: string; gpu: number; borrow?: number }
+  | { at: number; kind: 'clock-jump'; byMs: number }
+  | { at: number; kind: 'forge-release'; step: string };
+
+/** A whole run's inputs. */
+export interface Scenario {
+  seed: number;
+  nodes: SimNodeSpec[];
+  policy: Partial<SchedulingPolicy>;
+  health: Partial<HealthPolicy>;
+  /** Quotas at the start (teams a and b), when the scenario uses them. */
+  quotas: { team: string; gpu: number; borrow?: number }[];
+  events: InputEvent[];
+  /** When faults and arrivals stop and the world heals, ms. */
+  horizonMs: number;
+}
+
+/** Kinds of scenario, each aimed at a part of the protocol. */
+export const PROFILES = ['priority', 'reclaim', 'faults', 'mixed'] as const;
+export type Profile = (typeof PROFILES)[number];
+
+const TEAMS = ['a', 'b', 'c'];
+
+/** The scenario of a seed, with `count` input events. */
+export function generateScenario(seed: number, count: number): Scenario {
+  const rnd = new SeededRandom(seed * 2654435761);
+  const profile = PROFILES[seed % PROFILES.length] as Profile;
+  const nodeCount = rnd.int(1, 3);
+  const nodes: SimNodeSpec[] = Array.from({ length: nodeCount }, (_, i) => ({
+    id: `n${i + 1}`,
+    gpus: rnd.int(1, 4),
+    cpu: rnd.pick([4, 8, 16]),
+  }));
+  const totalGpus = nodes.reduce((s, n) => s + n.gpus, 0);
+  const policy: Partial<SchedulingPolicy> = {
+    gracePeriodMs: rnd.pick([5_000, 10_000, 30_000]),
+    // Aging fast enough to matter within a run.
+    agingIntervalMs: rnd.pick([0, 20_000, 60_000, 3_600_000]),
+    backfill: rnd.next() < 0.7,
+    fairShare: rnd.next() < 0.3,
+    preemption: true,
+  };
+  const health: Partial<HealthPolicy> = {
+    leaseTtlMs: rnd.pick([15_000, 30_000, 60_000]),
+    nodeNotReadyAfterMs: 15_000,
+    nodeLostAfterMs: rnd.pick([30_000, 60_000]),
+  };
+  const quotas: Scenario['quotas'] = [];
+  if (profile === 'reclaim' || (profile === 'mixed' && rnd.next() < 0.5)) {
+    const half = Math.max(1, Math.floor(totalGpus / 2));
+    quotas.push({ team: 'a', gpu: half }, { team: 'b', gpu: totalGpus - half });
+  }
+  const horizonMs = 15 * 60_000;
+  const events: InputEvent[] = [];
+  let steps = 0;
+  const stepIds: string[] = [];
+  const newStep = (at: number, overrides: Partial<SimStepSpec> = {}): InputEvent => {
+    const id = `s${++steps}`;
+    stepIds.push(id);
+    const maxGpu = Math.max(...nodes.map((n) => n.gpus));
+    const gpu = rnd.next() < 0.15 ? 0.5 : rnd.int(0, Math.min(2, maxGpu));
+    const step: SimStepSpec = {
+      id,
+      gpu,
+      cpu: rnd.int(1, 3),
+      priority: rnd.pick([0, 0, 0, 1, 5, 10]),
+      team: quotas.length > 0 ? rnd.pick(['a', 'b', 'b']) : rnd.pick(TEAMS),
+      preemptible: rnd.next() < 0.7,
+      graceMs: rnd.pick([2_000, 10_000, 30_000, 120_000]),
+      durationMs: rnd.pick([5_000, 30_000, 120_000, 600_000]),
+      exitAfterTermMs: rnd.next() < 0.1 ? Infinity : rnd.pick([100, 1_000, 5_000, 40_000]),
+      ...overrides,
+    };
+    return { at, kind: 'submit', step };
+  };
+  // The first arrivals come together: the cluster fills, then work arrives that must preempt.
+  for (let i = 0; i < Math.min(count, totalGpus + 1); i++) {
+    events.push(newStep(rnd.int(0, 2_000), profile === 'priority' ? { priority: 0, preemptible: true } : {}));
+  }
+  const faultKinds: InputEvent['kind'][] =
+    profile === 'faults' || profile === 'mixed'
+      ? [
+          'submit',
+          'submit',
+          'submit',
+          'cancel',
+          'terminate',
+          'crash-agent',
+          'partition',
+          'restart-worker',
+          'continue-as-new',
+          'set-health',
+          'set-policy',
+          'clock-jump',
+          'forge-release',
+          'set-quota',
+        ]
+      : ['submit', 'submit', 'submit', 'submit', 'cancel', 'continue-as-new', 'set-policy'];
+  while (events.length < count) {
+    const at = rnd.int(1_000, horizonMs - 60_000);
+    const kind = rnd.pick(faultKinds);
+    const node = rnd.pick(nodes).id;
+    const anyStep = (): string => (stepIds.length > 0 ? rnd.pick(stepIds) : 's1');
+    switch (kind) {
+      case 'submit': {
+        // Bursts: sometimes several at once, and often one that outranks what runs.
+        const burst = rnd.next() < 0.2 ? rnd.int(2, 5) : 1;
+        for (let i = 0; i < burst && events.length < count; i++) {
+          const high = profile === 'priority' ? { priority: rnd.pick([5, 10]), preemptible: false } : {};
+          const reclaim = profile === 'reclaim' ? { team: 'a', priority: 0 } : {};
+          events.push(newStep(at + i * rnd.int(0, 1_500), { ...high, ...reclaim }));
+        }
+        break;
+      }
+      case 'cancel':
+      case 'terminate':
+      case 'forge-release':
+        events.push({ at, kind, step: anyStep() });
+        break;
+      case 'crash-agent':
+        events.push({ at, kind, node, downMs: rnd.pick([2_000, 20_000, 90_000]) });
+        break;
+      case 'partition':
+        events.push({ at, kind, node, durationMs: rnd.pick([5_000, 25_000, 45_000, 120_000]) });
+        break;
+      case 'restart-worker':
+        events.push({ at, kind, downMs: rnd.pick([1_000, 10_000, 40_000]) });
+        break;
+      case 'continue-as-new':
+        events.push({ at, kind });
+        break;
+      case 'set-health':
+        events.push({
+          at,
+          kind,
+          health: rnd.pick<Partial<HealthPolicy>>([
+            { leaseTtlMs: 10_000 },
+            { leaseTtlMs: 90_000 },
+            { nodeLostAfterMs: 45_000 },
+            { nodeLostAfterMs: 90_000 },
+          ]),
+        });
+        break;
+      case 'set-policy':
+        events.push({
+          at,
+          kind,
+          policy: rnd.pick<Partial<SchedulingPolicy>>([
+            { gracePeriodMs: 5_000 },
+            { gracePeriodMs: 60_000 },
+            { agingIntervalMs: 30_000 },
+            { preemption: false },
+            { preemption: true },
+            { fairShare: true },
+            { backfill: false },
+          ]),
+        });
+        break;
+      case 'set-quota':
+        events.push({ at, kind, team: rnd.pick(['a', 'b']), gpu: rnd.int(0, totalGpus), borrow: rnd.pick([0, 1]) });
+        break;
+      case 'clock-jump':
+        events.push({ at, kind, byMs: rnd.pick([5_000, 20_000, 70_000]) });
+        break;
+    }
+  }
+  events.sort((a, b) => a.at - b.at);
+  return { seed, nodes, policy, health, quotas, events: events.slice(0, count), horizonMs };
+}
+
+/** One input event in a line, for repro output. */
+export function describeEvent(e: InputEvent): string {
+  const t = `${(e.at / 1000).toFixed(1)}s`;
+  switch (e.kind) {
+    case 'submit': {
+      const s = e.step;
+      const exit = s.exitAfterTermMs === Infinity ? 'ignores SIGTERM' : `exits ${s.exitAfterTermMs}ms after SIGTERM`;
+      return (
+        `${t} submit ${s.id}: gpu ${s.gpu}, cpu ${s.cpu}, priority ${s.priority}, team ${s.team}, ` +
+        `${s.preemptible ? 'preemptible' : 'not preemptible'}, grace ${s.graceMs}ms, runs ${s.durationMs}ms, ${exit}`
+      );
+    }
+    case 'cancel':
+    case 'terminate':
+    case 'forge-release':
+      return `${t} ${e.kind} ${e.step}`;
+    case 'crash-agent':
+      return `${t} crash agent ${e.node} for ${e.downMs}ms`;
+    case 'partition':
+      return `${t} partition agent ${e.node} from Temporal for ${e.durationMs}ms`;
+    case 'restart-worker':
+      return `${t} restart the control worker (down ${e.downMs}ms)`;
+    case 'continue-as-new':
+      return `${t} the pool continues as new`;
+    case 'set-health':
+      return `${t} set health ${JSON.stringify(e.health)}`;
+    case 'set-policy':
+      return `${t} set policy ${JSON.stringify(e.policy)}`;
+    case 'set-quota':
+      return `${t} set quota of team ${e.team}: gpu ${e.gpu}${e.borrow !== undefined ? `, borrow ${e.borrow}` : ''}`;
+    case 'clock-jump':
+      return `${t} the server clock jumps ${e.byMs}ms`;
+  }
+}
