@@ -97,6 +97,15 @@ export class ClusterState {
 
   private changes: NodeState[] | undefined;
 
+  /** Sets a node's free capacity by hand (`set` writes the fields), as a change like any other. */
+  overwrite(nodeId: string, set: (n: NodeState) => void): void {
+    const n = this.byId.get(nodeId);
+    if (!n) return;
+    set(n);
+    n.version++;
+    this.changes?.push(n);
+  }
+
   private apply(a: Allocation, sign: 1 | -1): void {
     const n = this.byId.get(a.nodeId);
     if (!n) return;

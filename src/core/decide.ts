@@ -4,7 +4,7 @@
  */
 import type { Ending, EndingsByNode } from './backfill';
 import { reservedStart } from './backfill';
-import { ClusterState, allocationOf } from './cluster';
+import { allocationOf } from './cluster';
 import { clusterCapacity, teamShares } from './fair-share';
 import type { NodeTemplate } from './capacity';
 import { describeTemplate, templateFor } from './capacity';
@@ -18,10 +18,12 @@ import type { FgdScoring } from './placer';
 import type { SchedulingPolicy } from './policy';
 import { DEFAULT_POLICY } from './policy';
 import type { LeaseGroup, PreemptionContext } from './preemption';
-import { admissible, applyGroup, findVictims, groupLeases } from './preemption';
+import { admissible, findVictims, groupLeases } from './preemption';
+import { requestPriority } from './priority';
 import type { TeamQuota } from './quota';
-import { QuotaLedger, leaseVector, requestVector } from './quota';
+import { QuotaLedger, nominalFirst, requestVector } from './quota';
 import { describeRequest, describeTime } from './reasons';
+import { CycleViews } from './reservations';
 import type { GpuShare, Lease, NodeRecord, PendingRequest } from './types';
 
 /** What the scheduler looks at. */
@@ -45,12 +47,6 @@ export interface DecideOptions {
   workload?: FragmentationModel;
   /** How fragmentation-aware placement compares nodes. @default 'points' */
   fgdScoring?: FgdScoring;
-  /**
-   * Whether a request waiting for preemption victims (`Preempting`) within its team's nominal
-   * quota keeps that quota from borrowers, so that the victims' requests, queued again ahead of
-   * it, do not take the room back and cause more evictions. @default true
-   */
-  reclaimHolds?: boolean;
 }
 
 /** A request to grant now, and where. */
@@ -112,15 +108,22 @@ function gangKey(r: PendingRequest): string {
 
 /**
  * The scheduling cycle:
- * 1. Derive each node's free capacity and each team's usage from the leases.
- * 2. Take the queue in order (see `ordering.ts`: priority with aging, fair share, submit time, id).
+ * 1. Derive each node's free capacity and each team's usage from the leases, now and once the
+ *    victims already stopping are gone (see `reservations.ts`).
+ * 2. Take the queue in order (see `ordering.ts`: priority aged by waiting, fair share, submit
+ *    time, id), and with quotas, requests their teams' nominal quotas cover before those that
+ *    would borrow (see `nominalFirst`). Requests that have evicted work for their room and wait
+ *    for it go first: that room is theirs.
  * 3. Reject a request that no node could hold even when empty, or that its team's quota can never
  *    admit (`Unschedulable`).
- * 4. A request beyond its team's quota waits (`QuotaExhausted`) without blocking other teams; if
- *    it asks within its team's nominal quota, it may reclaim from borrowers by preemption (5).
- * 5. Place it (every copy of a gang, or none) and count it as used. If it does not fit and nothing
- *    ahead is blocked, look for victims (see `preemption.ts`); with victims found, or already
- *    stopping, it waits for them (`Preempting`).
+ * 4. A request beyond its team's quota, now or once the preemptions under way are done, waits
+ *    (`QuotaExhausted`) without blocking other teams; if it asks within its team's nominal quota,
+ *    it may reclaim from borrowers by preemption (5).
+ * 5. Place it (every copy of a gang, or none) where nothing reserved for a preemptor ahead is
+ *    taken, and count it as used. If it does not fit and nothing ahead is blocked: if it would fit
+ *    once the victims already stopping are gone, it reserves that room; otherwise it looks for
+ *    victims (see `preemption.ts`), and reserves the room they free. Either way it waits for them
+ *    (`Preempting`), and requests after it go on: what it reserved is not theirs.
  * 6. Otherwise it blocks (`Resources`): requests after it wait (`Priority`), unless backfill lets
  *    one start that ends before every blocked request's reserved start (see `backfill.ts`).
  */
@@ -133,25 +136,27 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
   };
   if (snapshot.queue.length === 0) return decisions;
 
-  // 1. Free capacity and usage.
+  // 1. Free capacity and usage, in the three views of the cycle.
   const specs = snapshot.nodes.map((n) => n.spec);
-  const cluster = ClusterState.from(snapshot.nodes, snapshot.leases);
-  const ledger = new QuotaLedger(snapshot.teams);
-  if (!ledger.empty) for (const l of snapshot.leases) ledger.add(l.team, leaseVector(l));
+  // Requests whose victims are stopping (their leases were preempted in an earlier cycle).
+  const terminating = new Set<string>();
+  for (const l of snapshot.leases) if (l.preemptedAt !== undefined) terminating.add(l.requestId);
+  const views = new CycleViews(snapshot.nodes, snapshot.leases, terminating, snapshot.teams);
+  const ledger = views.nowLedger;
   const model =
     policy.placement === 'fragmentation-aware'
       ? (options.workload ?? FragmentationModel.fromRequests(snapshot.queue.map((r) => r.resources)))
       : undefined;
-  const placer = new Placer(cluster, policy.placement, model, options.fgdScoring);
+  const placer = new Placer(views.grant, policy.placement, model, options.fgdScoring);
+  let futurePlacer: Placer | undefined;
   const backfill = policy.backfill && now !== undefined;
+  const graceOf = (l: Lease): number => Math.min(policy.gracePeriodMs, l.gracePeriodMs ?? Infinity);
   // When each lease ends at the latest: its time limit, or the end of its grace period once preempted.
   const endOf = new Map<string, number>();
-  const terminating = new Set<string>();
-  for (const l of snapshot.leases) if (l.preemptedAt !== undefined) terminating.add(l.requestId);
   const endOfLease = (l: Lease): number =>
     endOf.get(l.leaseId) ??
     (l.preemptedAt !== undefined
-      ? l.preemptedAt + policy.gracePeriodMs
+      ? l.preemptedAt + graceOf(l)
       : l.timeLimitMs !== undefined
         ? l.grantedAt + l.timeLimitMs
         : Infinity);
@@ -168,30 +173,15 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
     list.splice(at, 0, ending);
   };
   let groups: LeaseGroup[] | undefined;
-  const runningGroups = (): LeaseGroup[] => (groups ??= groupLeases(snapshot.leases));
+  const runningGroups = (): LeaseGroup[] => (groups ??= groupLeases(snapshot.leases, policy.agingIntervalMs));
 
-  // 2. Order.
-  const ordered = orderQueue(snapshot.queue, {
+  // 2. Order; with quotas, what teams' own quotas cover comes first (see `nominalFirst`).
+  const byPriority = orderQueue(snapshot.queue, {
     now,
     agingIntervalMs: policy.agingIntervalMs,
     teamShares: policy.fairShare ? teamShares(snapshot.leases, clusterCapacity(specs)) : undefined,
   });
-
-  // Quota that waiting reclaimers hold, per team: what requests waiting for victims within their
-  // team's nominal quota asked for. Borrowing may not take it (see `QuotaLedger.takesClaimed`).
-  const claims = new Map<string, Record<string, number>>();
-  const claimants = new Map<string, Record<string, number>>();
-  if (!ledger.empty && options.reclaimHolds !== false) {
-    for (const r of snapshot.queue) {
-      if (r.reason !== 'Preempting') continue;
-      const v = requestVector(r.resources, r.replicas ?? 1);
-      if (!ledger.withinNominal(r.team, v)) continue;
-      claimants.set(r.requestId, v);
-      const sum = claims.get(r.team) ?? {};
-      for (const [k, n] of Object.entries(v)) sum[k] = (sum[k] ?? 0) + n;
-      claims.set(r.team, sum);
-    }
-  }
+  const ordered = preemptorsFirst(ledger.empty ? byPriority : nominalFirst(byPriority, views.futureLedger));
 
   // Why a shape can never be granted, per team (undefined: it can be), computed once per cycle.
   const never = new Map<string, Map<string, string | undefined>>();
@@ -202,12 +192,13 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
   let shadowOwner: PendingRequest | undefined;
   let examined = 0;
   let endingsBuilt = false;
-  // Changes to the cluster this cycle: grants and preemptions; `frees` counts the preemptions.
+  // Changes to the cluster this cycle: grants, reservations and preemptions; `frees` counts the
+  // preemptions, which free room in the future view.
   let changes = 0;
   let frees = 0;
   const reservations = new Map<string, { changes: number; frees: number; start: number }>();
-  // Shapes that found no room. A cycle only takes room (grants; victims keep theirs until they
-  // stop), so such a shape finds none for the rest of it.
+  // Shapes that found no room in the grant view since the last preemption. Grants and
+  // reservations only take room there; victims chosen may give some back (see `tryPreempt`).
   const noFit = new Set<string>();
   const reserve = (r: PendingRequest): void => {
     if (!backfill || now === undefined) return;
@@ -273,16 +264,11 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
       decisions.rejections.push({ requestId: request.requestId, reason: 'Unschedulable', message: whyNever });
       continue;
     }
-    // 4. Quota.
-    const short = ledger.shortfall(request.team, vector);
+    // 4. Quota, now and once the preemptions under way are done.
+    const short = views.quotaShortfall(request.team, vector);
     if (short) {
       if (policy.preemption && short.withinNominal && !blockedBy && tryPreempt(request, vector)) continue;
       wait(request.requestId, 'QuotaExhausted', short.message);
-      continue;
-    }
-    const held = ledger.takesClaimed(request.team, vector, claims);
-    if (held) {
-      wait(request.requestId, 'QuotaExhausted', held);
       continue;
     }
     // Behind a blocked request: only backfill may start it.
@@ -328,6 +314,12 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
   }
   return decisions;
 
+  /** Requests whose victims were evicted for them first, in the order otherwise kept. */
+  function preemptorsFirst(queue: PendingRequest[]): PendingRequest[] {
+    if (!queue.some((r) => r.preempting)) return queue;
+    return [...queue.filter((r) => r.preempting), ...queue.filter((r) => !r.preempting)];
+  }
+
   function behind(head: PendingRequest): string {
     if (behindOf === head && behindMessage !== undefined) return behindMessage;
     behindOf = head;
@@ -350,10 +342,11 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
       gpus: first.gpus,
       allocations: placed,
     });
-    ledger.add(request.team, vector);
-    const claimed = claimants.get(request.requestId);
-    const teamClaims = claims.get(request.team);
-    if (claimed && teamClaims) for (const [k, n] of Object.entries(claimed)) teamClaims[k] = (teamClaims[k] ?? 0) - n;
+    views.recordGrant(
+      placed.map((p) => allocationOf(p.nodeId, request.resources, p.gpus)),
+      request.team,
+      vector,
+    );
     if (endingsBuilt && now !== undefined) {
       const end = request.timeLimitMs !== undefined ? now + request.timeLimitMs : Infinity;
       for (const p of placed)
@@ -362,39 +355,52 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
     return true;
   }
 
-  /** Step 5's preemption: waits for stopping victims, or chooses new ones. True when the request now waits for them. */
+  /**
+   * Step 5's preemption, on the future view: the request reserves the room that victims already
+   * stopping leave, or chooses new victims and reserves what they free. True when it now waits
+   * for them.
+   */
   function tryPreempt(request: PendingRequest, vector: Record<string, number>): boolean {
+    const future = views.future;
+    futurePlacer ??= new Placer(future, policy.placement, model, options.fgdScoring);
+    const priority = requestPriority(request, now, policy.agingIntervalMs);
     const ctx: PreemptionContext = {
-      cluster,
-      placer,
-      ledger,
+      cluster: future,
+      placer: futurePlacer,
+      ledger: views.futureLedger,
       groups: runningGroups().filter((g) => !terminating.has(g.requestId)),
     };
-    const stopping = runningGroups().filter((g) => terminating.has(g.requestId));
-    if (stopping.length > 0) {
-      for (const g of stopping) applyGroup(ctx, g, -1);
-      const enough = admissible(ctx, request, ledger.empty ? {} : vector);
-      for (const g of stopping) applyGroup(ctx, g, 1);
-      if (enough) {
-        blockedBy = request;
-        reserve(request);
-        wait(request.requestId, 'Preempting', `waiting for ${stopping.map((g) => g.label).join(', ')} to stop`);
-        return true;
-      }
+    const quotaVector = ledger.empty ? {} : vector;
+    let victims: LeaseGroup[] = [];
+    if (!admissible(ctx, request, quotaVector)) {
+      const found = findVictims(
+        ctx,
+        request,
+        ledger.empty ? requestVector(request.resources, request.replicas ?? 1) : vector,
+        priority,
+      );
+      if (!found) return false;
+      victims = found;
+      views.recordEviction(victims.flatMap((v) => v.leases));
     }
-    const victims = findVictims(
-      ctx,
-      request,
-      ledger.empty ? requestVector(request.resources, request.replicas ?? 1) : vector,
+    // Reserve its room in the future view; victims already chosen leave enough of it.
+    const placed = futurePlacer.placeGang(request.resources, request.replicas ?? 1);
+    if (!placed) return false;
+    views.recordReservation(
+      placed.map((p) => allocationOf(p.nodeId, request.resources, p.gpus)),
+      request.team,
+      quotaVector,
     );
-    if (!victims) return false;
     changes++;
-    frees++;
+    if (victims.length > 0) {
+      frees++;
+      noFit.clear();
+    }
     for (const v of victims) {
       terminating.add(v.requestId);
       const why =
-        v.priority < request.priority
-          ? `priority ${request.priority} > ${v.priority}`
+        v.priority < priority
+          ? `priority ${priority} > ${v.priority}`
           : `team ${request.team} reclaims its quota from ${v.team}`;
       decisions.preemptions.push({
         requestId: v.requestId,
@@ -403,9 +409,9 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
         reason: 'Preempted',
         message: `preempted by ${request.label} (${why})`,
       });
-      if (now !== undefined) for (const l of v.leases) endOf.set(l.leaseId, now + policy.gracePeriodMs);
+      if (now !== undefined) for (const l of v.leases) endOf.set(l.leaseId, now + graceOf(l));
     }
-    if (endingsBuilt) {
+    if (endingsBuilt && victims.length > 0) {
       for (const list of endings.values()) {
         let moved = false;
         for (const e of list) {
@@ -419,9 +425,15 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
         if (moved) list.sort(byEnd);
       }
     }
-    blockedBy = request;
-    reserve(request);
-    wait(request.requestId, 'Preempting', `waiting for ${victims.map((v) => v.label).join(', ')} to stop`);
+    const nodesOf = new Set(placed.map((p) => p.nodeId));
+    const awaited = runningGroups()
+      .filter((g) => terminating.has(g.requestId) && g.leases.some((l) => nodesOf.has(l.nodeId)))
+      .map((g) => g.label);
+    wait(
+      request.requestId,
+      'Preempting',
+      awaited.length > 0 ? `waiting for ${awaited.join(', ')} to stop` : 'waiting for preempted work to stop',
+    );
     return true;
   }
 }

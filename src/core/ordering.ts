@@ -1,12 +1,12 @@
 /**
  * The order in which queued requests are considered. Criteria, in turn:
- * 1. priority, larger first, raised by aging when `now` and `agingIntervalMs` are given
- *    (see `priority.ts`);
+ * 1. priority, larger first, raised by aging for the time waited when `now` and `agingIntervalMs`
+ *    are given (see `priority.ts`);
  * 2. when fair share is on, the team's dominant resource share (DRF), smaller first;
  * 3. submit time, earlier first;
  * 4. arrival sequence in the pool, smaller first (a total order: no two requests compare equal).
  */
-import { agedPriority } from './priority';
+import { requestPriority } from './priority';
 import type { PendingRequest } from './types';
 
 /** What the order depends on beyond the requests themselves. */
@@ -29,11 +29,11 @@ export function compareRequests(a: PendingRequest, b: PendingRequest): number {
 /** A sorted copy of the queue, by the documented criteria. */
 export function orderQueue(queue: readonly PendingRequest[], options: OrderingOptions = {}): PendingRequest[] {
   const { now, agingIntervalMs = 0, teamShares } = options;
-  if ((now === undefined || agingIntervalMs <= 0 || !anyAged(queue, now, agingIntervalMs)) && !teamShares)
+  if ((agingIntervalMs <= 0 || !anyAged(queue, now, agingIntervalMs)) && !teamShares)
     return [...queue].sort(compareRequests);
   const keyed = queue.map((r) => ({
     r,
-    priority: agedPriority(r.priority, r.submittedAt, now, agingIntervalMs),
+    priority: requestPriority(r, now, agingIntervalMs),
     share: teamShares?.get(r.team) ?? 0,
   }));
   keyed.sort(
@@ -43,8 +43,11 @@ export function orderQueue(queue: readonly PendingRequest[], options: OrderingOp
 }
 
 /** True when some request has waited an aging interval, so aging raises its priority. */
-function anyAged(queue: readonly PendingRequest[], now: number, agingIntervalMs: number): boolean {
-  let oldest = Infinity;
-  for (const r of queue) if (r.submittedAt < oldest) oldest = r.submittedAt;
-  return now - oldest >= agingIntervalMs;
+function anyAged(queue: readonly PendingRequest[], now: number | undefined, agingIntervalMs: number): boolean {
+  let longest = 0;
+  for (const r of queue) {
+    const waited = (r.waitedMs ?? 0) + (now !== undefined ? now - (r.queuedAt ?? r.submittedAt) : 0);
+    if (waited > longest) longest = waited;
+  }
+  return longest >= agingIntervalMs;
 }

@@ -21,6 +21,7 @@ import type { ResourceVector, TeamQuota } from './quota';
 import { leaseVector } from './quota';
 import type { HealthPolicy } from './health';
 import { DEFAULT_HEALTH, checkHealth, nextHealthDeadline } from './health';
+import { PRIORITY_MAX, PRIORITY_MIN, waitedSoFar } from './priority';
 import type { Issue } from './errors';
 import { describeValue } from './errors';
 import { parseCustom, validateResourceRequest } from './resources';
@@ -28,10 +29,22 @@ import { compareRequests, orderQueue } from './ordering';
 import { hash53 } from './hash';
 import { usageByNode } from './placement';
 import type { FgdScoring } from './placer';
-import type { Lease, NodeRecord, NodeSpec, PendingRequest, Rejection, RequestOwner, ResourceRequest } from './types';
+import type {
+  Lease,
+  NodeRecord,
+  NodeSpec,
+  NodeStatus,
+  PendingRequest,
+  Rejection,
+  RequestOwner,
+  ResourceRequest,
+} from './types';
 
 /** How many released request ids are remembered to drop late duplicates of their acquire. */
 export const RELEASED_MEMORY = 10_000;
+
+/** How many steps' carried waiting the pool remembers until they queue again. */
+export const CARRIED_WAITS = 2_000;
 
 /**
  * Most requests a pool holds queued (Slurm's `MaxJobCount` is 10,000 by default). More are
@@ -91,6 +104,13 @@ export interface PoolStateData {
   scaling?: ScalingState;
   /** Per node: last time (ms) it was seen holding a lease, or registered. */
   idleSince?: Record<string, number>;
+  /**
+   * Waiting that steps carry into their next attempt: a step whose lease was preempted or taken
+   * back queues again, and aging counts what it waited before, as the pool saw it. Oldest first.
+   */
+  carriedWaits?: { owner: string; waitedMs: number }[];
+  /** A lowered `nodeLostAfterMs` takes effect once the old one has passed: agents learn it meanwhile. */
+  previousNodeLost?: { nodeLostAfterMs: number; until: number };
 }
 
 /** What a step or client asks of the pool. */
@@ -107,6 +127,8 @@ export interface AcquireInput {
   preemptible?: boolean;
   /** Longest it runs once granted, ms (backfill relies on it). @default none */
   timeLimitMs?: number;
+  /** Its own grace period between SIGTERM and SIGKILL, ms; the pool's policy bounds it. @default the policy's */
+  gracePeriodMs?: number;
 }
 
 /** Where an acquire stands. */
@@ -121,7 +143,39 @@ export type Effect =
   | { kind: 'grant'; lease: Lease }
   | { kind: 'reject'; rejection: Rejection }
   | { kind: 'revoke'; lease: Lease; reason: string; message: string }
-  | { kind: 'preempt'; lease: Lease; message: string };
+  | { kind: 'preempt'; lease: Lease; message: string; preemptor: string }
+  /**
+   * The pool holds nothing for a request its owner still counts on: its queued request was
+   * withdrawn, or its lease released, by someone else (`Withdrawn`, `NotHeld`).
+   */
+  | { kind: 'gone'; requestId: string; owner: RequestOwner; reason: 'Withdrawn' | 'NotHeld'; message: string };
+
+/** What a node's agent learns of its node from the pool (the `node` query). */
+export interface NodeReport {
+  /** Whether the pool knows the node at all; `false`: it must register. */
+  known: boolean;
+  /** Declared lost: heartbeats no longer count; it must register again. */
+  lost: boolean;
+  status?: NodeStatus;
+  /** The pool's node-lost time in force, ms: the agent stops its workloads well within it when cut off. */
+  nodeLostAfterMs: number;
+  /** The leases the pool holds on the node. */
+  leases: { leaseId: string; requestId: string; owner: RequestOwner }[];
+}
+
+/** What a node's registration answers its agent. */
+export interface Registration {
+  status: 'registered' | 'updated';
+  /** Running leases the pool does not hold on this node: the agent kills them. */
+  kill: string[];
+  /** Owners to tell that their leases are gone (the agent's earlier life ran them and they died with it). */
+  effects: Effect[];
+  /** The pool's node-lost time, ms: the agent stops cut-off workloads well within it. */
+  nodeLostAfterMs: number;
+}
+
+/** After the pool did not run for a while, how long steps and agents have to be heard from again, ms. */
+export const RESUME_MARGIN_MS = 10_000;
 
 /** A fresh, empty pool. */
 export function emptyPoolState(name: string): PoolStateData {
@@ -135,8 +189,6 @@ export class PoolState {
   private readonly rejected = new Map<string, Rejection>();
   /** How fragmentation-aware placement compares nodes (see `useExactFgdScoring`). */
   private fgdScoring: FgdScoring = 'points';
-  /** Whether reclaimers hold their quota from borrowers (see `DecideOptions.reclaimHolds`). */
-  private reclaimHolds = true;
   /** Whether scaling under way for too long is given up (see `expireScaling`). */
   private scalingExpires = true;
   /** The queue by request id, kept in step with `data.queue`. */
@@ -160,14 +212,6 @@ export class PoolState {
     this.fgdScoring = 'exact';
   }
 
-  /**
-   * Lets borrowers take quota that a reclaiming team waits for, as pools did before: a pool run
-   * recorded then must decide the same when replayed.
-   */
-  lendDuringReclaim(): void {
-    this.reclaimHolds = false;
-  }
-
   /** The plain-JSON state, for continue-as-new and queries. */
   toJSON(): PoolStateData {
     return this.data;
@@ -189,6 +233,34 @@ export class PoolState {
     return this.data.queue;
   }
 
+  /**
+   * A node's agent registers: the node is added, or its inventory replaced, and it is Ready again
+   * (a lost node comes back only this way). `runningLeases` are what the agent runs: those the
+   * pool does not hold on the node are to be killed. `deadLeases` died with the agent's earlier
+   * life: the pool takes them back and tells their steps, which queue again.
+   */
+  register(
+    spec: NodeSpec,
+    now: number,
+    options: { runningLeases?: readonly string[]; deadLeases?: readonly string[] } = {},
+  ): Registration {
+    const kill = this.unknownLeases(spec.id, options.runningLeases ?? []);
+    const effects: Effect[] = [];
+    for (const leaseId of options.deadLeases ?? []) {
+      const lease = this.data.leases.find((l) => l.leaseId === leaseId && l.nodeId === spec.id);
+      if (!lease) continue;
+      this.release(lease.requestId, { requeue: true });
+      effects.push({
+        kind: 'revoke',
+        lease,
+        reason: 'NodeRestarted',
+        message: `the agent of node ${spec.id} restarted; what lease ${lease.leaseId} ran died with its earlier life`,
+      });
+    }
+    const status = this.registerNode(spec, now);
+    return { status, kill, effects, nodeLostAfterMs: this.nodeReport(spec.id, now).nodeLostAfterMs };
+  }
+
   /** Adds a node or replaces its inventory; leases already on it are kept. */
   registerNode(spec: NodeSpec, now: number): 'registered' | 'updated' {
     const existing = this.data.nodes.find((n) => n.spec.id === spec.id);
@@ -198,6 +270,7 @@ export class PoolState {
       if (existing.status !== 'Draining') existing.status = 'Ready';
       existing.registeredAt = now;
       existing.lastSeenAt = now;
+      delete existing.lostAt;
       return 'updated';
     }
     this.data.nodes.push({ spec, status: 'Ready', registeredAt: now, lastSeenAt: now });
@@ -245,19 +318,25 @@ export class PoolState {
           `the most it takes; a step asks again later on its own (spread work over more pools to queue more)`,
       });
     }
+    // Aging counts only waiting the pool saw: the earlier attempts' (carried), and this one's.
+    const waitedMs = input.owner.kind === 'workflow' ? this.takeCarriedWait(input.owner.workflowId) : 0;
     const pending: PendingRequest = {
       requestId: input.requestId,
       owner: input.owner,
       resources: input.resources,
-      priority: input.priority ?? 0,
+      priority: Math.max(PRIORITY_MIN, Math.min(PRIORITY_MAX, input.priority ?? 0)),
       team: input.team ?? 'default',
       label: input.label ?? input.requestId,
-      submittedAt: input.submittedAt ?? now,
+      // A submit time in the future would only sort it last; one in the past keeps its place.
+      submittedAt: Math.min(input.submittedAt ?? now, now),
+      queuedAt: now,
+      ...(waitedMs > 0 ? { waitedMs } : {}),
       seq: this.data.seq++,
       reason: 'Pending',
       message: 'not yet considered',
       ...(input.preemptible !== undefined ? { preemptible: input.preemptible } : {}),
       ...(input.timeLimitMs !== undefined ? { timeLimitMs: input.timeLimitMs } : {}),
+      ...(input.gracePeriodMs !== undefined ? { gracePeriodMs: input.gracePeriodMs } : {}),
     };
     this.data.queue.push(pending);
     this.queueById.set(pending.requestId, pending);
@@ -314,16 +393,80 @@ export class PoolState {
 
   /**
    * Gives back what a request holds, or withdraws it from the queue. Returns the released lease,
-   * if there was one. Releasing twice is a no-op.
+   * if there was one. Releasing twice is a no-op. With `requeue` (the step queues again), or for
+   * a lease that was preempted, the step's waiting so far carries into its next attempt.
    */
-  release(requestId: string): Lease | undefined {
+  release(requestId: string, options: { requeue?: boolean } = {}): Lease | undefined {
     const queued = this.queueById.has(requestId) ? this.data.queue.findIndex((r) => r.requestId === requestId) : -1;
-    if (queued >= 0) this.data.queue.splice(queued, 1);
+    const request = queued >= 0 ? this.data.queue.splice(queued, 1)[0] : undefined;
     this.queueById.delete(requestId);
     const held = this.data.leases.findIndex((l) => l.requestId === requestId);
     const lease = held >= 0 ? this.data.leases.splice(held, 1)[0] : undefined;
-    if (queued >= 0 || lease) this.remember(requestId);
+    if (request || lease) this.remember(requestId);
+    if (lease && lease.owner.kind === 'workflow' && (options.requeue || lease.preemptedAt !== undefined)) {
+      this.carryWait(lease.owner.workflowId, lease.waitedMs ?? 0);
+    }
     return lease;
+  }
+
+  /**
+   * A release signal: as `release`, and when it withdraws a request from the queue, its owner is
+   * told (a step withdraws its own request only as it ends; anyone else's withdrawal must not
+   * leave it waiting for a grant that never comes). With `stopped` (an agent whose launch timed
+   * out says that its workload has ended), the lease's owner is told, as `WorkloadStopped`.
+   */
+  handleRelease(requestId: string, now: number, options: { requeue?: boolean; stopped?: boolean } = {}): Effect[] {
+    const queued = this.queueById.get(requestId);
+    const lease = this.release(requestId, options);
+    if (lease && options.stopped && lease.owner.kind === 'workflow') {
+      const message = `the workload of lease ${lease.leaseId} on node ${lease.nodeId} has stopped`;
+      return [{ kind: 'revoke', lease, reason: 'WorkloadStopped', message }];
+    }
+    if (!queued || queued.owner.kind !== 'workflow') return [];
+    this.carryWait(queued.owner.workflowId, waitedSoFar(queued, now));
+    return [
+      {
+        kind: 'gone',
+        requestId,
+        owner: queued.owner,
+        reason: 'Withdrawn',
+        message: `request ${requestId} was withdrawn from pool ${this.data.name}'s queue by a release its step did not send`,
+      },
+    ];
+  }
+
+  /**
+   * A renewal: extends the lease by its own TTL. When the pool no longer holds the lease (released
+   * by someone else, or taken back while the message was under way), the step that renews it is
+   * told, so that it stops its workload.
+   */
+  handleRenew(message: { requestId: string; workflowId?: string }, now: number): Effect[] {
+    if (this.renew(message.requestId, now) || message.workflowId === undefined) return [];
+    return [
+      {
+        kind: 'gone',
+        requestId: message.requestId,
+        owner: { kind: 'workflow', workflowId: message.workflowId },
+        reason: 'NotHeld',
+        message: `pool ${this.data.name} no longer holds a lease for request ${message.requestId}`,
+      },
+    ];
+  }
+
+  private carryWait(owner: string, waitedMs: number): void {
+    const waits = (this.data.carriedWaits ??= []).filter((w) => w.owner !== owner);
+    waits.push({ owner, waitedMs });
+    if (waits.length > CARRIED_WAITS) waits.splice(0, waits.length - CARRIED_WAITS);
+    this.data.carriedWaits = waits;
+  }
+
+  private takeCarriedWait(owner: string): number {
+    const waits = this.data.carriedWaits;
+    if (!waits || waits.length === 0) return 0;
+    const at = waits.findIndex((w) => w.owner === owner);
+    if (at < 0) return 0;
+    const [w] = waits.splice(at, 1);
+    return w?.waitedMs ?? 0;
   }
 
   /** Node templates in force. */
@@ -491,22 +634,65 @@ export class PoolState {
     return { ...DEFAULT_HEALTH, ...this.data.health };
   }
 
-  /** Changes lease and node-health timing; later grants and checks use it. */
-  setHealth(policy: Partial<HealthPolicy>): void {
-    this.data.health = { ...this.data.health, ...policy };
+  /**
+   * Timing the health checks use at `now`: the policy's, except that a lowered node-lost time
+   * takes effect only once the old one has passed since the change. Agents learn the new one
+   * meanwhile, and stop cut-off workloads within it.
+   */
+  private healthAt(now: number): HealthPolicy {
+    const health = this.health;
+    const previous = this.data.previousNodeLost;
+    if (!previous) return health;
+    if (now >= previous.until) {
+      delete this.data.previousNodeLost;
+      return health;
+    }
+    return { ...health, nodeLostAfterMs: Math.max(health.nodeLostAfterMs, previous.nodeLostAfterMs) };
   }
 
-  /** Extends a lease by its TTL. Returns the lease, or `undefined` if the pool no longer holds it. */
+  /**
+   * Changes lease and node-health timing. Later grants get the new TTL; leases granted before
+   * keep theirs (their steps renew at a third of it). A shorter node-lost time counts from when
+   * the old one has passed.
+   */
+  setHealth(policy: Partial<HealthPolicy>, now?: number): void {
+    const before = now !== undefined ? this.healthAt(now).nodeLostAfterMs : this.health.nodeLostAfterMs;
+    this.data.health = { ...this.data.health, ...policy };
+    if (now !== undefined && this.health.nodeLostAfterMs < before) {
+      this.data.previousNodeLost = { nodeLostAfterMs: before, until: now + before };
+    }
+  }
+
+  /** Extends a lease by its own TTL. Returns the lease, or `undefined` if the pool no longer holds it. */
   renew(requestId: string, now: number): Lease | undefined {
     const lease = this.data.leases.find((l) => l.requestId === requestId);
-    if (lease) lease.expiresAt = now + this.health.leaseTtlMs;
+    if (lease) lease.expiresAt = now + (lease.ttlMs ?? this.health.leaseTtlMs);
     return lease;
   }
 
-  /** Records that a node's agent is alive; a NotReady node becomes Ready again. Unknown nodes are ignored. */
+  /**
+   * The pool did not run for `ms` (its timer fired that late: the server was down, or its clock
+   * jumped). Silence and deadlines are counted from when it runs again: no node is declared lost,
+   * and no lease taken back, for time in which nobody could have reached it, nor before
+   * `RESUME_MARGIN_MS` have passed for steps and agents to be heard from again.
+   */
+  resume(late: number): void {
+    if (!(late > 0)) return;
+    const ms = late + RESUME_MARGIN_MS;
+    for (const n of this.data.nodes) n.lastSeenAt = (n.lastSeenAt ?? n.registeredAt) + ms;
+    for (const l of this.data.leases) {
+      if (l.expiresAt !== undefined) l.expiresAt += ms;
+      if (l.preemptedAt !== undefined) l.preemptedAt += ms;
+    }
+  }
+
+  /**
+   * Records that a node's agent is alive; a NotReady node becomes Ready again. Unknown nodes are
+   * ignored, and so are lost ones: they must register again (see `register`).
+   */
   heartbeat(nodeId: string, now: number): boolean {
     const node = this.data.nodes.find((n) => n.spec.id === nodeId);
-    if (!node) return false;
+    if (!node || node.lostAt !== undefined) return false;
     node.lastSeenAt = now;
     if (node.status === 'NotReady') {
       node.status = 'Ready';
@@ -539,22 +725,46 @@ export class PoolState {
     return running.filter((id) => !held.has(id));
   }
 
-  /** Expires leases and marks silent nodes; returns the revocations to tell owners about. */
+  /**
+   * Expires leases, takes back preempted leases whose grace period has passed, and marks silent
+   * nodes; returns the revocations to tell owners about.
+   */
   checkHealth(now: number): Effect[] {
-    const changes = checkHealth(this.data.nodes, this.data.leases, this.health, now);
+    const health = this.healthAt(now);
+    const grace = this.policy.gracePeriodMs;
+    const changes = checkHealth(this.data.nodes, this.data.leases, health, now, grace);
     return changes.revoke.map(({ lease, reason }) => {
-      this.release(lease.requestId);
+      this.release(lease.requestId, { requeue: true });
       const message =
         reason === 'NodeLost'
-          ? `node ${lease.nodeId} has not been heard from for ${Math.round(this.health.nodeLostAfterMs / 1000)} s and is considered lost`
-          : `lease ${lease.leaseId} was not renewed within ${Math.round(this.health.leaseTtlMs / 1000)} s`;
+          ? `node ${lease.nodeId} has not been heard from for ${Math.round(health.nodeLostAfterMs / 1000)} s and is considered lost`
+          : reason === 'GracePeriodExpired'
+            ? `lease ${lease.leaseId} was preempted and not given back within its grace period of ${Math.round((lease.gracePeriodMs ?? grace) / 1000)} s; the pool took it back`
+            : `lease ${lease.leaseId} was not renewed within ${Math.round((lease.ttlMs ?? health.leaseTtlMs) / 1000)} s`;
       return { kind: 'revoke', lease, reason, message };
     });
   }
 
   /** When `checkHealth` may next find something to do; `undefined` when nothing is pending. */
-  nextHealthDeadline(): number | undefined {
-    return nextHealthDeadline(this.data.nodes, this.data.leases, this.health);
+  nextHealthDeadline(now?: number): number | undefined {
+    const health = now !== undefined ? this.healthAt(now) : this.health;
+    const next = nextHealthDeadline(this.data.nodes, this.data.leases, health, this.policy.gracePeriodMs);
+    const until = this.data.previousNodeLost?.until;
+    return until !== undefined && next !== undefined ? Math.min(next, until) : next;
+  }
+
+  /** What the node's agent needs to know of its node (the `node` query). */
+  nodeReport(nodeId: string, now: number): NodeReport {
+    const node = this.data.nodes.find((n) => n.spec.id === nodeId);
+    return {
+      known: node !== undefined,
+      lost: node?.lostAt !== undefined,
+      ...(node ? { status: node.status } : {}),
+      nodeLostAfterMs: Math.min(this.health.nodeLostAfterMs, this.healthAt(now).nodeLostAfterMs),
+      leases: this.data.leases
+        .filter((l) => l.nodeId === nodeId)
+        .map((l) => ({ leaseId: l.leaseId, requestId: l.requestId, owner: l.owner })),
+    };
   }
 
   /** Runs one scheduling cycle, applies its grants and rejections, and returns what to tell owners. */
@@ -563,7 +773,6 @@ export class PoolState {
       now,
       policy: this.data.policy,
       fgdScoring: this.fgdScoring,
-      reclaimHolds: this.reclaimHolds,
     });
     const effects: Effect[] = [];
     for (const g of decisions.grants) {
@@ -583,6 +792,10 @@ export class PoolState {
         submittedAt: request.submittedAt,
         grantedAt: now,
         expiresAt: now + this.health.leaseTtlMs,
+        ttlMs: this.health.leaseTtlMs,
+        fenceMs: this.health.nodeLostAfterMs,
+        waitedMs: waitedSoFar(request, now),
+        gracePeriodMs: Math.min(this.policy.gracePeriodMs, request.gracePeriodMs ?? Infinity),
         ...(request.preemptible !== undefined ? { preemptible: request.preemptible } : {}),
         ...(request.timeLimitMs !== undefined ? { timeLimitMs: request.timeLimitMs } : {}),
       };
@@ -590,11 +803,14 @@ export class PoolState {
       effects.push({ kind: 'grant', lease });
     }
     for (const p of decisions.preemptions) {
+      const preemptor = this.queueById.get(p.preemptor);
+      if (preemptor) preemptor.preempting = true;
       for (const leaseId of p.leaseIds) {
         const lease = this.data.leases.find((l) => l.leaseId === leaseId);
         if (!lease || lease.preemptedAt !== undefined) continue;
         lease.preemptedAt = now;
-        effects.push({ kind: 'preempt', lease, message: p.message });
+        lease.preemptedFor = p.preemptor;
+        effects.push({ kind: 'preempt', lease, message: p.message, preemptor: p.preemptor });
       }
     }
     for (const r of decisions.rejections) {
@@ -803,18 +1019,28 @@ export function validateNodeSpec(spec: unknown): Issue[] {
   return issues;
 }
 
-/** Checks an acquire that arrived from outside; returns every problem. */
+/** Longest request id, owner name, team and label an acquire may carry, characters. */
+export const MAX_NAME_LENGTH = 512;
+
+/** Longest grace period a request may ask for, ms (one day); the pool's policy bounds it further. */
+export const MAX_GRACE_PERIOD_MS = 86_400_000;
+
+/**
+ * Checks an acquire that arrived from outside (an Update, or a signal sent without allot's
+ * client); returns every problem. Nothing it lets through can corrupt the pool: priorities stay
+ * in their range, times are real times, and a request asks for something.
+ */
 export function validateAcquireInput(value: unknown): Issue[] {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return [{ code: 'invalid_type', path: [], message: `acquire must be an object, got ${describeValue(value)}` }];
   }
   const a = value as Partial<AcquireInput>;
   const issues: Issue[] = [];
-  if (typeof a.requestId !== 'string' || a.requestId === '') {
+  if (typeof a.requestId !== 'string' || a.requestId === '' || a.requestId.length > MAX_NAME_LENGTH) {
     issues.push({
       code: 'invalid_type',
       path: ['requestId'],
-      message: `must be a non-empty string, got ${describeValue(a.requestId)}`,
+      message: `must be a non-empty string of at most ${MAX_NAME_LENGTH} characters, got ${describeValue(a.requestId)}`,
     });
   }
   const o = a.owner as Partial<{ kind: string; workflowId: string; name: string }> | undefined;
@@ -822,7 +1048,8 @@ export function validateAcquireInput(value: unknown): Issue[] {
     typeof o === 'object' &&
     o !== null &&
     ((o.kind === 'workflow' && typeof o.workflowId === 'string' && o.workflowId !== '') ||
-      (o.kind === 'client' && typeof o.name === 'string'));
+      (o.kind === 'client' && typeof o.name === 'string')) &&
+    (o.workflowId ?? o.name ?? '').length <= MAX_NAME_LENGTH;
   if (!ownerOk) {
     issues.push({
       code: 'invalid_owner',
@@ -830,17 +1057,35 @@ export function validateAcquireInput(value: unknown): Issue[] {
       message: `must be { kind: "workflow", workflowId } or { kind: "client", name }, got ${describeValue(a.owner)}`,
     });
   }
-  issues.push(...validateResourceRequest(a.resources));
-  if (a.priority !== undefined && !Number.isSafeInteger(a.priority)) {
+  const resourceIssues = validateResourceRequest(a.resources);
+  issues.push(...resourceIssues);
+  if (resourceIssues.length === 0) {
+    const r = a.resources as ResourceRequest;
+    if (r.cpuMilli === 0 && r.memoryMiB === 0 && r.gpuMilli === 0 && Object.keys(r.custom ?? {}).length === 0) {
+      issues.push({ code: 'empty_request', path: ['resources'], message: 'must ask for some cpu, memory or gpu' });
+    }
+  }
+  if (
+    a.priority !== undefined &&
+    (typeof a.priority !== 'number' ||
+      !Number.isSafeInteger(a.priority) ||
+      a.priority < PRIORITY_MIN ||
+      a.priority > PRIORITY_MAX)
+  ) {
     issues.push({
       code: 'invalid_priority',
       path: ['priority'],
-      message: `must be an integer, got ${describeValue(a.priority)}`,
+      message: `must be an integer from ${PRIORITY_MIN} to ${PRIORITY_MAX}, got ${describeValue(a.priority)}`,
     });
   }
   for (const field of ['team', 'label'] as const) {
-    if (a[field] !== undefined && typeof a[field] !== 'string') {
-      issues.push({ code: 'invalid_type', path: [field], message: `must be a string, got ${describeValue(a[field])}` });
+    const v = a[field];
+    if (v !== undefined && (typeof v !== 'string' || v.length > MAX_NAME_LENGTH)) {
+      issues.push({
+        code: 'invalid_type',
+        path: [field],
+        message: `must be a string of at most ${MAX_NAME_LENGTH} characters, got ${describeValue(v)}`,
+      });
     }
   }
   if (a.preemptible !== undefined && typeof a.preemptible !== 'boolean') {
@@ -860,11 +1105,27 @@ export function validateAcquireInput(value: unknown): Issue[] {
       message: `must be a non-negative number of ms, got ${describeValue(a.timeLimitMs)}`,
     });
   }
-  if (a.submittedAt !== undefined && (typeof a.submittedAt !== 'number' || !Number.isFinite(a.submittedAt))) {
+  if (
+    a.gracePeriodMs !== undefined &&
+    (typeof a.gracePeriodMs !== 'number' ||
+      !Number.isSafeInteger(a.gracePeriodMs) ||
+      a.gracePeriodMs < 0 ||
+      a.gracePeriodMs > MAX_GRACE_PERIOD_MS)
+  ) {
     issues.push({
-      code: 'invalid_type',
+      code: 'invalid_duration',
+      path: ['gracePeriodMs'],
+      message: `must be a whole number of ms from 0 to ${MAX_GRACE_PERIOD_MS}, got ${describeValue(a.gracePeriodMs)}`,
+    });
+  }
+  if (
+    a.submittedAt !== undefined &&
+    (typeof a.submittedAt !== 'number' || !Number.isSafeInteger(a.submittedAt) || a.submittedAt < 0)
+  ) {
+    issues.push({
+      code: 'invalid_time',
       path: ['submittedAt'],
-      message: `must be a time in ms, got ${describeValue(a.submittedAt)}`,
+      message: `must be a time in ms since 1970 (a whole number, not negative), got ${describeValue(a.submittedAt)}`,
     });
   }
   return issues;

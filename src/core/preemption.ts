@@ -1,9 +1,16 @@
 /**
  * Victims for a request that does not fit, after Kueue and Slurm. Candidates are the running,
  * preemptible, not already preempted allocations (a gang counts as one) that either
- * - have a lower priority than the request (equal priority never preempts), or
+ * - have a lower priority than the request (equal priority never preempts): lower in the request's
+ *   own priority, and lower in the priorities the queue is ordered by (the request's aged by its
+ *   waiting, each lease's as it was when granted; see `priority.ts`). Aging moves a request up
+ *   the queue, but never lets it evict work of its own priority or above, which would then queue
+ *   ahead of it and take the room back; or
  * - belong to another team that borrows quota, when the request's team reclaims within its own
  *   nominal quota (at any priority, as Kueue's `reclaimWithinCohort: Any`).
+ * With quotas, a victim of another team is taken only while that team still borrows once the
+ * victims chosen before it are gone (as Kueue): queued again, it then asks beyond its team's
+ * quota, and queues behind what teams' own quotas cover (see `nominalFirst`).
  * They are taken in order: borrowing teams first, then lower priority first, then the most recently
  * started, then request id. The set is minimal: greedy until the request fits, then any victim not
  * needed is dropped. When the request would not fit even with every candidate gone, nobody is
@@ -13,6 +20,7 @@ import type { ClusterState } from './cluster';
 import { allocationOf, applyAllocation, scratchCopy } from './cluster';
 import { fitsNow } from './fit';
 import type { Placer } from './placer';
+import { leasePriority } from './priority';
 import type { QuotaLedger, ResourceVector } from './quota';
 import { leaseVector } from './quota';
 import type { Lease, PendingRequest } from './types';
@@ -22,14 +30,17 @@ export interface LeaseGroup {
   requestId: string;
   label: string;
   team: string;
+  /** The priority it preempts and is preempted with: its own, aged by what it waited before the grant. */
   priority: number;
+  /** Its own priority, not aged. */
+  basePriority: number;
   grantedAt: number;
   preemptible: boolean;
   leases: Lease[];
 }
 
-/** Groups leases by request id, in a deterministic order. */
-export function groupLeases(leases: readonly Lease[]): LeaseGroup[] {
+/** Groups leases by request id, in a deterministic order; `agingIntervalMs` ages their priorities. */
+export function groupLeases(leases: readonly Lease[], agingIntervalMs = 0): LeaseGroup[] {
   const groups = new Map<string, LeaseGroup>();
   for (const l of leases) {
     let g = groups.get(l.requestId);
@@ -38,7 +49,8 @@ export function groupLeases(leases: readonly Lease[]): LeaseGroup[] {
         requestId: l.requestId,
         label: l.label,
         team: l.team,
-        priority: l.priority,
+        priority: leasePriority(l, agingIntervalMs),
+        basePriority: l.priority,
         grantedAt: l.grantedAt,
         preemptible: l.preemptible === true,
         leases: [],
@@ -79,11 +91,15 @@ export function applyGroup(ctx: Pick<PreemptionContext, 'cluster' | 'ledger'>, g
   }
 }
 
-/** The minimal victim set that lets the request in, or `undefined` when none does. */
+/**
+ * The minimal victim set that lets the request in, or `undefined` when none does. `priority` is
+ * the request's priority now, aged by its waiting (see `requestPriority`).
+ */
 export function findVictims(
   ctx: PreemptionContext,
   request: PendingRequest,
   vector: ResourceVector,
+  priority = request.priority,
 ): LeaseGroup[] | undefined {
   const reclaims = !ctx.ledger.empty && ctx.ledger.withinNominal(request.team, vector);
   const quotaShort = ctx.ledger.shortfall(request.team, vector) !== undefined;
@@ -96,8 +112,10 @@ export function findVictims(
   };
   const candidates = ctx.groups.filter((g) => {
     if (!g.preemptible || g.requestId === request.requestId) return false;
-    const byPriority = g.priority < request.priority;
-    const byReclaim = reclaims && g.team !== request.team && borrows(g.team);
+    const otherTeam = !ctx.ledger.empty && g.team !== request.team;
+    if (otherTeam && !borrows(g.team)) return false;
+    const byPriority = g.priority < priority && g.basePriority < request.priority;
+    const byReclaim = reclaims && otherTeam;
     if (!byPriority && !byReclaim) return false;
     return quotaShort || g.leases.some((l) => usefulNodes.has(l.nodeId));
   });
@@ -112,6 +130,15 @@ export function findVictims(
   );
   if (!quotaShort && (request.replicas ?? 1) === 1) return victimsOnOneNode(ctx, request, vector, candidates);
   return greedyThenMinimal(ctx, request, vector, candidates);
+}
+
+/** Whether a victim of another team may still be taken: its team borrows, with the victims chosen so far gone. */
+function stillBorrows(ctx: PreemptionContext, request: PendingRequest, g: LeaseGroup): boolean {
+  return ctx.ledger.empty || g.team === request.team || ctx.ledger.isBorrowing(g.team);
+}
+
+function applyQuota(ctx: PreemptionContext, g: LeaseGroup, sign: 1 | -1): void {
+  for (const l of g.leases) ctx.ledger.add(l.team, leaseVector(l), sign);
 }
 
 /**
@@ -146,9 +173,12 @@ function victimsOnOneNode(
     const taken: LeaseGroup[] = [];
     for (const g of list) {
       if (fitsHere()) break;
+      if (!stillBorrows(ctx, request, g)) continue;
       evict(g, 1);
+      if (!ctx.ledger.empty) applyQuota(ctx, g, -1);
       taken.push(g);
     }
+    if (!ctx.ledger.empty) for (const g of taken) applyQuota(ctx, g, 1);
     if (!fitsHere() || taken.length === 0) continue;
     const needed = minimal(taken, fitsHere, (g, back) => evict(g, back ? -1 : 1));
     const top = Math.max(...needed.map((g) => g.priority));
@@ -193,6 +223,7 @@ function greedyThenMinimal(
   const victims: LeaseGroup[] = [];
   let fits = false;
   for (const g of candidates) {
+    if (!stillBorrows(ctx, request, g)) continue;
     applyGroup(ctx, g, -1);
     victims.push(g);
     if (admissible(ctx, request, vector)) {

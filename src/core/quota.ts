@@ -6,12 +6,15 @@
  * borrowers took (see `preemption.ts`).
  *
  * Resources are `gpu` (milli-GPU), `cpu` (milli-CPU), `memory` (MiB) and custom names; a resource
- * a team's quota does not name is not limited for it, and a team not listed has no quota.
+ * no team's quota names is not limited. Once any team has a quota, a team without one (`default`,
+ * say) has a nominal quota of zero: it runs only on quota the others leave idle, as a borrower,
+ * its usage counts in the cohort, and a team reclaiming its own quota may evict its preemptible
+ * steps.
  */
 import type { Issue } from './errors';
 import { describeValue } from './errors';
 import { QuantityError, formatCpu, formatGpu, formatMemory, parseCpu, parseGpu, parseMemory } from './quantity';
-import type { Lease, ResourceRequest } from './types';
+import type { Lease, PendingRequest, ResourceRequest } from './types';
 
 /** Amounts per resource in integer units: `gpu` milli-GPU, `cpu` milli-CPU, `memory` MiB, custom as is. */
 export type ResourceVector = Record<string, number>;
@@ -62,12 +65,20 @@ export class QuotaLedger {
   private readonly usage = new Map<string, ResourceVector>();
   private readonly cohortNominal: ResourceVector = {};
   private readonly cohortUsage: ResourceVector = {};
+  /** The quota of a team without one: zero of every resource a quota names, borrowing without limit. */
+  private readonly none: TeamQuota;
 
   constructor(teams: readonly TeamQuota[] = []) {
     for (const t of teams) {
       this.teams.set(t.name, t);
       for (const [k, v] of Object.entries(t.nominal)) this.cohortNominal[k] = (this.cohortNominal[k] ?? 0) + v;
     }
+    this.none = { name: '', nominal: Object.fromEntries(Object.keys(this.cohortNominal).map((k) => [k, 0])) };
+  }
+
+  /** A team's quota: its own, or a zero one when other teams have quotas; `undefined` without quotas. */
+  private quotaOf(team: string): TeamQuota | undefined {
+    return this.teams.get(team) ?? (this.teams.size > 0 ? this.none : undefined);
   }
 
   /** True when no team has a quota. */
@@ -84,16 +95,15 @@ export class QuotaLedger {
   add(team: string, v: ResourceVector, sign: 1 | -1 = 1): void {
     let u = this.usage.get(team);
     if (!u) this.usage.set(team, (u = {}));
-    const quota = this.teams.get(team);
     for (const [k, n] of Object.entries(v)) {
       u[k] = (u[k] ?? 0) + sign * n;
-      if (quota && quota.nominal[k] !== undefined) this.cohortUsage[k] = (this.cohortUsage[k] ?? 0) + sign * n;
+      if (this.cohortNominal[k] !== undefined) this.cohortUsage[k] = (this.cohortUsage[k] ?? 0) + sign * n;
     }
   }
 
   /** True when the team uses more than its nominal quota of some resource. */
   isBorrowing(team: string): boolean {
-    const quota = this.teams.get(team);
+    const quota = this.quotaOf(team);
     if (!quota) return false;
     const u = this.usageOf(team);
     return Object.entries(quota.nominal).some(([k, n]) => (u[k] ?? 0) > n);
@@ -101,45 +111,15 @@ export class QuotaLedger {
 
   /** True when the team, with `v` added, stays within its nominal quota for every resource it names. */
   withinNominal(team: string, v: ResourceVector): boolean {
-    const quota = this.teams.get(team);
+    const quota = this.quotaOf(team);
     if (!quota) return true;
     const u = this.usageOf(team);
     return Object.entries(quota.nominal).every(([k, n]) => (u[k] ?? 0) + (v[k] ?? 0) <= n);
   }
 
-  /**
-   * Why `v` may not borrow now although the quotas would allow it: it would borrow a resource that
-   * other teams wait for within their own nominal quota (`claims`, per team). Such quota is not
-   * idle, and lending it would only be reclaimed again by preemption. `undefined` when it may.
-   */
-  takesClaimed(team: string, v: ResourceVector, claims: ReadonlyMap<string, ResourceVector>): string | undefined {
-    const quota = this.teams.get(team);
-    if (!quota || claims.size === 0) return undefined;
-    const u = this.usageOf(team);
-    for (const [k, nominal] of Object.entries(quota.nominal)) {
-      const need = v[k] ?? 0;
-      if (need === 0 || (u[k] ?? 0) + need <= nominal) continue;
-      let claimed = 0;
-      const claimants: string[] = [];
-      for (const [other, c] of claims) {
-        const own = this.teams.get(other)?.nominal[k];
-        if (other === team || own === undefined) continue;
-        const amount = Math.min(Math.max(0, own - (this.usageOf(other)[k] ?? 0)), c[k] ?? 0);
-        if (amount <= 0) continue;
-        claimed += amount;
-        claimants.push(other);
-      }
-      if (claimed > 0 && (this.cohortUsage[k] ?? 0) + need + claimed > (this.cohortNominal[k] ?? 0)) {
-        const whose = claimants.length === 1 ? `team ${claimants[0]} waits` : `teams ${claimants.join(', ')} wait`;
-        return `team ${team} would borrow ${k} ${formatAmount(k, need)}, but ${whose} for ${formatAmount(k, claimed)} ${k} of their own quota`;
-      }
-    }
-    return undefined;
-  }
-
   /** Why `v` never fits the team's quota, even with nothing running; `undefined` if it could. */
   neverFits(team: string, v: ResourceVector): string | undefined {
-    const quota = this.teams.get(team);
+    const quota = this.quotaOf(team);
     if (!quota) return undefined;
     for (const [k, n] of Object.entries(quota.nominal)) {
       const need = v[k] ?? 0;
@@ -158,7 +138,7 @@ export class QuotaLedger {
 
   /** Why `v` does not fit the team's quota now; `undefined` when it fits. */
   shortfall(team: string, v: ResourceVector): QuotaShortfall | undefined {
-    const quota = this.teams.get(team);
+    const quota = this.quotaOf(team);
     if (!quota) return undefined;
     const u = this.usageOf(team);
     const withinNominal = this.withinNominal(team, v);
@@ -185,6 +165,28 @@ export class QuotaLedger {
     }
     return undefined;
   }
+}
+
+/**
+ * The queue with every request that its team's nominal quota covers ahead of those that would
+ * borrow, at any priority, as Kueue orders a cycle: a team is owed its own quota before anyone
+ * borrows it, and it reclaims that quota from borrowers at any priority, so a borrower granted
+ * first (a reclaimer's victim queued again, say) would only be evicted again. Each team's requests
+ * count against its quota in their order, from `ledger`'s usage; the order is otherwise kept.
+ */
+export function nominalFirst(ordered: readonly PendingRequest[], ledger: QuotaLedger): PendingRequest[] {
+  if (ledger.empty) return [...ordered];
+  const demand = new Map<string, ResourceVector>();
+  const own: PendingRequest[] = [];
+  const borrowing: PendingRequest[] = [];
+  for (const r of ordered) {
+    const asked = demand.get(r.team) ?? {};
+    const v = requestVector(r.resources, r.replicas ?? 1);
+    for (const [k, n] of Object.entries(v)) asked[k] = (asked[k] ?? 0) + n;
+    demand.set(r.team, asked);
+    (ledger.withinNominal(r.team, asked) ? own : borrowing).push(r);
+  }
+  return [...own, ...borrowing];
 }
 
 /** User-facing quota amounts: `{ gpu: 4, cpu: "32", memory: "256Gi", licenses: 2 }`. */

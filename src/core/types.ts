@@ -78,6 +78,8 @@ export interface NodeRecord {
   registeredAt: number;
   /** Workflow time (ms) of the last heartbeat (or registration). @default registeredAt */
   lastSeenAt?: number;
+  /** Workflow time (ms) it was declared lost; heartbeats do not bring it back, a registration does. */
+  lostAt?: number;
 }
 
 /** The share of one GPU held by a lease. */
@@ -103,8 +105,12 @@ export interface PendingRequest {
   team: string;
   /** Human label of the step (for status output). */
   label: string;
-  /** Workflow time (ms) when first submitted. */
+  /** Workflow time (ms) when first submitted: the order among equal priorities. */
   submittedAt: number;
+  /** Pool time (ms) when this request entered the queue. @default submittedAt */
+  queuedAt?: number;
+  /** Time (ms) the step waited in the queue in its earlier attempts, as the pool saw it; aging counts it. @default 0 */
+  waitedMs?: number;
   /** Arrival sequence number in the pool: the final tiebreak. */
   seq: number;
   /** Why it waits, as a reason code (`Resources`, `Priority`, `NoNodes`, ...). */
@@ -117,6 +123,13 @@ export interface PendingRequest {
   timeLimitMs?: number;
   /** Whether a higher-priority or reclaiming request may evict it once granted. @default false */
   preemptible?: boolean;
+  /** The step's own grace period between SIGTERM and SIGKILL, ms; the pool's policy bounds it. @default the policy's */
+  gracePeriodMs?: number;
+  /**
+   * It has evicted running work and is not granted yet: it goes first in the queue, so that the
+   * room its victims free is its own (and not a victim's, queued again, or a later borrower's).
+   */
+  preempting?: true;
 }
 
 /** Resources granted to one request on one node. */
@@ -144,6 +157,16 @@ export interface Lease {
   timeLimitMs?: number;
   /** Time (ms) the scheduler chose to preempt it; it frees its resources within the grace period. */
   preemptedAt?: number;
+  /** The request that needs its resources, once preempted. */
+  preemptedFor?: string;
+  /** Time (ms) its request waited before the grant, all attempts together; it keeps this priority while it runs. @default 0 */
+  waitedMs?: number;
+  /** How long (ms) it has to stop once preempted: the pool's grace period, or the step's own if shorter. @default the policy's */
+  gracePeriodMs?: number;
+  /** Its time to live (ms): renewals extend it by this much; set at the grant, so a later policy change leaves it be. @default the policy's */
+  ttlMs?: number;
+  /** The pool's node-lost time at the grant (ms): a cut-off agent stops the workload well within it. */
+  fenceMs?: number;
 }
 
 /** A request that can never be satisfied, with the reason. */

@@ -2,7 +2,8 @@
  * The discrete-event simulator: it drives the very same `decide()` as the pool workflow, over a
  * scenario's nodes, teams and jobs. At each event time it applies completions, the ends of grace
  * periods and arrivals, then runs scheduling cycles until nothing changes. A preempted job loses
- * its work since its last checkpoint and queues again with its original submit time.
+ * its work since its last checkpoint and queues again with its original submit time, carrying
+ * the time it waited before (aging counts waiting, not running).
  */
 import type { Lease, NodeRecord, PendingRequest } from '../core';
 import { FragmentationModel, decide } from '../core';
@@ -48,6 +49,10 @@ export interface SimulationRun {
 interface JobState {
   job: SimJob;
   doneMs: number;
+  /** Time waited in the queue in earlier attempts, ms (aging counts it, not time run). */
+  waitedMs: number;
+  /** When it was queued this time, ms. */
+  queuedAt: number;
   attempt: number;
   firstStart?: number;
   end?: number;
@@ -71,6 +76,8 @@ export function simulate(scenario: Scenario): SimulationRun {
     states.set(job.name, {
       job,
       doneMs: 0,
+      waitedMs: 0,
+      queuedAt: job.submitMs,
       attempt: 0,
       preemptions: 0,
       reason: null,
@@ -92,7 +99,8 @@ export function simulate(scenario: Scenario): SimulationRun {
   const open = new Map<string, GpuInterval[]>();
   let next = 0;
 
-  const enqueue = (s: JobState): void => {
+  const enqueue = (s: JobState, now: number): void => {
+    s.queuedAt = now;
     queue.push({
       requestId: s.job.name,
       owner: { kind: 'client', name: s.job.name },
@@ -101,6 +109,8 @@ export function simulate(scenario: Scenario): SimulationRun {
       team: s.job.team,
       label: s.job.name,
       submittedAt: s.job.submitMs,
+      queuedAt: now,
+      waitedMs: s.waitedMs,
       seq: s.seq,
       reason: 'Pending',
       message: 'not yet considered',
@@ -141,13 +151,13 @@ export function simulate(scenario: Scenario): SimulationRun {
           : 0;
         stopRun(s, now);
         s.attempt++;
-        enqueue(s);
+        enqueue(s, now);
       }
     }
     for (let i = events.length - 1; i >= 0; i--) if (events[i]?.at === now) events.splice(i, 1);
     while (next < arrivals.length && arrivals[next]?.submitMs === now) {
       const s = states.get((arrivals[next] as SimJob).name);
-      if (s) enqueue(s);
+      if (s) enqueue(s, now);
       next++;
     }
     // Scheduling cycles until nothing changes at this time.
@@ -174,6 +184,7 @@ export function simulate(scenario: Scenario): SimulationRun {
         if (!s || !req) continue;
         s.firstStart ??= now;
         s.runStart = now;
+        s.waitedMs += now - s.queuedAt;
         s.node = [...new Set(g.allocations.map((a) => a.nodeId))].join(',');
         s.gpus = g.gpus.map((x) => x.index);
         const runs: GpuInterval[] = [];
@@ -191,6 +202,7 @@ export function simulate(scenario: Scenario): SimulationRun {
             label: s.job.name,
             submittedAt: s.job.submitMs,
             grantedAt: now,
+            waitedMs: s.waitedMs,
             preemptible: s.job.preemptible,
             timeLimitMs: req.timeLimitMs,
             ...(s.job.resources.custom ? { custom: s.job.resources.custom } : {}),
@@ -236,7 +248,7 @@ export function simulate(scenario: Scenario): SimulationRun {
           : 0;
         stopRun(s, now);
         s.attempt++;
-        enqueue(s);
+        enqueue(s, now);
       }
       for (let i = events.length - 1; i >= 0; i--)
         if (events[i]?.at === now && events[i]?.kind === 'stopped') events.splice(i, 1);

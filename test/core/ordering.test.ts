@@ -73,10 +73,10 @@ describe('priorities', () => {
   });
 
   it('aging never lifts past the maximum', () => {
-    expect(agedPriority(990, 0, 1_000_000, 1)).toBe(PRIORITY_MAX);
+    expect(agedPriority(990, 1_000_000, 1)).toBe(PRIORITY_MAX);
   });
 
-  it('no aging without now', () => {
-    expect(agedPriority(3, 0, undefined, 1)).toBe(3);
+  it('no aging without time waited', () => {
+    expect(agedPriority(3, 0, 1)).toBe(3);
   });
 });

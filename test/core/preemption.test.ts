@@ -115,7 +115,8 @@ describe('preemption', () => {
       { name: 'b', nominal: { gpu: 2000 } },
     ];
     // Team a borrowed all four GPUs; b-job reclaimed two. a2 and a3 stopped, and queue again with
-    // their first submit times, ahead of b-job.
+    // their first submit times, ahead of b-job by time; but b-job asks within b's quota, and they
+    // would borrow: b-job goes first.
     const leases = [0, 1].map((g) => lease(`a${g}`).id(`a${g}`).team('a').gpus(g).grantedAt(g).preemptible().build());
     const requeued = [2, 3].map((g) => request(`a${g}`).team('a').gpu(1).at(g).seq(g).build());
     const reclaimer = { ...request('b-job').team('b').gpu(2).at(100).seq(100).build(), reason: 'Preempting' };
@@ -126,17 +127,9 @@ describe('preemption', () => {
       ['a2', 'a3'].map((requestId) => ({
         requestId,
         reason: 'QuotaExhausted',
-        message: 'team a would borrow gpu 1, but team b waits for 2 gpu of their own quota',
+        message: 'team a asks for gpu 1, but the teams together use 4 of their 4 gpu quota',
       })),
     );
-
-    // As pools decided before: the victims take the GPUs back, and b-job evicts two more.
-    const before = decide(snapshot({ nodes, leases, queue: [...requeued, reclaimer], teams }), {
-      now: 1000,
-      reclaimHolds: false,
-    });
-    expect(before.grants.map((g) => g.requestId)).toEqual(['a2', 'a3']);
-    expect(before.preemptions.map((p) => p.requestId)).toEqual(['a1', 'a0']);
   });
 
   it('lets borrowers take idle quota beyond what a reclaimer waits for', () => {
@@ -152,7 +145,7 @@ describe('preemption', () => {
       teams,
     );
     // c's idle GPU may be lent; b's may not.
-    expect(d.grants.map((g) => g.requestId)).toEqual(['a2', 'b-job']);
+    expect(d.grants.map((g) => g.requestId).sort()).toEqual(['a2', 'b-job']);
   });
 
   it('waits for victims already stopping instead of choosing more', () => {

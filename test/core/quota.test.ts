@@ -57,17 +57,43 @@ describe('team quotas', () => {
       },
     },
     {
-      name: 'a team without a quota is not limited',
+      name: 'a team without a quota borrows the idle quota of the teams that have one',
       teams: [vision(0)],
       leases: [],
-      req: request('r').team('other').gpu(6).build(),
+      req: request('r').team('other').gpu(4).build(),
       expected: { granted: true },
+    },
+    {
+      // Issue item 7: teams without a quota used to bypass quotas.
+      name: 'a team without a quota (default) is held to the cohort: it cannot take quota in use',
+      teams: [vision(0), nlp],
+      leases: [lease('x').team('vision').gpus(0, 1, 2, 3).build()],
+      req: request('r').team('default').gpu(5).build(),
+      expected: {
+        reason: 'QuotaExhausted',
+        message: 'team default asks for gpu 5, but the teams together use 4 of their 8 gpu quota',
+      },
     },
   ])('$name', ({ teams, leases, req, expected }) => {
     const nodes = [node('n1').gpus(8).build(), node('n2').gpus(8).build()];
     const d = decide(snapshot({ nodes, leases, queue: [req], teams }), { now: 0 });
     if (expected.granted) expect(d.grants.map((g) => g.requestId)).toEqual(['r']);
     else expect(d.waiting[0]).toMatchObject({ reason: expected.reason, message: expected.message });
+  });
+
+  it("counts a team without a quota in the cohort, and reclaims from it (issue item 7)", () => {
+    const teams = [vision(0), nlp];
+    const nodes = [node('n1').gpus(8).build()];
+    // default borrowed every idle GPU of the cohort; nlp asks for its own quota.
+    const borrowed = [0, 1, 2, 3, 4, 5, 6, 7].map((g) =>
+      lease(`d${g}`).id(`d${g}`).team('default').gpus(g).grantedAt(g).preemptible().build(),
+    );
+    const d = decide(snapshot({ nodes, leases: borrowed, queue: [request('mine').team('nlp').gpu(4).build()], teams }), {
+      now: 0,
+    });
+    expect(d.waiting[0]).toMatchObject({ requestId: 'mine', reason: 'Preempting' });
+    expect(d.preemptions.map((p) => p.requestId).sort()).toEqual(['d4', 'd5', 'd6', 'd7']);
+    expect(d.preemptions[0]?.message).toMatch(/team nlp reclaims its quota from default/);
   });
 
   it('rejects at once a request larger than its team may ever use', () => {
