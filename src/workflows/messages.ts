@@ -12,6 +12,7 @@ import type {
   ScalingPolicy,
   HealthPolicy,
   Lease,
+  NodeReport,
   NodeSpec,
   PoolStatus,
   StatusOptions,
@@ -56,9 +57,11 @@ export function nodeTaskQueue(nodeId: string): string {
 
 // Client → pool (answered at once).
 
-/** What an agent reports when it registers: the leases it still runs (after a restart). */
+/** What an agent reports when it registers: the leases it runs, and those that died with its earlier life. */
 export interface RegisterOptions {
   runningLeases?: string[];
+  /** Leases whose workloads the agent's earlier life ran, now dead (killed when it died or stopped). */
+  deadLeases?: string[];
 }
 
 /** The pool's answer to a registration: which of the reported leases to kill (the pool no longer holds them). */
@@ -66,6 +69,8 @@ export interface RegisterResult {
   status: 'registered' | 'updated';
   pool: string;
   kill: string[];
+  /** The pool's node-lost time, ms: an agent cut off from Temporal stops its workloads well within it. */
+  nodeLostAfterMs?: number;
 }
 
 /** Registers a node (or refreshes its inventory) and reconciles what it still runs. */
@@ -109,10 +114,18 @@ export const releaseUpdate = defineUpdate<{ released: boolean }, [string]>('rele
 
 /** A step asks for resources; the answer comes back as `grantSignal` or `rejectSignal`. */
 export const acquireSignal = defineSignal<[AcquireInput]>('acquire');
-/** A step gives back its lease, or withdraws its request. */
-export const releaseSignal = defineSignal<[{ requestId: string }]>('release');
-/** A running step keeps its lease alive. */
-export const renewSignal = defineSignal<[{ requestId: string }]>('renew');
+/**
+ * A step gives back its lease, or withdraws its request. `requeue`: it queues again (after losing
+ * its node, say), and its waiting so far carries into the next attempt. `stopped`: sent by an agent
+ * whose launch timed out, once its workload has ended; the step, which waits to hear that before
+ * it runs the workload elsewhere, is told (`WorkloadStopped`).
+ */
+export const releaseSignal = defineSignal<[{ requestId: string; requeue?: boolean; stopped?: boolean }]>('release');
+/**
+ * A running step keeps its lease alive. With `workflowId`, a renewal of a lease the pool no longer
+ * holds is answered with `revokeSignal` (reason `NotHeld`), so that the step stops its workload.
+ */
+export const renewSignal = defineSignal<[{ requestId: string; workflowId?: string }]>('renew');
 
 // Agent → pool.
 
@@ -127,7 +140,11 @@ export const grantSignal = defineSignal<[Lease]>('grant');
 export const rejectSignal = defineSignal<[Rejection]>('reject');
 /** The pool evicts a preemptible step for higher-priority or reclaiming work; it stops, releases and queues again. */
 export const preemptSignal = defineSignal<[{ requestId: string; leaseId: string; message: string }]>('preempt');
-/** The pool took a lease back (expired, node lost); the step stops its workload and queues again. */
+/**
+ * The pool took a lease back (expired, node lost, grace period over), or holds nothing more for
+ * the request (`Withdrawn`, `NotHeld`: `leaseId` is empty); the step stops its workload, if any,
+ * and queues again.
+ */
 export const revokeSignal =
   defineSignal<[{ requestId: string; leaseId: string; reason: string; message: string }]>('revoke');
 
@@ -145,5 +162,7 @@ export const quotasQuery = defineQuery<QuotaReport>('quotas');
 export const policyQuery = defineQuery<{ policy: SchedulingPolicy; health: HealthPolicy }>('policy');
 /** The lease with this id, if the pool holds it (agents check before launching: fencing). */
 export const leaseQuery = defineQuery<Lease | null, [string]>('lease');
+/** What a node's agent needs to know of its node: lost or not, the node-lost time, its leases. */
+export const nodeQuery = defineQuery<NodeReport, [string]>('node');
 /** A step's state, for progress displays. */
 export const progressQuery = defineQuery<StepProgress>('progress');

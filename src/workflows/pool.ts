@@ -45,6 +45,7 @@ import {
   setPolicyUpdate,
   setQuotaUpdate,
   nodeHeartbeatSignal,
+  nodeQuery,
   registerUpdate,
   registerSignal,
   registrationQuery,
@@ -63,6 +64,12 @@ import { CARRIED_STATE_LIMIT, packState, unpackState } from './carry';
 
 /** How often a pool with node templates checks whether to scale, ms. */
 export const SCALING_CHECK_MS = 2_000;
+
+/** How late the health timer may fire before the pool counts the delay as time it did not run, ms. */
+export const HEALTH_TIMER_SLACK_MS = 5_000;
+
+/** Most a run waits past `continueAsNewSuggested` for scaling activities in flight, in history events. */
+export const SCALING_WAIT_EVENTS = 10_000;
 
 /** Updates one run accepts before it continues as new (the server refuses more than 2,000). */
 export const MAX_UPDATES_PER_RUN = 1_500;
@@ -98,8 +105,6 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
   const pool = new PoolState(packed ? unpackState(packed) : (input.state ?? emptyPoolState(input.name)));
   // Runs recorded before FGD's points keep deciding as they did.
   if (!patched('allot-fgd-points-v1')) pool.useExactFgdScoring();
-  // Runs from before reclaimers held their quota let the evicted borrowers take it back.
-  if (!patched('allot-reclaim-holds-v1')) pool.lendDuringReclaim();
   // Runs from before scaling timed out waited for every scaler outcome.
   if (!patched('allot-scaling-timeout-v1')) pool.neverExpireScaling();
   const outbox: Effect[] = [];
@@ -110,18 +115,23 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
   function registrationProblem(spec: NodeSpec, options: RegisterOptions | undefined): string | undefined {
     const issues = validateNodeSpec(spec);
     if (issues.length > 0) return `invalid node inventory:\n${formatIssues(issues)}`;
-    const running = options?.runningLeases;
-    if (running !== undefined && (!Array.isArray(running) || running.some((l) => typeof l !== 'string'))) {
-      return 'runningLeases must be an array of lease ids';
+    for (const field of ['runningLeases', 'deadLeases'] as const) {
+      const leases = options?.[field];
+      if (leases !== undefined && (!Array.isArray(leases) || leases.some((l) => typeof l !== 'string'))) {
+        return `${field} must be an array of lease ids`;
+      }
     }
     return undefined;
   }
   function register(spec: NodeSpec, options: RegisterOptions | undefined): RegisterResult {
-    const kill = pool.unknownLeases(spec.id, options?.runningLeases ?? []);
-    const status = pool.registerNode(spec, Date.now());
+    const { status, kill, effects, nodeLostAfterMs } = pool.register(spec, Date.now(), {
+      runningLeases: options?.runningLeases ?? [],
+      deadLeases: options?.deadLeases ?? [],
+    });
+    outbox.push(...effects);
     dirty = true;
-    log.info('node registered', { node: spec.id, status, kill });
-    return { status, pool: pool.name, kill };
+    log.info('node registered', { node: spec.id, status, kill, dead: effects.length });
+    return { status, pool: pool.name, kill, nodeLostAfterMs };
   }
 
   setHandler(
@@ -155,13 +165,18 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
     registrations.set(spec.id, { token, result: register(spec, opts) });
   }
 
-  function onRenewSignal(message: { requestId: string }): void {
-    if (typeof message?.requestId !== 'string') {
+  function onRenewSignal(message: { requestId: string; workflowId?: string }): void {
+    if (
+      typeof message?.requestId !== 'string' ||
+      (message.workflowId !== undefined && typeof message.workflowId !== 'string')
+    ) {
       log.warn('dropped an invalid renew signal', { got: describeValue(message).slice(0, 200) });
       return;
     }
-    if (!pool.renew(message.requestId, Date.now())) {
-      log.warn('renewal of a lease the pool does not hold', { requestId: message.requestId });
+    const effects = pool.handleRenew(message, Date.now());
+    if (effects.length > 0) {
+      log.warn('renewal of a lease the pool does not hold; telling its step', { requestId: message.requestId });
+      outbox.push(...effects);
     }
   }
 
@@ -190,12 +205,17 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
     dirty = true;
   }
 
-  function onReleaseSignal(message: { requestId: string }): void {
+  function onReleaseSignal(message: { requestId: string; requeue?: boolean; stopped?: boolean }): void {
     if (typeof message?.requestId !== 'string') {
       log.warn('dropped an invalid release signal', { message });
       return;
     }
-    pool.release(message.requestId);
+    outbox.push(
+      ...pool.handleRelease(message.requestId, Date.now(), {
+        requeue: message.requeue === true,
+        stopped: message.stopped === true,
+      }),
+    );
     dirty = true;
   }
 
@@ -232,13 +252,13 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
     setHealthPolicyUpdate,
     (policy) => {
       updatesThisRun++;
-      pool.setHealth(policy);
+      pool.setHealth(policy, Date.now());
       dirty = true;
       return pool.health;
     },
     {
       validator: (policy) => {
-        const issues = validateHealthPolicy(policy);
+        const issues = validateHealthPolicy(policy, pool.health);
         if (issues.length > 0) throw new Error(`invalid health policy:\n${formatIssues(issues)}`);
       },
     },
@@ -369,6 +389,7 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
   setHandler(nodeHeartbeatSignal, onNodeHeartbeatSignal);
 
   setHandler(leaseQuery, (leaseId) => pool.leases.find((l) => l.leaseId === leaseId) ?? null);
+  setHandler(nodeQuery, (nodeId) => pool.nodeReport(nodeId, Date.now()));
 
   setHandler(
     acquireUpdate,
@@ -418,13 +439,17 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
 
   /** Tells a request's owner about a grant, rejection or revocation; an owner that is gone gives its lease back. */
   async function deliver(effect: Effect): Promise<void> {
-    const owner = effect.kind === 'reject' ? effect.rejection.owner : effect.lease.owner;
+    const owner =
+      effect.kind === 'reject' ? effect.rejection.owner : effect.kind === 'gone' ? effect.owner : effect.lease.owner;
     if (owner.kind !== 'workflow') return;
     const handle = getExternalWorkflowHandle(owner.workflowId);
     try {
       if (effect.kind === 'grant') await handle.signal(grantSignal, effect.lease);
       else if (effect.kind === 'reject') await handle.signal(rejectSignal, effect.rejection);
-      else if (effect.kind === 'preempt') {
+      else if (effect.kind === 'gone') {
+        const { requestId, reason, message } = effect;
+        await handle.signal(revokeSignal, { requestId, leaseId: '', reason, message });
+      } else if (effect.kind === 'preempt') {
         const { lease, message } = effect;
         await handle.signal(preemptSignal, { requestId: lease.requestId, leaseId: lease.leaseId, message });
       } else {
@@ -445,19 +470,32 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
    * limit of Updates per run (2,000), whichever comes first.
    */
   function mustContinueAsNew(): boolean {
-    return workflowInfo().continueAsNewSuggested || updatesThisRun >= MAX_UPDATES_PER_RUN;
+    const info = workflowInfo();
+    if (!info.continueAsNewSuggested && updatesThisRun < MAX_UPDATES_PER_RUN) return false;
+    // Scaling outcomes under way are waited for, within bounds of the history and of Updates.
+    const roomToWait = info.historyLength < SCALING_WAIT_EVENTS && updatesThisRun < MAX_UPDATES_PER_RUN + 250;
+    return scalingInFlight === 0 || !roomToWait;
   }
 
-  // Lease expiry and node health run on their own timer, woken at the next deadline only.
+  // Lease expiry and node health run on their own timer, woken at the next deadline only. A timer
+  // that fires late (the server was down, or its clock jumped) means the pool did not run: that
+  // time is not counted as silence of the nodes or lateness of the steps (see `PoolState.resume`).
   let healthDue = false;
   async function healthTimer(): Promise<void> {
     for (;;) {
-      const deadline = pool.nextHealthDeadline();
+      const deadline = pool.nextHealthDeadline(Date.now());
       if (deadline === undefined) {
-        await condition(() => pool.nextHealthDeadline() !== undefined);
+        await condition(() => pool.nextHealthDeadline(Date.now()) !== undefined);
         continue;
       }
-      await sleep(Math.max(deadline - Date.now(), 250));
+      const wait = Math.max(deadline - Date.now(), 250);
+      const due = Date.now() + wait;
+      await sleep(wait);
+      const late = Date.now() - due;
+      if (late > HEALTH_TIMER_SLACK_MS) {
+        log.warn('the pool did not run for a while; counting node silence and lease deadlines from now', { late });
+        pool.resume(late);
+      }
       healthDue = true;
     }
   }
@@ -478,6 +516,9 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
       scalingDue = true;
     }
   }
+  // Scaling activities in flight: a run waits for their outcomes before it continues as new
+  // (their outcomes would be lost with it), unless its history grows too long meanwhile.
+  let scalingInFlight = 0;
   function runScaling(action: ScalingAction): void {
     const template = pool.templates.find((t) => t.name === action.template);
     if (!template) return;
@@ -486,12 +527,15 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
         ? scaleUp({ pool: pool.name, template, count: action.count })
         : scaleDown({ pool: pool.name, template: action.template, nodeId: action.nodeId });
     log.info('scaling', { ...action });
+    scalingInFlight++;
     void work.then(
       () => {
+        scalingInFlight--;
         pool.scaled(action, true);
         dirty = true;
       },
       (err: unknown) => {
+        scalingInFlight--;
         log.warn('scaling failed', { ...action, error: String(err) });
         pool.scaled(action, false);
         dirty = true;

@@ -39,14 +39,6 @@ export const DEFAULT_STEP_RETRY: Required<StepRetryPolicy> = {
  */
 export async function step(input: StepInput): Promise<StepResult> {
   const { issues } = validateStepInput(input);
-  if (typeof input?.replicas === 'number' && input.replicas > 1) {
-    // The core places gangs, but the pool's acquire and the step's launch do not carry them yet.
-    issues.push({
-      code: 'unsupported',
-      path: ['replicas'],
-      message: `gang steps (replicas > 1) are not supported yet, got ${input.replicas}; run replicas as separate steps with fanOut`,
-    });
-  }
   if (issues.length > 0) {
     throw ApplicationFailure.nonRetryable(
       `invalid options for step ${JSON.stringify(input?.name)}:\n${formatIssues(issues)}`,

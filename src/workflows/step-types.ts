@@ -132,7 +132,13 @@ export interface LaunchInput {
   gpuIndices: number[];
   /** Share of one GPU, when the step holds part of one. */
   gpuFraction?: number;
+  /** SIGTERM → SIGKILL, ms: the step's own, or for a preemptible step at most the pool's. */
   gracePeriodMs: number;
+  /**
+   * The pool's node-lost time when the lease was granted, ms: an agent that cannot reach Temporal
+   * stops the workload well within it (within the agent's own knowledge of it, if shorter). @default none
+   */
+  fenceMs?: number;
   /** Memory limit, MiB: past it the agent kills the workload (`MemoryLimitExceeded`). @default none */
   memoryLimitMiB?: number;
   /** CPU limit, milli-CPU: cgroup `cpu.max` where the node has it, advisory elsewhere. @default none */

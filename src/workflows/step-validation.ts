@@ -148,6 +148,13 @@ export function validateStepInput(
       path: ['replicas'],
       message: `must be a whole number of copies from 1 to ${MAX_REPLICAS}, got ${describeValue(s.replicas)}`,
     });
+  } else if (typeof s.replicas === 'number' && s.replicas > 1) {
+    // The core places gangs, but the pool's acquire and the step's launch do not carry them yet.
+    issues.push({
+      code: 'unsupported',
+      path: ['replicas'],
+      message: `gang steps (replicas > 1) are not supported yet, got ${s.replicas}; run replicas as separate steps with fanOut`,
+    });
   }
   if (s.firstAttempt !== undefined && (!Number.isInteger(s.firstAttempt) || s.firstAttempt < 1)) {
     issues.push({

@@ -65,11 +65,18 @@ interface Interrupted {
   message: string;
 }
 
+/**
+ * Reasons of a revocation that prove the workload of the lease no longer runs: the node was lost
+ * (its agent stopped what it ran before that), its agent restarted (what it ran died with it), or
+ * its agent said that the workload has ended.
+ */
+const STOPPED_REASONS = new Set(['NodeLost', 'NodeRestarted', 'WorkloadStopped']);
+
 /** The step workflow. */
 export async function allotStep(input: StepInput): Promise<StepResult> {
   const info = workflowInfo();
   const { request, issues } = validateStepInput(input);
-  if (!request)
+  if (!request || issues.length > 0)
     throw ApplicationFailure.nonRetryable(`invalid step options:\n${formatIssues(issues)}`, 'InvalidInput', issues);
   const pool = input.pool ?? DEFAULT_POOL;
   const baseRequestId = `${info.workflowId}#${info.runId}`;
@@ -85,9 +92,17 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
   };
   setHandler(progressQuery, () => progress);
 
-  // What the pool told the current attempt (set by signal handlers).
-  const told: { lease?: Lease; rejection?: Rejection; interrupted?: Interrupted } = {};
+  // What the pool told the current attempt (set by signal handlers). `stopped`: a revocation
+  // proved that the attempt's workload no longer runs anywhere.
+  const told: { lease?: Lease; rejection?: Rejection; interrupted?: Interrupted; stopped?: Interrupted } = {};
   let launchScope: CancellationScope | undefined;
+  const interrupt = (why: Interrupted): void => {
+    if (told.interrupted) return;
+    told.interrupted = why;
+    // Before the launch has begun there is nothing to cancel: the step sees `told.interrupted`
+    // before it launches, and does not.
+    launchScope?.cancel();
+  };
   setHandler(grantSignal, (granted) => {
     if (granted.requestId === progress.requestId) told.lease ??= granted;
   });
@@ -95,14 +110,12 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
     if (r.requestId === progress.requestId) told.rejection = r;
   });
   setHandler(preemptSignal, (p) => {
-    if (p.requestId !== progress.requestId || told.interrupted) return;
-    told.interrupted = { reason: 'Preempted', message: p.message };
-    launchScope?.cancel();
+    if (p.requestId === progress.requestId) interrupt({ reason: 'Preempted', message: p.message });
   });
   setHandler(revokeSignal, (r) => {
-    if (r.requestId !== progress.requestId || told.interrupted) return;
-    told.interrupted = { reason: r.reason, message: r.message };
-    launchScope?.cancel();
+    if (r.requestId !== progress.requestId) return;
+    if (STOPPED_REASONS.has(r.reason)) told.stopped ??= { reason: r.reason, message: r.message };
+    interrupt({ reason: r.reason, message: r.message });
   });
 
   let workflowCancelled = false;
@@ -143,15 +156,41 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
     told.lease = undefined;
     told.rejection = undefined;
     told.interrupted = undefined;
-    /** Gives the lease back; `byAgent` when the agent already did, as the workload ended. */
-    const release = (byAgent = false): Promise<void> => {
+    told.stopped = undefined;
+    /**
+     * Gives the lease back; `byAgent` when the agent already did, as the workload ended. With
+     * `requeue`, the step queues again and its waiting so far counts for its next attempt.
+     */
+    const release = (byAgent = false, requeue = false): Promise<void> => {
       if (held) {
         held.end = Date.now();
         held = undefined;
         writeAccounting();
       }
       if (byAgent) return Promise.resolve();
-      return CancellationScope.nonCancellable(() => poolHandle.signal(releaseSignal, { requestId }));
+      return CancellationScope.nonCancellable(() =>
+        poolHandle.signal(releaseSignal, requeue ? { requestId, requeue } : { requestId }),
+      );
+    };
+    /** Gives the lease back and queues again, as attempt n + 1. */
+    const queueAgain = async (lost: Interrupted): Promise<void> => {
+      await release(false, true);
+      metricsSink().stepRequeued(lost.reason);
+      log.warn('step attempt interrupted; queueing again', {
+        step: input.name,
+        attempt,
+        reason: lost.reason,
+        message: lost.message,
+      });
+      progress.reason = lost.reason;
+      progress.message = `${lost.message}; queued again as attempt ${attempt + 1}`;
+      progress.nodeId = undefined;
+      progress.gpuIndices = undefined;
+      upsertSearchAttributes([
+        { key: SA.AllotNode, value: null },
+        { key: SA.AllotGpus, value: null },
+      ]);
+      setState(progress, 'queued');
     };
 
     try {
@@ -165,12 +204,13 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
           team: input.team ?? 'default',
           label: input.name,
           submittedAt: progress.submittedAt,
+          gracePeriodMs: grace,
           ...(input.preemptible !== undefined ? { preemptible: input.preemptible } : {}),
           ...(input.timeLimitMs !== undefined ? { timeLimitMs: input.timeLimitMs } : {}),
         },
         pool,
       );
-      await condition(() => told.lease !== undefined || told.rejection !== undefined);
+      await condition(() => told.lease !== undefined || told.rejection !== undefined || told.interrupted !== undefined);
     } catch (err) {
       if (isCancellation(err)) {
         await release();
@@ -180,6 +220,12 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
     }
     const lease = told.lease as Lease | undefined; // set by the grant handler while we waited
     const rejection = told.rejection as Rejection | undefined;
+    const withdrawn = told.interrupted as Interrupted | undefined;
+    if (!lease && !rejection && withdrawn) {
+      // The pool holds nothing for this request any more (withdrawn by someone else): ask again.
+      await queueAgain(withdrawn);
+      continue;
+    }
     if (rejection?.reason === 'QueueFull' && patched('allot-queue-full-v1')) {
       // The pool's queue is at its limit: wait in this workflow and ask again, as a new request.
       progress.reason = rejection.reason;
@@ -204,16 +250,6 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
     const gpuIndices = granted.gpus.map((g) => g.index);
     const first = granted.gpus[0];
     const gpuFraction = granted.gpus.length === 1 && first && first.milli < 1000 ? first.milli / 1000 : undefined;
-    progress.nodeId = granted.nodeId;
-    progress.gpuIndices = gpuIndices;
-    progress.startedAt = Date.now();
-    progress.reason = undefined;
-    progress.message = undefined;
-    upsertSearchAttributes([
-      { key: SA.AllotNode, value: granted.nodeId },
-      { key: SA.AllotGpus, value: gpuIndices.join(',') },
-    ]);
-    setState(progress, 'running');
     held = {
       leaseId: granted.leaseId,
       nodeId: granted.nodeId,
@@ -225,18 +261,49 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
     accounted.push(held);
     writeAccounting();
     metricsSink().stepGranted(granted.grantedAt - progress.submittedAt);
+    // Set by the signal handlers while the step waited.
+    const early = told.interrupted as Interrupted | undefined;
+    if (early && !workflowCancelled) {
+      // Preempted (or revoked) in the very task that granted it: never launch.
+      const preempted = early.reason === 'Preempted';
+      if (preempted || ++infrastructureRetries <= MAX_INFRASTRUCTURE_RETRIES) {
+        if (preempted) setState(progress, 'preempted');
+        await queueAgain(early);
+        continue;
+      }
+      progress.error = `${early.reason}: ${early.message} (gave up after ${attempt} attempts)`;
+      progress.endedAt = Date.now();
+      setState(progress, 'failed');
+      await release();
+      throw ApplicationFailure.nonRetryable(
+        `step ${input.name} gave up after ${attempt} attempts: ${early.message}`,
+        early.reason,
+      );
+    }
+    progress.nodeId = granted.nodeId;
+    progress.gpuIndices = gpuIndices;
+    progress.startedAt = Date.now();
+    progress.reason = undefined;
+    progress.message = undefined;
+    upsertSearchAttributes([
+      { key: SA.AllotNode, value: granted.nodeId },
+      { key: SA.AllotGpus, value: gpuIndices.join(',') },
+    ]);
+    setState(progress, 'running');
 
     const { launch } = proxyActivities<AllotActivities>({
       taskQueue: nodeTaskQueue(granted.nodeId),
       // Nothing polls a node whose agent is gone: give up on it well before the node is declared lost.
       scheduleToStartTimeout: '1 minute',
       startToCloseTimeout: input.timeLimitMs !== undefined ? input.timeLimitMs + grace + 10_000 : '30 days',
-      heartbeatTimeout: '20 seconds',
+      heartbeatTimeout: LAUNCH_HEARTBEAT_TIMEOUT_MS,
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       retry: { maximumAttempts: 1 },
     });
     const renewing = patched('allot-lease-v1') ? renewWhileRunning(poolHandle, granted, requestId) : undefined;
     let launched: LaunchResult;
+    // A preemptible step stops within the pool's grace period, which the pool enforces.
+    const launchGrace = input.preemptible ? Math.min(grace, granted.gracePeriodMs ?? grace) : grace;
     try {
       launchScope = new CancellationScope();
       launched = await launchScope.run(() =>
@@ -253,37 +320,32 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
           cwd: input.cwd,
           gpuIndices,
           gpuFraction,
-          gracePeriodMs: grace,
+          gracePeriodMs: launchGrace,
+          ...(granted.fenceMs !== undefined ? { fenceMs: granted.fenceMs } : {}),
           ...launchLimits(input, request),
         }),
       );
     } catch (err) {
-      renewing?.cancel();
       const lost = workflowCancelled
         ? undefined
         : ((told.interrupted as Interrupted | undefined) ?? infrastructureFailure(err));
       const preempted = lost?.reason === 'Preempted';
       if (lost && (preempted || ++infrastructureRetries <= MAX_INFRASTRUCTURE_RETRIES)) {
         if (preempted) setState(progress, 'preempted');
-        await release();
-        metricsSink().stepRequeued(lost.reason);
-        log.warn('step attempt interrupted; queueing again', {
-          step: input.name,
-          attempt,
-          reason: lost.reason,
-          message: lost.message,
-        });
-        progress.reason = lost.reason;
-        progress.message = `${lost.message}; queued again as attempt ${attempt + 1}`;
-        progress.nodeId = undefined;
-        progress.gpuIndices = undefined;
-        upsertSearchAttributes([
-          { key: SA.AllotNode, value: null },
-          { key: SA.AllotGpus, value: null },
-        ]);
-        setState(progress, 'queued');
+        if (mayStillRun(err)) {
+          // The agent stopped answering: its workload may still run where it cannot reach
+          // Temporal. Keep the lease (renewing it) until the workload is known to be gone, or
+          // until it must be: a cut-off agent stops it within the fence time, and one that hears
+          // of the timeout stops it within its grace period.
+          const waitMs = (granted.fenceMs ?? DEFAULT_FENCE_MS) + launchGrace + LAUNCH_HEARTBEAT_TIMEOUT_MS;
+          progress.message = `${lost.message}; waiting up to ${Math.round(waitMs / 1000)} s for node ${granted.nodeId} to stop it`;
+          await CancellationScope.nonCancellable(() => condition(() => told.stopped !== undefined, waitMs));
+        }
+        renewing?.cancel();
+        await queueAgain(lost);
         continue;
       }
+      renewing?.cancel();
       progress.endedAt = Date.now();
       const limit = limitExceeded(err);
       if (isCancellation(err)) setState(progress, 'cancelled');
@@ -346,24 +408,60 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
   }
 }
 
-/** Renews the lease at a third of its TTL until cancelled. */
+/** How long a step waits for a silent node to stop its workload when the lease does not say, ms. */
+export const DEFAULT_FENCE_MS = 60_000;
+
+/**
+ * A launch's heartbeat timeout, ms: an agent that hears nothing back learns of a timeout at its
+ * next heartbeat, which the SDK sends within this.
+ */
+const LAUNCH_HEARTBEAT_TIMEOUT_MS = 20_000;
+
+/**
+ * True when a launch ended without word from its agent (its heartbeats stopped, or it ran past its
+ * time), so that its workload may still run. A launch that never started cannot.
+ */
+function mayStillRun(err: unknown): boolean {
+  if (!(err instanceof ActivityFailure)) return false;
+  const cause = err.cause;
+  return cause instanceof TimeoutFailure && cause.timeoutType !== 'SCHEDULE_TO_START';
+}
+
+/**
+ * Renews the lease at a third of its TTL until cancelled. The renewal names this workflow, so that
+ * the pool can tell it when it no longer holds the lease.
+ */
 function renewWhileRunning(
   pool: ReturnType<typeof getExternalWorkflowHandle>,
   lease: Lease,
   requestId: string,
 ): CancellationScope {
-  const ttl = lease.expiresAt !== undefined ? lease.expiresAt - lease.grantedAt : 60_000;
+  const ttl = lease.ttlMs ?? (lease.expiresAt !== undefined ? lease.expiresAt - lease.grantedAt : 60_000);
+  const workflowId = workflowInfo().workflowId;
   const scope = new CancellationScope();
   scope
     .run(async () => {
       for (;;) {
         await sleep(Math.max(1000, Math.floor(ttl / 3)));
-        await pool.signal(renewSignal, { requestId });
+        await pool.signal(renewSignal, { requestId, workflowId });
       }
     })
     .catch(() => undefined);
   return scope;
 }
+
+/**
+ * Failures of a launch that say nothing of the workload, only of the node: refused by fencing or
+ * the device ledger, stopped by a draining or cut-off agent, refused for want of the pool's answer.
+ */
+const INFRASTRUCTURE_FAILURES = new Set([
+  'DeviceConflict',
+  'StaleLease',
+  'NodeDraining',
+  'NodeFenced',
+  'LeaseNotHeld',
+  'FencingUnavailable',
+]);
 
 /** A launch that failed because its node or agent went away, rather than because of the workload. */
 function infrastructureFailure(err: unknown): Interrupted | undefined {
@@ -374,7 +472,9 @@ function infrastructureFailure(err: unknown): Interrupted | undefined {
   }
   if (
     cause instanceof ApplicationFailure &&
-    (cause.type === 'DeviceConflict' || cause.type === 'StaleLease' || cause.type === 'NodeDraining')
+    cause.type !== null &&
+    cause.type !== undefined &&
+    INFRASTRUCTURE_FAILURES.has(cause.type)
   ) {
     return { reason: cause.type, message: cause.message };
   }
