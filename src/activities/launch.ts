@@ -7,7 +7,12 @@
  * Failures it raises, each a non-retryable `ApplicationFailure` of that type, with
  * {@link LaunchFailureDetails}: `MemoryLimitExceeded` (peak and limit in the message),
  * `TimeLimitExceeded`, `NodeDraining` (the agent is stopping and handed the step back),
- * `StaleLease` and `DeviceConflict` (fencing), `LaunchFailed` (the command could not start).
+ * `NodeFenced` (the agent could not reach Temporal and stopped the workload), `LeaseNotHeld` (the
+ * pool no longer holds its lease: the agent stopped it), `StaleLease`, `FencingUnavailable` and
+ * `DeviceConflict` (fencing), `LaunchFailed` (the command could not start).
+ *
+ * When the workload has ended, the agent gives the lease back to the pool at once: after a
+ * normal end, and when its step is gone (terminated) or its launch timed out, whose steps cannot.
  */
 import { spawn } from 'node:child_process';
 import {
@@ -25,6 +30,7 @@ import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import type { Lease } from '../core';
 import { formatMemory } from '../core';
 import { poolWorkflowId, releaseSignal } from '../workflows/messages';
 import type { LaunchInput, LaunchResult } from '../workflows/step-types';
@@ -32,6 +38,7 @@ import type { StepUsage } from '../workflows/usage-types';
 import type { CgroupSupport } from './cgroup';
 import { StepCgroup } from './cgroup';
 import { DEFAULT_ENV_ALLOWLIST, workloadEnv } from './environment';
+import { leaseMismatch } from './fencing';
 import type { LeaseLedger } from './ledger';
 import { DeviceConflictError } from './ledger';
 import type { CurrentUsage, GpuUsageSource } from './monitor';
@@ -48,6 +55,11 @@ export interface RunningLaunch {
   usage(): StepUsage;
   /** The latest sample. */
   current(): CurrentUsage;
+  /**
+   * Stops the workload (SIGTERM, then SIGKILL after `graceMs`) for the agent's own reasons: it
+   * cannot reach Temporal (`fenced`), or the pool no longer holds its lease (`not-held`).
+   */
+  stop(why: 'fenced' | 'not-held', graceMs: number): void;
 }
 
 /** How a launch ended, for metrics. */
@@ -64,11 +76,17 @@ export interface AgentContext {
   envAllowlist?: string[];
   /** Interval between heartbeats, ms. @default 1000 */
   heartbeatMs?: number;
+  /** The pool this agent serves: launches of any other pool are refused. */
+  pool?: string;
   /**
-   * Asks the pool whether it holds a lease for this node, granted to this step (fencing).
-   * `undefined` when the pool cannot be asked; the launch then goes ahead on the grant it carries.
+   * Asks this agent's pool for a lease (fencing): the lease, or `null` when the pool does not hold
+   * it; throws when the pool cannot be asked. Without it, launches are not fenced (tests).
    */
-  leaseHeld?: (pool: string, leaseId: string, stepId: string) => Promise<boolean | undefined>;
+  lookupLease?: (leaseId: string) => Promise<Lease | null>;
+  /** Longest a launch waits for the pool to answer its fencing query before it is refused, ms. @default 30000 */
+  fencingWaitMs?: number;
+  /** Longest a launch waits for devices that a stopping workload still holds, ms. @default 60000 */
+  deviceWaitMs?: number;
   /** Device index → the id `CUDA_VISIBLE_DEVICES` takes for it. @default the index itself */
   visibleIds?: Record<number, string>;
   /** Where workloads get cgroups for their limits; without, memory is watched by polling. */
@@ -108,6 +126,15 @@ export interface LaunchFailureDetails {
 /** Interval of heartbeats while the pool has not yet confirmed a launch's lease, ms. */
 const FENCING_HEARTBEAT_MS = 5_000;
 
+/** Longest a launch waits for the pool's answer to its fencing query, ms. */
+export const FENCING_WAIT_MS = 30_000;
+
+/**
+ * Longest a launch waits for GPUs that another lease still holds on this node, ms: a victim the
+ * pool has already taken back may take its grace period, and a little more, to stop.
+ */
+export const DEVICE_WAIT_MS = 60_000;
+
 /** Number of log lines kept in results and heartbeats. */
 export const LOG_TAIL_LINES = 20;
 
@@ -135,7 +162,18 @@ export function createActivities(ctx: AgentContext) {
   return {
     /** Runs a workload to its end (see the module comment). */
     async launch(input: LaunchInput): Promise<LaunchResult> {
-      const result = await launch(ctx, input);
+      let result: LaunchResult;
+      try {
+        result = await launch(ctx, input);
+      } catch (err) {
+        // A step that is gone (terminated) cannot release, and one whose launch timed out waits to
+        // hear that its workload has stopped: the workload has ended here, so give the lease back.
+        const details = cancellationDetails();
+        if (details?.notFound || details?.timedOut) {
+          await releaseToPool(input, details.timedOut ? { requeue: true, stopped: true } : {});
+        }
+        throw err;
+      }
       // The workload has ended and the ledger has freed its devices: give the lease back now
       // rather than after the step has heard of the end, so that the next step starts sooner.
       return (await releaseToPool(input)) ? { ...result, released: true } : result;
@@ -143,44 +181,117 @@ export function createActivities(ctx: AgentContext) {
   };
 }
 
+/** The reasons the running activity was cancelled, if it was (and the SDK says). */
+function cancellationDetails(): { notFound: boolean; timedOut: boolean } | undefined {
+  try {
+    const d = Context.current().cancellationDetails;
+    return d ? { notFound: d.notFound, timedOut: d.timedOut } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Why the agent stopped a workload itself, if it did. */
-type Stopped = { why: 'memory'; peakBytes: number } | { why: 'time' } | { why: 'handback' };
+type Stopped =
+  | { why: 'memory'; peakBytes: number }
+  | { why: 'time' }
+  | { why: 'handback' }
+  | { why: 'fenced' }
+  | { why: 'not-held' };
+
+/** Waits `ms`, or less when the activity is cancelled. */
+function pause(activity: Context, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      activity.cancellationSignal.removeEventListener('abort', done);
+      resolve();
+    }
+    activity.cancellationSignal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Fencing (see `fencing.ts`): refuses the launch unless this agent's pool holds exactly its lease. */
+async function fence(ctx: AgentContext, input: LaunchInput, activity: Context): Promise<void> {
+  const lookup = ctx.lookupLease;
+  if (!lookup) return;
+  const pool = ctx.pool ?? '';
+  if (input.pool !== pool) {
+    throw ApplicationFailure.nonRetryable(leaseMismatch(input, null, ctx.nodeId, pool) ?? 'stale launch', 'StaleLease');
+  }
+  // A busy pool answers its query late (seconds, at saturation): heartbeat meanwhile, or the
+  // launch times out. One that does not answer at all refuses the launch: nothing runs on a grant
+  // no one could confirm.
+  const beat = setInterval(() => activity.heartbeat({ attempt: input.attempt }), FENCING_HEARTBEAT_MS);
+  const deadline = Date.now() + (ctx.fencingWaitMs ?? FENCING_WAIT_MS);
+  let lease: Lease | null | undefined;
+  let lastError = '';
+  try {
+    for (let wait = 250; lease === undefined; wait = Math.min(wait * 2, 4_000)) {
+      try {
+        lease = await lookup(input.leaseId);
+      } catch (err) {
+        lastError = err instanceof Error ? err.message : String(err);
+        if (Date.now() + wait > deadline || activity.cancellationSignal.aborted) break;
+        await pause(activity, wait);
+      }
+    }
+  } finally {
+    clearInterval(beat);
+  }
+  if (lease === undefined) {
+    throw ApplicationFailure.nonRetryable(
+      `pool ${pool} did not confirm lease ${input.leaseId} within ${Math.round((ctx.fencingWaitMs ?? FENCING_WAIT_MS) / 1000)} s (${lastError}); ` +
+        'refusing to run on a grant it cannot confirm',
+      'FencingUnavailable',
+    );
+  }
+  const why = leaseMismatch(input, lease, ctx.nodeId, pool);
+  if (why) throw ApplicationFailure.nonRetryable(why, 'StaleLease');
+}
+
+/**
+ * Claims the launch's devices in the ledger. Devices another lease still holds are waited for a
+ * while (a victim the pool took back may still be stopping), then refused as `DeviceConflict`.
+ */
+async function claimDevices(ctx: AgentContext, input: LaunchInput, activity: Context): Promise<void> {
+  const claim = {
+    leaseId: input.leaseId,
+    stepId: input.stepId,
+    gpus: input.gpuIndices.map((index) => ({
+      index,
+      milli: input.gpuFraction !== undefined ? Math.round(input.gpuFraction * 1000) : 1000,
+    })),
+  };
+  const deadline = Date.now() + (ctx.deviceWaitMs ?? DEVICE_WAIT_MS);
+  for (;;) {
+    try {
+      ctx.ledger.claim(claim);
+      return;
+    } catch (err) {
+      if (!(err instanceof DeviceConflictError)) throw err;
+      if (err.sameLease || Date.now() >= deadline || activity.cancellationSignal.aborted) {
+        throw ApplicationFailure.nonRetryable(err.message, err.code);
+      }
+      activity.heartbeat({ attempt: input.attempt, waitingFor: err.message });
+      await pause(activity, 250);
+    }
+  }
+}
 
 async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResult> {
   const activity = Context.current();
-  if (input.pool !== undefined && ctx.leaseHeld) {
-    // A busy pool answers its query late (seconds, at saturation): heartbeat meanwhile, or the
-    // launch times out, the step queues again, and this launch may still go on to run. Every few
-    // seconds is enough for the step's 20-second heartbeat timeout.
-    const beat = setInterval(() => activity.heartbeat({ attempt: input.attempt }), FENCING_HEARTBEAT_MS);
-    let held: boolean | undefined;
-    try {
-      held = await ctx.leaseHeld(input.pool, input.leaseId, input.stepId);
-    } finally {
-      clearInterval(beat);
-    }
-    if (held === false) {
-      throw ApplicationFailure.nonRetryable(
-        `lease ${input.leaseId} is not held by pool ${input.pool} for step ${input.stepId} on node ${ctx.nodeId}; refusing a stale launch`,
-        'StaleLease',
-      );
-    }
-  }
+  await fence(ctx, input, activity);
   if (ctx.handback?.aborted || ctx.draining?.()) {
     throw ApplicationFailure.nonRetryable(`node ${ctx.nodeId} is draining; it starts no new step`, 'NodeDraining');
   }
-  try {
-    ctx.ledger.claim({
-      leaseId: input.leaseId,
-      stepId: input.stepId,
-      gpus: input.gpuIndices.map((index) => ({
-        index,
-        milli: input.gpuFraction !== undefined ? Math.round(input.gpuFraction * 1000) : 1000,
-      })),
-    });
-  } catch (err) {
-    if (err instanceof DeviceConflictError) throw ApplicationFailure.nonRetryable(err.message, err.code);
-    throw err;
+  await claimDevices(ctx, input, activity);
+  if (activity.cancellationSignal.aborted) {
+    ctx.ledger.free(input.leaseId);
+    throw activity.cancellationSignal.reason instanceof Error
+      ? activity.cancellationSignal.reason
+      : new CancelledFailure('cancelled before the workload started');
   }
   let cgroup: StepCgroup | undefined;
   try {
@@ -304,6 +415,20 @@ async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResu
       report('handed_back');
       throw ApplicationFailure.create({ message, type: 'NodeDraining', nonRetryable: true, details: [details()] });
     }
+    if (exit.stopped?.why === 'fenced' || exit.stopped?.why === 'not-held') {
+      const fenced = exit.stopped.why === 'fenced';
+      const message = fenced
+        ? `node ${ctx.nodeId} could not reach Temporal; it stopped step ${input.name} so that it can run elsewhere`
+        : `pool ${ctx.pool ?? input.pool} no longer holds lease ${input.leaseId}; node ${ctx.nodeId} stopped step ${input.name}`;
+      appendFileSync(paths.log, `allot: ${message}\n`);
+      report('handed_back');
+      throw ApplicationFailure.create({
+        message,
+        type: fenced ? 'NodeFenced' : 'LeaseNotHeld',
+        nonRetryable: true,
+        details: [details()],
+      });
+    }
     report(exit.code === 0 ? 'succeeded' : 'failed');
     return {
       exitCode: exit.code,
@@ -327,7 +452,7 @@ const RELEASE_WAIT_MS = 2_000;
  * Signals the pool that a launch's lease is free, with the worker's own client. True when the
  * signal was accepted; otherwise the step releases, as it always did (releasing twice is a no-op).
  */
-async function releaseToPool(input: LaunchInput): Promise<boolean> {
+async function releaseToPool(input: LaunchInput, how: { requeue?: true; stopped?: true } = {}): Promise<boolean> {
   if (input.pool === undefined || input.requestId === undefined) return false;
   let client: Client;
   try {
@@ -337,7 +462,7 @@ async function releaseToPool(input: LaunchInput): Promise<boolean> {
   }
   const signalled = client.workflow
     .getHandle(poolWorkflowId(input.pool))
-    .signal(releaseSignal, { requestId: input.requestId })
+    .signal(releaseSignal, { requestId: input.requestId, ...how })
     .then(
       () => true,
       () => false,
@@ -397,10 +522,14 @@ function runProcessGroup(
         // The group is already gone.
       }
     };
-    const terminate = (): void => {
-      if (killTimer) return;
-      signalGroup('SIGTERM');
-      killTimer = setTimeout(() => signalGroup('SIGKILL'), input.gracePeriodMs);
+    let killAt = Infinity;
+    const terminate = (graceMs = input.gracePeriodMs): void => {
+      // A second, shorter deadline (a fence after a cancellation) brings the SIGKILL forward.
+      if (killTimer && Date.now() + graceMs >= killAt) return;
+      if (!killTimer) signalGroup('SIGTERM');
+      else clearTimeout(killTimer);
+      killAt = Date.now() + graceMs;
+      killTimer = setTimeout(() => signalGroup('SIGKILL'), graceMs);
     };
     const onCancel = (): void => terminate();
     const onHandback = (): void => {
@@ -432,6 +561,10 @@ function runProcessGroup(
         logFile,
         usage: () => ({ ...m.usage(), ...(input.requested ? { requested: input.requested } : {}) }),
         current: () => m.latest(),
+        stop: (why, graceMs) => {
+          stopped ??= { why };
+          terminate(Math.min(graceMs, input.gracePeriodMs));
+        },
       });
     }
     if (input.timeLimitMs !== undefined) {

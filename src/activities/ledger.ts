@@ -20,7 +20,14 @@ export interface DeviceClaim {
 /** Raised when a launch would take a device that another lease holds. */
 export class DeviceConflictError extends Error {
   readonly code = 'DeviceConflict';
-  constructor(message: string) {
+  /**
+   * @param sameLease true when the lease itself runs another step (a forged grant), which waiting
+   *   never resolves; false when another lease holds the devices.
+   */
+  constructor(
+    message: string,
+    readonly sameLease = false,
+  ) {
     super(message);
     this.name = 'DeviceConflictError';
   }
@@ -43,6 +50,7 @@ export class LeaseLedger {
       if (existing.stepId === claim.stepId) return;
       throw new DeviceConflictError(
         `lease ${claim.leaseId} already runs step ${existing.stepId} on this node; refusing it for step ${claim.stepId}`,
+        true,
       );
     }
     for (const g of claim.gpus) {

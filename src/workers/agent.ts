@@ -3,8 +3,12 @@
  * to this node from the task queue `allot-node-<id>`.
  *
  * On start it kills what a previous life of the agent left running (those launches died with it;
- * their steps run again), then registers; the pool answers which reported leases it no longer
- * holds, and those are killed too.
+ * their steps run again), then registers, naming those leases as dead; the pool answers which
+ * reported leases it no longer holds, and those are killed too.
+ *
+ * While it runs, it keeps its link to the pool (see `pool-link.ts`): heartbeats, and when it cannot
+ * reach Temporal for too long, it stops its workloads itself, before the pool may run their steps
+ * elsewhere; when it is back, it registers again.
  *
  * To stop, it drains (`drainAndStop`): the pool grants the node nothing new, running steps have
  * until a deadline to finish, and what still runs then is stopped (SIGTERM, then SIGKILL after
@@ -30,6 +34,7 @@ import {
   poolWorkflowId,
   statusQuery,
 } from '../workflows/messages';
+import { PoolLink } from './pool-link';
 import { workerDataConverter } from './codec';
 import { GpuSampler } from './detect/gpu-sampler';
 import { registerAgentMetrics } from './metrics';
@@ -95,7 +100,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const notice = options.notice ?? (() => undefined);
   const nodeId = options.inventory.id;
   const ledger = new LeaseLedger(path.join(options.dataDir, 'ledger.json'));
-  const orphans = killClaims(ledger.takeOrphans());
+  const orphanClaims = ledger.takeOrphans();
+  const orphans = killClaims(orphanClaims);
   if (orphans.length > 0) notice(`killed workloads left by a previous run of this agent: leases ${orphans.join(', ')}`);
   const pool = options.client.workflow.getHandle(poolWorkflowId(options.pool));
   const cgroups: CgroupSupport = options.cgroups === false ? { available: false, why: 'turned off' } : prepareCgroups();
@@ -134,20 +140,9 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       onEnded,
       handback: handback.signal,
       draining: () => draining,
-      leaseHeld: async (poolName, leaseId, stepId) => {
-        try {
-          const lease = await options.client.workflow.getHandle(poolWorkflowId(poolName)).query(leaseQuery, leaseId);
-          // Held for this node, and granted to this very step: a grant forged with another step's lease is refused.
-          return (
-            lease !== null &&
-            lease.nodeId === nodeId &&
-            lease.owner.kind === 'workflow' &&
-            lease.owner.workflowId === stepId
-          );
-        } catch {
-          return undefined;
-        }
-      },
+      // Fencing asks this agent's own pool, whatever pool a launch names (see fencing.ts).
+      pool: options.pool,
+      lookupLease: (leaseId) => pool.query(leaseQuery, leaseId),
     }),
     dataConverter: options.dataConverter ?? workerDataConverter(),
     maxConcurrentActivityTaskExecutions: 1000,
@@ -158,13 +153,12 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     shutdownGraceTime: '5s',
   });
   const done = worker.run();
-  const registered = await registerNode(
-    options.client,
-    options.pool,
-    options.inventory,
-    options.controlTaskQueue,
-    ledger.list().map((c) => c.leaseId),
-  );
+  // Orphans died with the agent's earlier life: the pool takes their leases back, and their
+  // steps, which may be waiting to hear that their workloads stopped, queue again.
+  const registered = await registerNode(options.client, options.pool, options.inventory, options.controlTaskQueue, {
+    runningLeases: ledger.list().map((c) => c.leaseId),
+    deadLeases: orphanClaims.map((c) => c.leaseId),
+  });
   const stale = killClaims(ledger.list().filter((c) => registered.kill.includes(c.leaseId)));
   if (stale.length > 0) notice(`killed workloads whose leases the pool no longer holds: ${stale.join(', ')}`);
 
@@ -180,19 +174,28 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     }
   }
 
-  const beat = setInterval(() => {
-    pool.signal(nodeHeartbeatSignal, { nodeId }).catch(() => undefined);
-  }, options.heartbeatMs ?? 5000);
+  const link = new PoolLink({
+    client: options.client,
+    pool: options.pool,
+    inventory: options.inventory,
+    controlTaskQueue: options.controlTaskQueue,
+    running,
+    heartbeatMs: options.heartbeatMs,
+    nodeLostAfterMs: registered.nodeLostAfterMs,
+    notice,
+    stopping: () => worker.getState() !== 'RUNNING',
+  });
+  link.start();
   // When the worker starts to stop (without a drain: allot dev stopped, say), tell the pool at
   // once, so that the steps it interrupts run again elsewhere rather than wait for this node.
   const watchStop = setInterval(() => {
     if (worker.getState() === 'RUNNING') return;
     clearInterval(watchStop);
-    clearInterval(beat);
+    link.stop();
     pool.signal(nodeHeartbeatSignal, { nodeId, stopping: true }).catch(() => undefined);
   }, 250);
   void done.finally(() => {
-    clearInterval(beat);
+    link.stop();
     clearInterval(watchStop);
   });
 
