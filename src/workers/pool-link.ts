@@ -55,6 +55,8 @@ export class PoolLink {
   private mustRegister = false;
   private registering = false;
   private cutOffNoticed = false;
+  /** Launches already stopped because the pool no longer holds their leases. */
+  private readonly notHeld = new WeakSet<RunningLaunch>();
 
   constructor(private readonly options: PoolLinkOptions) {
     this.nodeLostMs = options.nodeLostAfterMs ?? DEFAULT_HEALTH.nodeLostAfterMs;
@@ -153,6 +155,8 @@ export class PoolLink {
     for (const [leaseId, launch] of this.options.running) {
       // Only launches that began before the question was asked: a newer one's grant may be newer too.
       if (held.has(leaseId) || launch.startedAt >= sentAt || this.fenced.has(leaseId)) continue;
+      if (this.notHeld.has(launch)) continue;
+      this.notHeld.add(launch);
       this.options.notice(`pool ${this.options.pool} no longer holds lease ${leaseId}: stopping ${launch.input.name}`);
       launch.stop('not-held', launch.input.gracePeriodMs);
     }

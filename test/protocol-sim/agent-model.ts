@@ -1,10 +1,12 @@
 /**
- * A model of the node agent: registration, heartbeats, launches with fencing and the device
- * ledger, workloads as processes that stop on SIGTERM (or not) and die by SIGKILL after their
- * grace, the watchdog that kills workloads when the agent dies, and restarts that kill what a
- * previous life left behind.
+ * A model of the node agent: registration, heartbeats, launches with fencing (its own pool,
+ * exactly the lease) and the device ledger, workloads as processes that stop on SIGTERM (or not)
+ * and die by SIGKILL after their grace, the watchdog that kills workloads when the agent dies,
+ * restarts that kill what a previous life left behind and name it dead, and the pool link: the
+ * agent fences itself when cut off from Temporal, reconciles with the pool, and registers again.
  */
-import type { NodeSpec } from '../../src/core';
+import type { Lease, NodeSpec } from '../../src/core';
+import { leaseMismatch } from '../../src/activities/fencing';
 import type { PoolModel, RegistrationAnswer } from './pool-model';
 import { POOL_ID } from './pool-model';
 import type { SimNodeSpec } from './scenario';
@@ -23,7 +25,20 @@ export interface Workload {
   generation: number;
   /** When it was told to stop (SIGTERM), if it was. */
   termAt?: number;
+  /** When its SIGKILL is due, once it was told to stop. */
+  killAt?: number;
+  /** Why it was stopped, if it was. */
+  stopWhy?: 'cancel' | 'not-found' | 'timed-out' | 'fenced' | 'not-held';
+  /** Its launch's fence time (the pool's node-lost time when granted), ms. */
+  fenceMs?: number;
 }
+
+/** Longest a launch waits for the pool to answer its fencing query, ms (as the agent). */
+const FENCING_WAIT_MS = 30_000;
+/** Longest a launch waits for devices a stopping workload holds, ms (as the agent). */
+const DEVICE_WAIT_MS = 60_000;
+/** Heartbeats between reconciliations (as the pool link). */
+const RECONCILE_EVERY = 3;
 
 interface Claim {
   leaseId: string;
@@ -47,6 +62,15 @@ export class AgentModel implements AgentLike {
   private readonly pendingCompletions = new Map<string, ActivityOutcome>();
   private life = 0;
   private partitionUntil = 0;
+  /** The link: last accepted heartbeat's send time, the pool's node-lost time, fenced leases. */
+  private lastContact = 0;
+  private nodeLostMs = 60_000;
+  private beats = 0;
+  private readonly fenced = new Set<string>();
+  private mustRegister = false;
+  private registering = false;
+  /** Leases of a previous life (the ledger file at boot): dead, named at registration. */
+  private orphans: string[] = [];
 
   constructor(
     private readonly world: World,
@@ -76,15 +100,28 @@ export class AgentModel implements AgentLike {
   boot(): void {
     this.alive = true;
     const life = ++this.life;
-    // Orphans of a previous life: their workloads died with it (the watchdog), their claims go.
+    // Orphans of a previous life: their workloads died with it (the watchdog); the pool hears
+    // that their leases are dead, so that steps waiting on them queue again.
+    this.orphans = this.ledgerFile.map((c) => c.leaseId);
     this.ledgerFile = [];
     this.ledger.clear();
-    this.register(life);
-    this.heartbeatLoop(life);
+    this.fenced.clear();
+    this.mustRegister = false;
+    this.registering = false;
+    this.lastContact = this.world.now;
+    this.register(life, true);
+    this.linkLoop(life);
   }
 
-  private register(life: number): void {
-    const running = [...this.ledger.keys()];
+  /**
+   * Registers (again), naming what runs and what is dead; at boot it goes on until it succeeds,
+   * and workloads are offered only after.
+   */
+  private register(life: number, boot = false): void {
+    if (this.registering) return;
+    this.registering = true;
+    const dead = [...this.orphans, ...[...this.fenced].filter((id) => !this.workloads.has(id))];
+    const running = [...this.workloads.keys()].filter((id) => !this.fenced.has(id));
     let answered = false;
     const send = (): void => {
       if (answered || life !== this.life || !this.alive) return;
@@ -95,11 +132,19 @@ export class AgentModel implements AgentLike {
           {
             spec: this.spec(),
             runningLeases: running,
+            deadLeases: dead,
             reply: (a: RegistrationAnswer) => {
               this.world.at(this.world.now + this.world.delay(`reply:${this.id}`), 'registration answer', () => {
                 if (answered || life !== this.life || !this.alive || !this.connected) return;
                 answered = true;
-                this.world.log(`agent ${this.id} registered (kill ${a.kill.join(',') || 'none'})`);
+                this.registering = false;
+                this.nodeLostMs = a.nodeLostAfterMs;
+                this.orphans = this.orphans.filter((id) => !dead.includes(id));
+                for (const id of dead) this.fenced.delete(id);
+                this.mustRegister = this.fenced.size > 0;
+                this.world.log(
+                  `agent ${this.id} registered (dead ${dead.join(',') || 'none'}, kill ${a.kill.join(',') || 'none'})`,
+                );
                 for (const leaseId of a.kill) this.kill(leaseId);
                 this.world.offerWork(this.id);
               });
@@ -109,63 +154,131 @@ export class AgentModel implements AgentLike {
           { duplicates: false },
         );
       }
-      this.world.at(this.world.now + 10_000, 'registration resend', send);
+      if (boot || this.connected) this.world.at(this.world.now + 10_000, 'registration resend', send);
+      else this.registering = false;
     };
     send();
   }
 
-  private heartbeatLoop(life: number): void {
+  /** Heartbeats as often as the pool's node-lost time needs; the fence check; reconciliation. */
+  private linkLoop(life: number): void {
+    const heartbeatMs = (): number => Math.max(250, Math.min(5_000, Math.floor(this.nodeLostMs / 9)));
     const beat = (): void => {
       if (life !== this.life || !this.alive) return;
-      if (this.connected) this.world.signal(POOL_ID, 'nodeHeartbeat', { nodeId: this.id }, `agent:${this.id}`);
-      this.world.at(this.world.now + 5_000, 'agent heartbeat', beat);
+      if (this.connected) {
+        // The server accepts the signal: contact, as of when it was sent.
+        const sentAt = this.world.now;
+        this.world.signal(POOL_ID, 'nodeHeartbeat', { nodeId: this.id }, `agent:${this.id}`);
+        this.lastContact = Math.max(this.lastContact, sentAt);
+        if (this.mustRegister) this.register(life);
+        else if (++this.beats % RECONCILE_EVERY === 0) this.reconcile(life, sentAt);
+      }
+      this.world.at(this.world.now + heartbeatMs(), 'agent heartbeat', beat);
     };
-    this.world.at(this.world.now + 5_000, 'agent heartbeat', beat);
+    this.world.at(this.world.now + heartbeatMs(), 'agent heartbeat', beat);
+    const check = (): void => {
+      if (life !== this.life || !this.alive) return;
+      this.checkFence();
+      this.world.at(this.world.now + 1_000, 'fence check', check);
+    };
+    this.world.at(this.world.now + 1_000, 'fence check', check);
+  }
+
+  /** Stops every workload when the agent has been cut off for a third of the node-lost time. */
+  private checkFence(): void {
+    const silentMs = this.world.now - this.lastContact;
+    for (const w of this.workloads.values()) {
+      if (this.fenced.has(w.leaseId) || w.state === 'dead') continue;
+      const lostMs = Math.min(this.nodeLostMs, w.fenceMs ?? Infinity);
+      if (silentMs < lostMs / 3) continue;
+      this.fenced.add(w.leaseId);
+      this.mustRegister = true;
+      const killBy = this.lastContact + (2 * lostMs) / 3;
+      this.world.log(`agent ${this.id} cut off for ${silentMs}ms: fences ${w.leaseId} of ${w.stepId}`);
+      this.stop(w, Math.max(0, killBy - this.world.now), 'fenced');
+    }
+  }
+
+  /** The node query: re-register when the pool lost the node; stop workloads whose lease is gone. */
+  private reconcile(life: number, sentAt: number): void {
+    this.world.at(this.world.now + this.world.delay(`query:${this.id}`), 'node query', () => {
+      if (life !== this.life || !this.alive || !this.connected || !this.world.workerUp) return;
+      const report = this.pool.state.nodeReport(this.id, this.world.serverNow);
+      this.lastContact = Math.max(this.lastContact, sentAt);
+      if (report.nodeLostAfterMs > 0) this.nodeLostMs = report.nodeLostAfterMs;
+      if (!report.known || report.lost) {
+        this.world.log(`agent ${this.id}: the pool ${report.lost ? 'lost' : 'does not know'} the node; registering again`);
+        this.mustRegister = true;
+        this.register(life);
+        return;
+      }
+      const held = new Set(report.leases.map((l) => l.leaseId));
+      for (const w of this.workloads.values()) {
+        if (held.has(w.leaseId) || w.startedAt >= sentAt || this.fenced.has(w.leaseId)) continue;
+        const a = this.world.activities.get(w.activityId);
+        this.world.log(`agent ${this.id}: the pool no longer holds ${w.leaseId}; stopping ${w.stepId}`);
+        this.stop(w, a?.input.gracePeriodMs ?? 0, 'not-held');
+      }
+    });
   }
 
   /** A launch reaches the agent. */
   startLaunch(a: ActivityRecord): void {
     const input = a.input;
     const life = this.life;
-    // Fencing: ask the pool named in the launch whether it holds the lease for this node and step.
-    this.world.at(this.world.now + this.world.delay(`query:${this.id}`), 'fencing query', () => {
-      if (life !== this.life || !this.alive) return;
-      if (a.state !== 'started') return;
-      let held: boolean | undefined;
-      if (this.connected && this.world.workerUp) {
-        const lease = this.pool.state.leases.find((l) => l.leaseId === input.leaseId);
-        held =
-          lease !== undefined &&
-          lease.nodeId === this.id &&
-          lease.owner.kind === 'workflow' &&
-          lease.owner.workflowId === input.stepId;
-      }
-      if (held === false) {
-        this.complete(a, { kind: 'failed', type: 'StaleLease', message: `lease ${input.leaseId} is not held` });
-        return;
-      }
-      if (a.cancelRequested) {
-        this.complete(a, { kind: 'cancelled' });
-        return;
-      }
-      const conflict = this.claim(input);
-      if (conflict) {
-        this.complete(a, { kind: 'failed', type: 'DeviceConflict', message: conflict });
-        return;
-      }
-      this.spawn(a, input);
-    });
+    // Fencing: ask this agent's own pool for the lease, and compare all of it with the launch.
+    const deadline = this.world.now + FENCING_WAIT_MS;
+    const ask = (wait: number): void => {
+      this.world.at(this.world.now + this.world.delay(`query:${this.id}`), 'fencing query', () => {
+        if (life !== this.life || !this.alive || a.state !== 'started') return;
+        if (!this.connected || !this.world.workerUp) {
+          if (this.world.now + wait > deadline) {
+            this.complete(a, { kind: 'failed', type: 'FencingUnavailable', message: 'the pool did not answer' });
+            return;
+          }
+          this.world.at(this.world.now + wait, 'fencing retry', () => ask(Math.min(wait * 2, 4_000)));
+          return;
+        }
+        const lease = this.pool.state.leases.find((l) => l.leaseId === input.leaseId) ?? null;
+        const why = leaseMismatch(toLaunchInput(input), lease as Lease | null, this.id, POOL_ID);
+        if (why) {
+          this.complete(a, { kind: 'failed', type: 'StaleLease', message: why });
+          return;
+        }
+        this.claimDevices(a, life, this.world.now + DEVICE_WAIT_MS);
+      });
+    };
+    ask(250);
   }
 
-  private claim(input: LaunchModelInput): string | undefined {
+  /** Claims the launch's devices, waiting a while for a stopping workload to free them. */
+  private claimDevices(a: ActivityRecord, life: number, deadline: number): void {
+    if (life !== this.life || !this.alive || a.state !== 'started') return;
+    if (a.cancelRequested) {
+      this.complete(a, { kind: 'cancelled' });
+      return;
+    }
+    const conflict = this.claim(a.input);
+    if (!conflict) {
+      this.spawn(a, a.input);
+      return;
+    }
+    if (conflict.sameLease || this.world.now >= deadline) {
+      this.complete(a, { kind: 'failed', type: 'DeviceConflict', message: conflict.message });
+      return;
+    }
+    this.world.at(this.world.now + 1_000, 'device wait', () => this.claimDevices(a, life, deadline));
+  }
+
+  private claim(input: LaunchModelInput): { message: string; sameLease: boolean } | undefined {
     const existing = this.ledger.get(input.leaseId);
-    if (existing) return existing.stepId === input.stepId ? undefined : `lease ${input.leaseId} runs another step`;
+    if (existing) return { message: `lease ${input.leaseId} is already running`, sameLease: true };
     const share = input.gpuIndices.length === 1 && input.gpuMilli < 1000 ? input.gpuMilli : 1000;
     const gpus = input.gpuIndices.map((index) => ({ index, milli: share }));
     for (const g of gpus) {
       let used = 0;
       for (const c of this.ledger.values()) for (const h of c.gpus) if (h.index === g.index) used += h.milli;
-      if (used + g.milli > 1000) return `GPU ${g.index} is held`;
+      if (used + g.milli > 1000) return { message: `GPU ${g.index} is held`, sameLease: false };
     }
     const claim = { leaseId: input.leaseId, stepId: input.stepId, gpus };
     this.ledger.set(input.leaseId, claim);
@@ -184,6 +297,7 @@ export class AgentModel implements AgentLike {
       startedAt: this.world.now,
       state: 'running',
       generation: 0,
+      ...(input.fenceMs !== undefined ? { fenceMs: input.fenceMs } : {}),
     };
     this.workloads.set(input.leaseId, w);
     this.observer.started(w);
@@ -194,15 +308,22 @@ export class AgentModel implements AgentLike {
     });
   }
 
-  /** SIGTERM, then SIGKILL after the grace period. */
-  private stop(w: Workload, graceMs: number): void {
-    if (w.state !== 'running') return;
-    w.state = 'stopping';
-    w.termAt = this.world.now;
+  /** SIGTERM, then SIGKILL after the grace period; a later, shorter deadline brings the SIGKILL forward. */
+  private stop(w: Workload, graceMs: number, why: NonNullable<Workload['stopWhy']>): void {
+    if (w.state === 'dead') return;
+    const killAt = this.world.now + graceMs;
+    if (w.state === 'stopping') {
+      if (w.killAt !== undefined && killAt >= w.killAt) return;
+    } else {
+      w.state = 'stopping';
+      w.termAt = this.world.now;
+      w.stopWhy = why;
+    }
+    w.killAt = killAt;
     const generation = ++w.generation;
     const { exitAfterTermMs } = this.durations(w.stepId);
-    const after = Math.min(exitAfterTermMs, graceMs);
-    this.world.at(this.world.now + after, 'workload stops', () => {
+    const exitAt = Math.min((w.termAt ?? this.world.now) + exitAfterTermMs, killAt);
+    this.world.at(exitAt, 'workload stops', () => {
       if (w.state === 'stopping' && w.generation === generation) this.exited(w, 'stopped');
     });
   }
@@ -225,7 +346,21 @@ export class AgentModel implements AgentLike {
         this.world.signal(POOL_ID, 'release', { requestId }, `agent:${this.id}`);
       }
       this.complete(a, { kind: 'completed', exitCode: 0, released });
-    } else if (how === 'stopped') this.complete(a, { kind: 'cancelled' });
+    } else if (how === 'stopped') {
+      const why = w.stopWhy;
+      // A step that is gone cannot release, and one whose launch timed out waits to hear that
+      // the workload stopped: the agent gives the lease back.
+      if ((why === 'not-found' || why === 'timed-out') && this.connected) {
+        const message =
+          why === 'timed-out'
+            ? { requestId: a.input.requestId, requeue: true, stopped: true }
+            : { requestId: a.input.requestId };
+        this.world.signal(POOL_ID, 'release', message, `agent:${this.id}`);
+      }
+      if (why === 'fenced') this.complete(a, { kind: 'failed', type: 'NodeFenced', message: 'cut off from Temporal' });
+      else if (why === 'not-held') this.complete(a, { kind: 'failed', type: 'LeaseNotHeld', message: 'lease not held' });
+      else this.complete(a, { kind: 'cancelled' });
+    }
   }
 
   private complete(a: ActivityRecord, outcome: ActivityOutcome): void {
@@ -237,10 +372,11 @@ export class AgentModel implements AgentLike {
   }
 
   /** The step cancelled the launch, or its workflow is gone. */
-  cancelLaunch(a: ActivityRecord, _why: 'cancel' | 'not-found' | 'timed-out'): void {
+  cancelLaunch(a: ActivityRecord, why: 'cancel' | 'not-found' | 'timed-out'): void {
     const w = [...this.workloads.values()].find((x) => x.activityId === a.id);
     if (!w) return;
-    this.stop(w, a.input.gracePeriodMs);
+    if (w.state === 'stopping' && w.stopWhy !== why && (why === 'not-found' || why === 'timed-out')) w.stopWhy = why;
+    this.stop(w, a.input.gracePeriodMs, why);
   }
 
   private kill(leaseId: string): void {
@@ -286,6 +422,7 @@ export class AgentModel implements AgentLike {
     this.connected = true;
     this.world.log(`agent ${this.id} reaches Temporal again`);
     if (!this.alive) return;
+    // Registration (if it fenced) and reconciliation follow from the next heartbeats.
     for (const [id, outcome] of this.pendingCompletions) {
       const a = this.world.activities.get(id);
       if (a && a.state === 'started') this.world.resolveActivity(a, outcome);
@@ -324,4 +461,22 @@ export class AgentModel implements AgentLike {
       if (this.alive && this.connected) this.cancelLaunch(a, 'timed-out');
     });
   }
+}
+
+/** The parts of a launch's input that fencing compares, as the activity receives them. */
+function toLaunchInput(input: LaunchModelInput): Parameters<typeof leaseMismatch>[0] {
+  const share = input.gpuIndices.length === 1 && input.gpuMilli < 1000 ? input.gpuMilli / 1000 : undefined;
+  return {
+    stepId: input.stepId,
+    name: input.stepId,
+    attempt: 1,
+    leaseId: input.leaseId,
+    pool: input.pool,
+    requestId: input.requestId,
+    command: [],
+    env: {},
+    gpuIndices: input.gpuIndices,
+    ...(share !== undefined ? { gpuFraction: share } : {}),
+    gracePeriodMs: input.gracePeriodMs,
+  };
 }

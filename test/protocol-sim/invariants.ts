@@ -10,7 +10,7 @@
  * - `lost`: at the end, after the world has healed, every step has ended, with a reason.
  */
 import type { Effect, Lease, NodeRecord } from '../../src/core';
-import { agedPriority } from '../../src/core';
+import { agedPriority, requestPriority } from '../../src/core';
 import type { AgentModel, Workload, WorkloadObserver } from './agent-model';
 import type { PoolModel } from './pool-model';
 import type { StepModel } from './step-model';
@@ -74,27 +74,27 @@ export class Invariants implements WorkloadObserver {
 
   private effect(e: Effect): void {
     if (e.kind === 'grant') {
-      this.evictedFor.delete(e.lease.label);
+      this.evictedFor.delete(e.lease.requestId);
       // A victim granted again while a preemptor that evicted it still waits: remember how.
       for (const [preemptor, victims] of this.evictedFor) {
         if (!victims.has(e.lease.label)) continue;
-        const waiting = this.pool.state.queue.find((r) => r.label === preemptor);
+        const waiting = this.pool.state.queue.find((r) => r.requestId === preemptor);
         if (!waiting) continue;
         const policy = this.pool.state.policy;
         const now = this.world.serverNow;
-        const aged = (p: number, at: number): number => agedPriority(p, at, now, policy.agingIntervalMs);
+        const lease = e.lease;
         this.regrants.set(
-          `${preemptor}>${e.lease.label}`,
-          `${e.lease.label} (priority ${e.lease.priority}, ordered as ${aged(e.lease.priority, e.lease.submittedAt)}) ` +
-            `was granted ${e.lease.leaseId} on ${e.lease.nodeId} at ${t(now)} while ${preemptor} (priority ${waiting.priority}, ` +
-            `ordered as ${aged(waiting.priority, waiting.submittedAt)}) waited as ${waiting.reason}: ${waiting.message}`,
+          `${preemptor}>${lease.label}`,
+          `${lease.label} (priority ${lease.priority}, ordered as ${agedPriority(lease.priority, lease.waitedMs ?? 0, policy.agingIntervalMs)}) ` +
+            `was granted ${lease.leaseId} on ${lease.nodeId} at ${t(now)} while ${waiting.label} (priority ${waiting.priority}, ` +
+            `ordered as ${requestPriority(waiting, now, policy.agingIntervalMs)}) waited as ${waiting.reason}: ${waiting.message}`,
         );
       }
       return;
     }
     if (e.kind !== 'preempt') return;
-    this.preemptedWithGrace.set(e.lease.leaseId, this.pool.state.policy.gracePeriodMs);
-    const preemptor = /^preempted by (\S+)/.exec(e.message)?.[1] ?? '?';
+    this.preemptedWithGrace.set(e.lease.leaseId, e.lease.gracePeriodMs ?? this.pool.state.policy.gracePeriodMs);
+    const preemptor = e.preemptor;
     const victim = e.lease.label;
     let victims = this.evictedFor.get(preemptor);
     if (!victims) this.evictedFor.set(preemptor, (victims = new Map()));
@@ -105,7 +105,7 @@ export class Invariants implements WorkloadObserver {
       const how = this.regrants.get(`${preemptor}>${victim}`);
       this.fail(
         'over-eviction',
-        `${victim} was evicted ${times} times for ${preemptor} while ${preemptor} waited` +
+        `${victim} was evicted ${times} times for ${preemptor} while it waited` +
           (how ? `: ${how}` : ': it was granted again in between and had to be evicted again'),
       );
     }

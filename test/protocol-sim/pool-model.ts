@@ -4,7 +4,7 @@
  * revocations to steps, and continue-as-new through the real pack and unpack of its state.
  */
 import type { AcquireInput, Effect, HealthPolicy, NodeSpec, SchedulingPolicy } from '../../src/core';
-import { PoolState, emptyPoolState, validateAcquireInput } from '../../src/core';
+import { PoolState, emptyPoolState, validateAcquireInput, validateHealthPolicy } from '../../src/core';
 import { packState, unpackState } from '../../src/workflows/carry';
 import type { MailItem, World } from './world';
 import { WorkflowModel } from './world';
@@ -14,7 +14,11 @@ export const POOL_ID = 'allot-pool/sim';
 /** What the pool's registration answers an agent. */
 export interface RegistrationAnswer {
   kill: string[];
+  nodeLostAfterMs: number;
 }
+
+/** How late a health timer may fire before the pool counts the time as its own downtime, ms (as the workflow). */
+const HEALTH_TIMER_SLACK_MS = 5_000;
 
 export class PoolModel extends WorkflowModel {
   state: PoolState;
@@ -22,6 +26,8 @@ export class PoolModel extends WorkflowModel {
   readonly onEffect: ((e: Effect) => void)[] = [];
   runs = 1;
   private healthTimerAt: number | undefined;
+  /** When the armed health timer was due, on the server's clock. */
+  private healthDueAt = 0;
   private healthGeneration = 0;
 
   constructor(world: World) {
@@ -45,15 +51,21 @@ export class PoolModel extends WorkflowModel {
           break;
         }
         case 'release': {
-          const { requestId } = item.payload as { requestId: string };
-          this.state.release(requestId);
+          const { requestId, requeue, stopped } = item.payload as {
+            requestId: string;
+            requeue?: boolean;
+            stopped?: boolean;
+          };
+          const options = { requeue: requeue === true, stopped: stopped === true };
+          for (const e of this.state.handleRelease(requestId, now, options)) this.deliver(e);
           dirty = true;
           break;
         }
         case 'renew': {
-          const { requestId } = item.payload as { requestId: string };
-          if (!this.state.renew(requestId, now))
-            this.world.log(`pool: renewal of ${requestId}, which it does not hold`);
+          const message = item.payload as { requestId: string; workflowId?: string };
+          const effects = this.state.handleRenew(message, now);
+          if (effects.length > 0) this.world.log(`pool: renewal of ${message.requestId}, which it does not hold`);
+          for (const e of effects) this.deliver(e);
           break;
         }
         case 'nodeHeartbeat': {
@@ -65,14 +77,15 @@ export class PoolModel extends WorkflowModel {
           break;
         }
         case 'register': {
-          const { spec, runningLeases, reply } = item.payload as {
+          const { spec, runningLeases, deadLeases, reply } = item.payload as {
             spec: NodeSpec;
             runningLeases: string[];
+            deadLeases: string[];
             reply: (a: RegistrationAnswer) => void;
           };
-          const kill = this.state.unknownLeases(spec.id, runningLeases);
-          this.state.registerNode(spec, now);
-          reply({ kill });
+          const answer = this.state.register(spec, now, { runningLeases, deadLeases });
+          for (const e of answer.effects) this.deliver(e);
+          reply({ kill: answer.kill, nodeLostAfterMs: answer.nodeLostAfterMs });
           dirty = true;
           break;
         }
@@ -86,12 +99,21 @@ export class PoolModel extends WorkflowModel {
           if (item.payload === this.healthGeneration) {
             this.healthTimerAt = undefined;
             healthDue = true;
+            // A timer that fires late means the pool did not run: that time is not silence of nodes.
+            const late = now - this.healthDueAt;
+            if (late > HEALTH_TIMER_SLACK_MS) this.state.resume(late);
           }
           break;
-        case 'set-health':
-          this.state.setHealth(item.payload as Partial<HealthPolicy>);
+        case 'set-health': {
+          const policy = item.payload as Partial<HealthPolicy>;
+          if (validateHealthPolicy(policy, this.state.health).length > 0) {
+            this.world.log(`pool refuses health ${JSON.stringify(policy)}`);
+            break;
+          }
+          this.state.setHealth(policy, now);
           dirty = true;
           break;
+        }
         case 'set-policy':
           this.state.setPolicy(item.payload as Partial<SchedulingPolicy>);
           dirty = true;
@@ -127,11 +149,15 @@ export class PoolModel extends WorkflowModel {
     this.armHealthTimer();
   }
 
-  /** Carries the state into a new run, as the workflow does: through pack and unpack. */
-  continueAsNew(): void {
+  /**
+   * Carries the state into a new run, as the workflow does: through pack and unpack. With
+   * `replay` (a worker restarted), the run is the same: its timers stay armed.
+   */
+  continueAsNew(replay = false): void {
     const carried = packState(this.state.toJSON());
     const data = 'packed' in carried ? unpackState(carried.packed) : JSON.parse(JSON.stringify(carried.state));
     this.state = new PoolState(data);
+    if (replay) return;
     this.runs++;
     this.healthTimerAt = undefined;
     this.healthGeneration++;
@@ -139,18 +165,20 @@ export class PoolModel extends WorkflowModel {
   }
 
   private armHealthTimer(): void {
-    const deadline = this.state.nextHealthDeadline();
+    const deadline = this.state.nextHealthDeadline(this.world.serverNow);
     if (deadline === undefined) return;
     const at = Math.max(deadline, this.world.serverNow + 250);
     if (this.healthTimerAt !== undefined && this.healthTimerAt <= at) return;
     this.healthTimerAt = at;
+    this.healthDueAt = at;
     const generation = ++this.healthGeneration;
     this.timer(at - this.world.serverNow, 'health', generation);
   }
 
   private deliver(effect: Effect): void {
     for (const f of this.onEffect) f(effect);
-    const owner = effect.kind === 'reject' ? effect.rejection.owner : effect.lease.owner;
+    const owner =
+      effect.kind === 'reject' ? effect.rejection.owner : effect.kind === 'gone' ? effect.owner : effect.lease.owner;
     if (owner.kind !== 'workflow') return;
     const to = owner.workflowId;
     if (effect.kind === 'grant') {
@@ -160,6 +188,9 @@ export class PoolModel extends WorkflowModel {
       });
     } else if (effect.kind === 'reject') {
       this.world.signal(to, 'reject', effect.rejection, this.id);
+    } else if (effect.kind === 'gone') {
+      const { requestId, reason, message } = effect;
+      this.world.signal(to, 'revoke', { requestId, leaseId: '', reason, message }, this.id);
     } else if (effect.kind === 'preempt') {
       const { lease, message } = effect;
       this.world.signal(to, 'preempt', { requestId: lease.requestId, leaseId: lease.leaseId, message }, this.id);

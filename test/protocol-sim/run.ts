@@ -75,8 +75,8 @@ export function runScenario(scenario: Scenario, options: { trace?: number } = {}
     if (world.workerUp) return;
     world.workerUp = true;
     invariants.undisturbedSince = world.now;
-    world.log('control worker back: the pool continues as new after replaying');
-    pool.continueAsNew();
+    world.log('control worker back: the pool replays its history');
+    pool.continueAsNew(true);
     for (const wf of world.workflows.values()) wf.wake();
     pool.post({ kind: 'wake' });
   };

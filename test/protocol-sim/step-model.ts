@@ -1,7 +1,8 @@
 /**
  * A model of the `allotStep` workflow: acquire, wait for a grant, launch on the granted node,
  * renew while running, release (also on failure and cancellation), and queue again with the
- * original submit time after a preemption or a lost node, as attempt n + 1.
+ * original submit time after a preemption or a lost node, as attempt n + 1. A launch lost with a
+ * silent node keeps its lease until the node is known to have stopped it, or must have.
  */
 import type { AcquireInput, Lease, Rejection } from '../../src/core';
 import { POOL_ID } from './pool-model';
@@ -11,6 +12,26 @@ import { WorkflowModel } from './world';
 
 /** Most re-runs after lost nodes and leases before the step gives up (as the workflow). */
 const MAX_INFRASTRUCTURE_RETRIES = 10;
+
+/** How long a step waits for a silent node to stop its workload when the lease does not say, ms. */
+const DEFAULT_FENCE_MS = 60_000;
+
+/** Revocations that prove the workload no longer runs (as the workflow). */
+const STOPPED_REASONS = new Set(['NodeLost', 'NodeRestarted', 'WorkloadStopped']);
+
+/** A launch's heartbeat timeout, ms (as the workflow). */
+const LAUNCH_HEARTBEAT_TIMEOUT_MS = 20_000;
+
+/** Launch failures that say nothing of the workload, only of the node (as the workflow). */
+const INFRASTRUCTURE_FAILURES = new Set([
+  'DeviceConflict',
+  'StaleLease',
+  'NodeDraining',
+  'NodeFenced',
+  'LeaseNotHeld',
+  'FencingUnavailable',
+  'WorkerShutdown',
+]);
 
 /** How a step ended. */
 export type StepEnd = 'succeeded' | 'failed' | 'cancelled' | 'terminated';
@@ -25,8 +46,11 @@ export class StepModel extends WorkflowModel {
   requestId: string;
   readonly baseRequestId: string;
   submittedAt = 0;
-  phase: 'acquiring' | 'queue-full' | 'running' | 'done' = 'acquiring';
-  told: { lease?: Lease; rejection?: Rejection; interrupted?: Interrupted } = {};
+  phase: 'acquiring' | 'queue-full' | 'running' | 'fencing' | 'done' = 'acquiring';
+  told: { lease?: Lease; rejection?: Rejection; interrupted?: Interrupted; stopped?: Interrupted } = {};
+  /** What interrupted the attempt whose silent node the step waits on. */
+  private lostWhileFencing: Interrupted | undefined;
+  private fenceGeneration = 0;
   activity: ActivityRecord | undefined;
   lease: Lease | undefined;
   workflowCancelled = false;
@@ -80,11 +104,11 @@ export class StepModel extends WorkflowModel {
       case 'preempt':
       case 'revoke': {
         const p = item.payload as { requestId: string; reason?: string; message: string };
-        if (p.requestId !== this.requestId || this.told.interrupted) break;
-        this.told.interrupted = {
-          reason: item.kind === 'preempt' ? 'Preempted' : (p.reason ?? 'Revoked'),
-          message: p.message,
-        };
+        if (p.requestId !== this.requestId) break;
+        const reason = item.kind === 'preempt' ? 'Preempted' : (p.reason ?? 'Revoked');
+        if (item.kind === 'revoke' && STOPPED_REASONS.has(reason)) this.told.stopped ??= { reason, message: p.message };
+        if (this.told.interrupted) break;
+        this.told.interrupted = { reason, message: p.message };
         // The launch scope exists only once the launch has begun.
         if (this.activity && this.phase === 'running') this.world.cancelActivity(this.activity);
         break;
@@ -98,11 +122,14 @@ export class StepModel extends WorkflowModel {
         } else if (this.activity) this.world.cancelActivity(this.activity);
         break;
       case 'renew':
-        if (item.payload === this.renewGeneration && this.phase === 'running') {
+        if (item.payload === this.renewGeneration && (this.phase === 'running' || this.phase === 'fencing')) {
           this.world.log(`${this.id} renews ${this.requestId}`);
-          this.world.signal(POOL_ID, 'renew', { requestId: this.requestId }, this.id);
+          this.world.signal(POOL_ID, 'renew', { requestId: this.requestId, workflowId: this.id }, this.id);
           this.scheduleRenew();
         }
+        break;
+      case 'fence-over':
+        if (item.payload === this.fenceGeneration && this.phase === 'fencing') this.fenceOver();
         break;
       case 'queue-full-over':
         if (this.phase === 'queue-full') {
@@ -120,6 +147,10 @@ export class StepModel extends WorkflowModel {
 
   /** What the workflow's code does once its awaits resolve. */
   private advance(): void {
+    if (this.phase === 'fencing' && this.told.stopped) {
+      this.fenceOver();
+      return;
+    }
     if (this.phase !== 'acquiring' || this.closed) return;
     const { lease, rejection } = this.told;
     if (rejection) {
@@ -131,7 +162,22 @@ export class StepModel extends WorkflowModel {
       this.finish('failed', `${rejection.reason}: ${rejection.message}`);
       return;
     }
-    if (!lease) return;
+    const interrupted = this.told.interrupted;
+    if (!lease) {
+      // Withdrawn by someone else's release while it waited: ask again.
+      if (interrupted) this.queueAgain(interrupted);
+      return;
+    }
+    if (interrupted && !this.workflowCancelled) {
+      // Preempted (or revoked) in the very task that granted it: never launch.
+      if (interrupted.reason === 'Preempted' || ++this.infrastructureRetries <= MAX_INFRASTRUCTURE_RETRIES) {
+        this.queueAgain(interrupted);
+        return;
+      }
+      this.release();
+      this.finish('failed', `${interrupted.reason}: gave up`);
+      return;
+    }
     this.phase = 'running';
     this.lease = lease;
     const gpuMilli = lease.gpus.reduce((s, g) => s + g.milli, 0);
@@ -143,23 +189,32 @@ export class StepModel extends WorkflowModel {
       gpuIndices: lease.gpus.map((g) => g.index),
       gpuMilli,
       cpuMilli: lease.cpuMilli,
-      gracePeriodMs: this.spec.graceMs,
+      gracePeriodMs: this.launchGrace,
+      ...(lease.fenceMs !== undefined ? { fenceMs: lease.fenceMs } : {}),
     });
     this.world.log(`${this.id} launches ${this.activity.id} on ${lease.nodeId} with lease ${lease.leaseId}`);
     this.scheduleRenew();
   }
 
+  /** The grace period the launch gets: a preemptible step's is bounded by the pool's. */
+  private get launchGrace(): number {
+    const lease = this.lease;
+    return this.spec.preemptible && lease
+      ? Math.min(this.spec.graceMs, lease.gracePeriodMs ?? this.spec.graceMs)
+      : this.spec.graceMs;
+  }
+
   private scheduleRenew(): void {
     const lease = this.lease;
     if (!lease) return;
-    const ttl = lease.expiresAt !== undefined ? lease.expiresAt - lease.grantedAt : 60_000;
+    const ttl = lease.ttlMs ?? (lease.expiresAt !== undefined ? lease.expiresAt - lease.grantedAt : 60_000);
     this.timer(Math.max(1000, Math.floor(ttl / 3)), 'renew', ++this.renewGeneration);
   }
 
   private launchEnded(outcome: ActivityOutcome): void {
-    this.renewGeneration++;
     this.activity = undefined;
     if (outcome.kind === 'completed') {
+      this.renewGeneration++;
       if (!outcome.released) this.release();
       this.finish(outcome.exitCode === 0 ? 'succeeded' : 'failed', `exit ${outcome.exitCode}`);
       return;
@@ -167,15 +222,50 @@ export class StepModel extends WorkflowModel {
     const lost = this.workflowCancelled ? undefined : (this.told.interrupted ?? infrastructureFailure(outcome));
     const preempted = lost?.reason === 'Preempted';
     if (lost && (preempted || ++this.infrastructureRetries <= MAX_INFRASTRUCTURE_RETRIES)) {
-      this.release();
-      this.world.log(`${this.id} attempt ${this.attempt} interrupted (${lost.reason}); queueing again`);
-      this.phase = 'acquiring';
-      this.nextAttempt();
+      if (outcome.kind === 'timeout' && outcome.timeoutType !== 'SCHEDULE_TO_START') {
+        // The agent went silent: its workload may still run. Keep renewing until the node is known
+        // to have stopped it, or must have (the lease's fence time).
+        if (this.told.stopped) {
+          this.renewGeneration++;
+          this.queueAgain(lost);
+          return;
+        }
+        this.phase = 'fencing';
+        this.lostWhileFencing = lost;
+        const waitMs = (this.lease?.fenceMs ?? DEFAULT_FENCE_MS) + this.launchGrace + LAUNCH_HEARTBEAT_TIMEOUT_MS;
+        this.world.log(`${this.id} waits up to ${waitMs}ms for ${this.lease?.nodeId} to stop its workload`);
+        this.timer(waitMs, 'fence-over', ++this.fenceGeneration);
+        return;
+      }
+      this.renewGeneration++;
+      this.queueAgain(lost);
       return;
     }
+    this.renewGeneration++;
     this.release();
     if (outcome.kind === 'cancelled' || this.workflowCancelled) this.finish('cancelled', 'cancelled');
     else this.finish('failed', lost ? `${lost.reason}: gave up` : JSON.stringify(outcome));
+  }
+
+  /** After a silent node: the wait for its workload to stop is over. */
+  private fenceOver(): void {
+    this.renewGeneration++;
+    const lost = this.lostWhileFencing as Interrupted;
+    this.lostWhileFencing = undefined;
+    this.queueAgain(lost);
+  }
+
+  /** Gives the lease back and queues again as attempt n + 1. */
+  private queueAgain(lost: Interrupted): void {
+    this.world.signal(POOL_ID, 'release', { requestId: this.requestId, requeue: true }, this.id);
+    this.world.log(`${this.id} attempt ${this.attempt} interrupted (${lost.reason}); queueing again`);
+    this.phase = 'acquiring';
+    if (this.workflowCancelled) {
+      // The next acquire would be cancelled at once.
+      this.finish('cancelled', 'cancelled');
+      return;
+    }
+    this.nextAttempt();
   }
 
   private nextAttempt(): void {
@@ -203,6 +293,7 @@ export class StepModel extends WorkflowModel {
       team: s.team,
       label: s.id,
       submittedAt: this.submittedAt,
+      gracePeriodMs: s.graceMs,
       preemptible: s.preemptible,
     };
     this.world.signal(POOL_ID, 'acquire', input, this.id);
@@ -235,10 +326,7 @@ export class StepModel extends WorkflowModel {
 
 function infrastructureFailure(outcome: ActivityOutcome): Interrupted | undefined {
   if (outcome.kind === 'timeout') return { reason: 'NodeUnresponsive', message: outcome.timeoutType };
-  if (
-    outcome.kind === 'failed' &&
-    ['DeviceConflict', 'StaleLease', 'NodeDraining', 'WorkerShutdown'].includes(outcome.type)
-  )
+  if (outcome.kind === 'failed' && INFRASTRUCTURE_FAILURES.has(outcome.type))
     return { reason: outcome.type, message: outcome.message };
   return undefined;
 }
