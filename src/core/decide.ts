@@ -118,7 +118,8 @@ function gangKey(r: PendingRequest): string {
  *    admit (`Unschedulable`).
  * 4. A request beyond its team's quota, now or once the preemptions under way are done, waits
  *    (`QuotaExhausted`) without blocking other teams; if it asks within its team's nominal quota,
- *    it may reclaim from borrowers by preemption (5).
+ *    it may reclaim from borrowers by preemption (5), and if only victims still stopping stand in
+ *    its way, it reserves what they free (5).
  * 5. Place it (every copy of a gang, or none) where nothing reserved for a preemptor ahead is
  *    taken, and count it as used. If it does not fit and nothing ahead is blocked: if it would fit
  *    once the victims already stopping are gone, it reserves that room; otherwise it looks for
@@ -267,7 +268,9 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
     // 4. Quota, now and once the preemptions under way are done.
     const short = views.quotaShortfall(request.team, vector);
     if (short) {
-      if (policy.preemption && short.withinNominal && !blockedBy && tryPreempt(request, vector)) continue;
+      // Within its nominal quota it may reclaim; short only until victims stop, it waits for them.
+      if (policy.preemption && (short.withinNominal || !short.later) && !blockedBy && tryPreempt(request, vector))
+        continue;
       wait(request.requestId, 'QuotaExhausted', short.message);
       continue;
     }

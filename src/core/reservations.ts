@@ -116,17 +116,24 @@ export class CycleViews {
 
   /**
    * Why `team` may not have `v` of quota now, or `undefined` when it may: a grant must fit the
-   * quotas both now and once the preemptions under way are done.
+   * quotas both now and once the preemptions under way are done. `later`: it is short even once
+   * they are done (otherwise only victims still stopping stand in its way).
    */
-  quotaShortfall(team: string, v: ResourceVector): { message: string; withinNominal: boolean } | undefined {
+  quotaShortfall(
+    team: string,
+    v: ResourceVector,
+  ): { message: string; withinNominal: boolean; later: boolean } | undefined {
     if (this.nowLedger.empty) return undefined;
     const withinNominal = (this.simple ? this.nowLedger : this.futureLedger).withinNominal(team, v);
     const now = this.nowLedger.shortfall(team, v);
-    if (now) return { message: now.message, withinNominal };
-    if (this.simple) return undefined;
-    const later = this.futureLedger.shortfall(team, v);
+    const later = this.simple ? now : this.futureLedger.shortfall(team, v);
+    if (now) return { message: now.message, withinNominal, later: later !== undefined };
     if (!later) return undefined;
-    return { message: `${later.message}, counting what requests that wait for preemptions will use`, withinNominal };
+    return {
+      message: `${later.message}, counting what requests that wait for preemptions will use`,
+      withinNominal,
+      later: true,
+    };
   }
 
   /** The grant view's node becomes the smaller of now and future, resource by resource. */
