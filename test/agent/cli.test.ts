@@ -4,13 +4,14 @@
  * stopped with SIGTERM, each a process of its own.
  */
 import type { ChildProcess } from 'node:child_process';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALLOT_BIN, allot, freePort, startAllot } from '../helpers/cli';
 import { eventually } from '../helpers/harness';
 import { tempDir } from '../helpers/temp';
+import { findTemporalCli } from '../../src/workers/temporal-cli';
 
 let dev: { child: ChildProcess; output: () => string };
 let env: NodeJS.ProcessEnv;
@@ -241,5 +242,31 @@ describe('the node agent, from the command line', () => {
     const exited = new Promise((resolve) => second.child.once('exit', resolve));
     second.child.kill('SIGTERM');
     await exited;
+  });
+
+  // A terminated step cannot release; its launch's next heartbeat tells the agent that the
+  // workflow is gone, and the agent stops the workload and gives the lease back.
+  it('frees the GPUs of a step terminated with `temporal workflow terminate` within 10 s, with the default lease TTL', async () => {
+    const r = await allot(['submit', '--no-wait', '--name', 'doomed', '--gpu', '1', '--', 'sleep', '120'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const id = /submitted (\S+)/.exec(r.stdout + r.stderr)?.[1] ?? '';
+    expect(id).not.toBe('');
+    await eventually(async () => ((await status()).leases.some((l) => l.step === 'doomed') ? true : undefined), 30_000);
+    const cli = findTemporalCli();
+    const terminated = spawnSync(
+      cli.path ?? 'temporal',
+      ['workflow', 'terminate', '--address', String(env.TEMPORAL_ADDRESS), '--workflow-id', id, '--reason', 'test'],
+      { encoding: 'utf8' },
+    );
+    expect(terminated.status, terminated.stderr).toBe(0);
+    const at = Date.now();
+    await eventually(
+      async () => ((await status()).leases.some((l) => l.step === 'doomed') ? undefined : true),
+      10_000,
+      'the GPU of the terminated step to be free',
+    );
+    const s = await status();
+    expect(s.nodes[0]?.gpus.every((g) => g.used === 0)).toBe(true);
+    expect(Date.now() - at).toBeLessThan(10_000);
   });
 });
