@@ -19,7 +19,8 @@ export interface TeamQuotaInput {
   borrowingLimit?: Record<string, number | string>;
 }
 
-const TEAM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** What a team may be called. */
+export const TEAM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 /** Turns a quota input into a `TeamQuota`, collecting every problem. */
 export function parseTeamQuotaInput(value: unknown): { quota?: TeamQuota; issues: Issue[] } {
@@ -52,7 +53,7 @@ export function validatePolicy(value: unknown): Issue[] {
   const issues: Issue[] = [];
   for (const [key, v] of Object.entries(value)) {
     const field = key as keyof SchedulingPolicy;
-    if (!(key in DEFAULT_POLICY)) {
+    if (!Object.hasOwn(DEFAULT_POLICY, key)) {
       issues.push({
         code: 'unknown_field',
         path: [key],

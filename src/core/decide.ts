@@ -141,7 +141,13 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
   const specs = snapshot.nodes.map((n) => n.spec);
   // Requests whose victims are stopping (their leases were preempted in an earlier cycle).
   const terminating = new Set<string>();
-  for (const l of snapshot.leases) if (l.preemptedAt !== undefined) terminating.add(l.requestId);
+  // Requests with victims still stopping for them: they choose no new ones meanwhile.
+  const awaiting = new Set<string>();
+  for (const l of snapshot.leases) {
+    if (l.preemptedAt === undefined) continue;
+    terminating.add(l.requestId);
+    if (l.preemptedFor !== undefined) awaiting.add(l.preemptedFor);
+  }
   const views = new CycleViews(snapshot.nodes, snapshot.leases, terminating, snapshot.teams);
   const ledger = views.nowLedger;
   const model =
@@ -302,6 +308,12 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
     // 5. Place, or preempt.
     if (grant(request, vector)) continue;
     if (policy.preemption && tryPreempt(request, vector)) continue;
+    if (request.preempting) {
+      // It went first for room that is gone (its victims' node was drained or lost): it waits in
+      // its own place from the next cycle, and blocks no one ahead of that place now.
+      wait(request.requestId, 'Resources', `waiting for resources: ${describeRequest(request)} is not free on any Ready node`);
+      continue;
+    }
     // 6. Blocked.
     blockedBy = request;
     reserve(request);
@@ -376,6 +388,12 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
     const quotaVector = ledger.empty ? {} : vector;
     let victims: LeaseGroup[] = [];
     if (!admissible(ctx, request, quotaVector)) {
+      // Victims still stopping for it: wait for them rather than evict more (their node may only
+      // be NotReady for a moment).
+      if (awaiting.has(request.requestId)) {
+        wait(request.requestId, 'Preempting', 'waiting for preempted work to stop');
+        return true;
+      }
       const found = findVictims(
         ctx,
         request,

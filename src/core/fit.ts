@@ -51,7 +51,7 @@ export function shapeKey(r: ResourceRequest): string {
     const labels = Object.keys(r.labels).length > 0 ? JSON.stringify(r.labels) : '';
     const custom = r.custom ? JSON.stringify(r.custom) : '';
     key = intern(
-      `${r.cpuMilli}|${r.memoryMiB}|${r.gpuMilli}|${r.gpuMemoryMiB}|${r.gpuModels.join('|')}|${labels}|${custom}`,
+      `${r.cpuMilli}|${r.memoryMiB}|${r.gpuMilli}|${r.gpuMemoryMiB}|${JSON.stringify(r.gpuModels)}|${labels}|${custom}`,
     );
     shapeKeys.set(r, key);
   }
@@ -61,7 +61,7 @@ export function shapeKey(r: ResourceRequest): string {
 /** A key equal for requests with the same static constraints (labels, GPU model and memory). */
 export function constraintKey(r: ResourceRequest): string {
   const labels = Object.keys(r.labels).length > 0 ? JSON.stringify(r.labels) : '';
-  return `${r.gpuMemoryMiB}|${r.gpuModels.join('|')}|${labels}`;
+  return `${r.gpuMemoryMiB}|${JSON.stringify(r.gpuModels)}|${labels}`;
 }
 
 /** `copiesWhenEmpty` so far, per inventory and shape: inventories are replaced, never changed. */

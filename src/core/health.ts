@@ -122,7 +122,10 @@ export function nextHealthDeadline(
  * its workloads after a third of it, and must have stopped them, and heartbeated several times
  * before, well within it.
  */
-export const MIN_NODE_LOST_AFTER_MS = 15_000;
+export const MIN_NODE_LOST_AFTER_MS = 30_000;
+
+/** The shortest lease TTL allowed, ms: steps renew at a third of it, and need a margin. */
+export const MIN_LEASE_TTL_MS = 3_000;
 
 /**
  * Checks a partial health policy from outside (an Update) against the policy in force; returns
@@ -150,6 +153,13 @@ export function validateHealthPolicy(value: unknown, current: HealthPolicy = DEF
     }
   }
   const merged = { ...current, ...(value as Partial<HealthPolicy>) };
+  if (issues.length === 0 && merged.leaseTtlMs < MIN_LEASE_TTL_MS) {
+    issues.push({
+      code: 'invalid_duration',
+      path: ['leaseTtlMs'],
+      message: `must be at least ${MIN_LEASE_TTL_MS} ms, got ${merged.leaseTtlMs}: steps renew at a third of it`,
+    });
+  }
   if (issues.length === 0 && merged.nodeLostAfterMs < MIN_NODE_LOST_AFTER_MS) {
     issues.push({
       code: 'invalid_duration',

@@ -25,6 +25,7 @@ import { PRIORITY_MAX, PRIORITY_MIN, waitedSoFar } from './priority';
 import type { Issue } from './errors';
 import { describeValue } from './errors';
 import { parseCustom, validateResourceRequest } from './resources';
+import { TEAM_NAME } from './admin';
 import { compareRequests, orderQueue } from './ordering';
 import { hash53 } from './hash';
 import { usageByNode } from './placement';
@@ -328,7 +329,7 @@ export class PoolState {
       team: input.team ?? 'default',
       label: input.label ?? input.requestId,
       // A submit time in the future would only sort it last; one in the past keeps its place.
-      submittedAt: Math.min(input.submittedAt ?? now, now),
+      submittedAt: Math.max(0, Math.min(input.submittedAt ?? now, now)),
       queuedAt: now,
       ...(waitedMs > 0 ? { waitedMs } : {}),
       seq: this.data.seq++,
@@ -611,9 +612,10 @@ export class PoolState {
 
   /** What each team uses now, as resource vectors. */
   teamUsage(): Record<string, ResourceVector> {
-    const usage: Record<string, ResourceVector> = {};
+    // No prototype: a team may be named `constructor`.
+    const usage = Object.create(null) as Record<string, ResourceVector>;
     for (const lease of this.data.leases) {
-      const u = (usage[lease.team] ??= {});
+      const u = (usage[lease.team] ??= Object.create(null) as ResourceVector);
       for (const [k, v] of Object.entries(leaseVector(lease))) u[k] = (u[k] ?? 0) + v;
     }
     return usage;
@@ -642,11 +644,8 @@ export class PoolState {
   private healthAt(now: number): HealthPolicy {
     const health = this.health;
     const previous = this.data.previousNodeLost;
-    if (!previous) return health;
-    if (now >= previous.until) {
-      delete this.data.previousNodeLost;
-      return health;
-    }
+    // Read-only: queries call it (the old value is dropped by `checkHealth` once it has passed).
+    if (!previous || now >= previous.until) return health;
     return { ...health, nodeLostAfterMs: Math.max(health.nodeLostAfterMs, previous.nodeLostAfterMs) };
   }
 
@@ -731,6 +730,7 @@ export class PoolState {
    */
   checkHealth(now: number): Effect[] {
     const health = this.healthAt(now);
+    if (this.data.previousNodeLost && now >= this.data.previousNodeLost.until) delete this.data.previousNodeLost;
     const grace = this.policy.gracePeriodMs;
     const changes = checkHealth(this.data.nodes, this.data.leases, health, now, grace);
     return changes.revoke.map(({ lease, reason }) => {
@@ -796,6 +796,7 @@ export class PoolState {
         fenceMs: this.health.nodeLostAfterMs,
         waitedMs: waitedSoFar(request, now),
         gracePeriodMs: Math.min(this.policy.gracePeriodMs, request.gracePeriodMs ?? Infinity),
+        ...(request.resources.custom ? { custom: { ...request.resources.custom } } : {}),
         ...(request.preemptible !== undefined ? { preemptible: request.preemptible } : {}),
         ...(request.timeLimitMs !== undefined ? { timeLimitMs: request.timeLimitMs } : {}),
       };
@@ -830,6 +831,8 @@ export class PoolState {
       if (request) {
         request.reason = w.reason;
         request.message = w.message;
+        // One that went first for its victims' room and found none waits in its own place again.
+        if (request.preempting && w.reason !== 'Preempting') delete request.preempting;
       }
     }
     const gone = new Set([
@@ -1078,7 +1081,14 @@ export function validateAcquireInput(value: unknown): Issue[] {
       message: `must be an integer from ${PRIORITY_MIN} to ${PRIORITY_MAX}, got ${describeValue(a.priority)}`,
     });
   }
-  for (const field of ['team', 'label'] as const) {
+  if (a.team !== undefined && (typeof a.team !== 'string' || !TEAM_NAME.test(a.team))) {
+    issues.push({
+      code: 'invalid_team',
+      path: ['team'],
+      message: `must be 1-63 letters, digits, '.', '_' or '-', got ${describeValue(a.team)}`,
+    });
+  }
+  for (const field of ['label'] as const) {
     const v = a[field];
     if (v !== undefined && (typeof v !== 'string' || v.length > MAX_NAME_LENGTH)) {
       issues.push({

@@ -172,7 +172,8 @@ export class QuotaLedger {
  * borrow, at any priority, as Kueue orders a cycle: a team is owed its own quota before anyone
  * borrows it, and it reclaims that quota from borrowers at any priority, so a borrower granted
  * first (a reclaimer's victim queued again, say) would only be evicted again. Each team's requests
- * count against its quota in their order, from `ledger`'s usage; the order is otherwise kept.
+ * that its quota covers count against it in their order, from `ledger`'s usage (one that would
+ * borrow leaves room for a smaller one behind it); the order is otherwise kept.
  */
 export function nominalFirst(ordered: readonly PendingRequest[], ledger: QuotaLedger): PendingRequest[] {
   if (ledger.empty) return [...ordered];
@@ -180,11 +181,15 @@ export function nominalFirst(ordered: readonly PendingRequest[], ledger: QuotaLe
   const own: PendingRequest[] = [];
   const borrowing: PendingRequest[] = [];
   for (const r of ordered) {
-    const asked = demand.get(r.team) ?? {};
+    // What the team's requests ahead that its quota covers ask for, and this one.
+    const before = demand.get(r.team) ?? {};
+    const asked: ResourceVector = { ...before };
     const v = requestVector(r.resources, r.replicas ?? 1);
     for (const [k, n] of Object.entries(v)) asked[k] = (asked[k] ?? 0) + n;
-    demand.set(r.team, asked);
-    (ledger.withinNominal(r.team, asked) ? own : borrowing).push(r);
+    if (ledger.withinNominal(r.team, asked)) {
+      demand.set(r.team, asked);
+      own.push(r);
+    } else borrowing.push(r);
   }
   return [...own, ...borrowing];
 }

@@ -168,11 +168,11 @@ export function validateResourceRequest(value: unknown, path: (string | number)[
       message: `must be a multiple of 1000 above one GPU, got ${g}`,
     });
   }
-  if (!Array.isArray(r.gpuModels) || r.gpuModels.some((m) => typeof m !== 'string')) {
+  if (!Array.isArray(r.gpuModels) || r.gpuModels.some((m) => typeof m !== 'string' || !/^[^|\s]+$/.test(m))) {
     issues.push({
       code: 'invalid_type',
       path: [...path, 'gpuModels'],
-      message: `must be an array of strings, got ${describeValue(r.gpuModels)}`,
+      message: `must be an array of GPU model names (not empty, no spaces or '|'), got ${describeValue(r.gpuModels)}`,
     });
   }
   if (

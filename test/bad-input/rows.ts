@@ -380,7 +380,32 @@ export const POOL_ROWS: PoolRow[] = [
     kind: 'update',
     message: 'acquire',
     args: input(request({ priority: 'high' })),
-    expect: /priority: must be an integer, got "high"/,
+    expect: /priority: must be an integer from -1000 to 1000, got "high"/,
+  },
+  {
+    // A priority only checked to be a safe integer let a hand-sent acquire outrank every step.
+    name: 'acquire: a priority far out of range',
+    kind: 'update',
+    message: 'acquire',
+    args: input(request({ priority: 1e12 })),
+    expect: /priority: must be an integer from -1000 to 1000, got 1000000000000/,
+  },
+  {
+    // A submit time far in the past aged a request to the top of the queue.
+    name: 'acquire: a submit time before 1970',
+    kind: 'update',
+    message: 'acquire',
+    args: input(request({ submittedAt: -1e15 })),
+    expect: /submittedAt: must be .*got -1000000000000000/,
+  },
+  {
+    name: 'acquire: a request for nothing at all',
+    kind: 'update',
+    message: 'acquire',
+    args: input(
+      request({ resources: { ...(request({}).resources as object), cpuMilli: 0, memoryMiB: 0, gpuMilli: 0 } }),
+    ),
+    expect: /resources: must ask for some cpu, memory or gpu/,
   },
   {
     name: 'acquire: no argument at all',
@@ -442,8 +467,8 @@ export const POOL_ROWS: PoolRow[] = [
     name: 'setHealthPolicy: a node lost before it is not ready',
     kind: 'update',
     message: 'setHealthPolicy',
-    args: input({ nodeNotReadyAfterMs: 30000, nodeLostAfterMs: 10000 }),
-    expect: /nodeLostAfterMs: must be at least nodeNotReadyAfterMs \(30000\)/,
+    args: input({ nodeNotReadyAfterMs: 50000, nodeLostAfterMs: 40000 }),
+    expect: /nodeLostAfterMs: must be at least nodeNotReadyAfterMs \(50000\)/,
   },
   {
     name: 'drain: a node the pool does not have',
