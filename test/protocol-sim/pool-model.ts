@@ -18,7 +18,7 @@ export interface RegistrationAnswer {
 }
 
 /** How late a health timer may fire before the pool counts the time as its own downtime, ms (as the workflow). */
-const HEALTH_TIMER_SLACK_MS = 5_000;
+const HEALTH_TIMER_SLACK_MS = 2_000;
 
 export class PoolModel extends WorkflowModel {
   state: PoolState;
@@ -167,7 +167,9 @@ export class PoolModel extends WorkflowModel {
   private armHealthTimer(): void {
     const deadline = this.state.nextHealthDeadline(this.world.serverNow);
     if (deadline === undefined) return;
-    const at = Math.max(deadline, this.world.serverNow + 250);
+    // Short sleeps while nodes are known, as the workflow: a clock jump within one goes unnoticed.
+    const cap = this.state.nodes.length > 0 ? Math.floor(this.state.health.nodeLostAfterMs / 6) : Infinity;
+    const at = Math.max(Math.min(deadline, this.world.serverNow + cap), this.world.serverNow + 250);
     if (this.healthTimerAt !== undefined && this.healthTimerAt <= at) return;
     this.healthTimerAt = at;
     this.healthDueAt = at;

@@ -52,10 +52,13 @@ export function runScenario(scenario: Scenario, options: { trace?: number } = {}
   }
   world.afterEvent = () => invariants.check();
   world.onClockJump = (byMs) => {
-    // The server's activity heartbeat deadlines pass: connected agents hear it at their next heartbeat.
-    if (byMs < 20_000) return;
+    // A launch's heartbeat deadline (20 s) passes when the jump and the time since its last
+    // heartbeat (sent every 1 s, throttled to 16 s) add up to it: connected agents hear of the
+    // timeout at their next heartbeat.
     for (const a of world.activities.values()) {
       if (a.state !== 'started') continue;
+      const sinceLastHeartbeat = world.random(`last-heartbeat:${a.id}`).int(0, 16_000);
+      if (byMs + sinceLastHeartbeat < 20_000) continue;
       world.resolveActivity(a, { kind: 'timeout', timeoutType: 'HEARTBEAT' });
       agents.get(a.node)?.activityTimedOut(a);
     }
