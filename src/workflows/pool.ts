@@ -66,7 +66,7 @@ import { CARRIED_STATE_LIMIT, packState, unpackState } from './carry';
 export const SCALING_CHECK_MS = 2_000;
 
 /** How late the health timer may fire before the pool counts the delay as time it did not run, ms. */
-export const HEALTH_TIMER_SLACK_MS = 5_000;
+export const HEALTH_TIMER_SLACK_MS = 2_000;
 
 /** Most a run waits past `continueAsNewSuggested` for scaling activities in flight, in history events. */
 export const SCALING_WAIT_EVENTS = 10_000;
@@ -481,6 +481,8 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
   // that fires late (the server was down, or its clock jumped) means the pool did not run: that
   // time is not counted as silence of the nodes or lateness of the steps (see `PoolState.resume`).
   let healthDue = false;
+  /** The next health deadline as of the last scheduling pass, where new earlier ones come from. */
+  let nextDeadlineHint = Infinity;
   async function healthTimer(): Promise<void> {
     for (;;) {
       const deadline = pool.nextHealthDeadline(Date.now());
@@ -488,9 +490,14 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
         await condition(() => pool.nextHealthDeadline(Date.now()) !== undefined);
         continue;
       }
-      const wait = Math.max(deadline - Date.now(), 250);
+      // Short sleeps while nodes are known: a clock jump within one counts as node silence, and
+      // must stay well below the third of the node-lost time after which agents fence themselves.
+      const cap = pool.nodes.length > 0 ? Math.floor(pool.health.nodeLostAfterMs / 6) : Infinity;
+      const wait = Math.max(Math.min(deadline - Date.now(), cap), 250);
       const due = Date.now() + wait;
-      await sleep(wait);
+      // Woken early by an earlier deadline (a preemption's grace, a grant's expiry).
+      const earlier = await condition(() => nextDeadlineHint < due, wait);
+      if (earlier) continue;
       const late = Date.now() - due;
       if (late > HEALTH_TIMER_SLACK_MS) {
         log.warn('the pool did not run for a while; counting node silence and lease deadlines from now', { late });
@@ -613,6 +620,7 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
     if (dirty) {
       dirty = false;
       outbox.push(...pool.schedule(Date.now()));
+      nextDeadlineHint = pool.nextHealthDeadline(Date.now()) ?? Infinity;
     }
     if (outbox.length > 0) {
       await Promise.all(outbox.splice(0).map(deliver));
