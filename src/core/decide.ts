@@ -308,7 +308,7 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
     // 5. Place, or preempt.
     if (grant(request, vector)) continue;
     if (policy.preemption && tryPreempt(request, vector)) continue;
-    if (request.preempting) {
+    if (request.preempting !== undefined) {
       // It went first for room that is gone (its victims' node was drained or lost): it waits in
       // its own place from the next cycle, and blocks no one ahead of that place now.
       wait(request.requestId, 'Resources', `waiting for resources: ${describeRequest(request)} is not free on any Ready node`);
@@ -329,10 +329,12 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
   }
   return decisions;
 
-  /** Requests whose victims were evicted for them first, in the order otherwise kept. */
+  /** Requests whose victims were evicted for them first, the earliest first (stable), then the rest. */
   function preemptorsFirst(queue: PendingRequest[]): PendingRequest[] {
-    if (!queue.some((r) => r.preempting)) return queue;
-    return [...queue.filter((r) => r.preempting), ...queue.filter((r) => !r.preempting)];
+    if (!queue.some((r) => r.preempting !== undefined)) return queue;
+    const first = queue.filter((r) => r.preempting !== undefined);
+    first.sort((a, b) => (a.preempting ?? 0) - (b.preempting ?? 0));
+    return [...first, ...queue.filter((r) => r.preempting === undefined)];
   }
 
   function behind(head: PendingRequest): string {

@@ -805,7 +805,7 @@ export class PoolState {
     }
     for (const p of decisions.preemptions) {
       const preemptor = this.queueById.get(p.preemptor);
-      if (preemptor) preemptor.preempting = true;
+      if (preemptor) preemptor.preempting ??= now;
       for (const leaseId of p.leaseIds) {
         const lease = this.data.leases.find((l) => l.leaseId === leaseId);
         if (!lease || lease.preemptedAt !== undefined) continue;
@@ -832,7 +832,7 @@ export class PoolState {
         request.reason = w.reason;
         request.message = w.message;
         // One that went first for its victims' room and found none waits in its own place again.
-        if (request.preempting && w.reason !== 'Preempting') delete request.preempting;
+        if (request.preempting !== undefined && w.reason !== 'Preempting') delete request.preempting;
       }
     }
     const gone = new Set([

@@ -126,10 +126,11 @@ export interface PendingRequest {
   /** The step's own grace period between SIGTERM and SIGKILL, ms; the pool's policy bounds it. @default the policy's */
   gracePeriodMs?: number;
   /**
-   * It has evicted running work and is not granted yet: it goes first in the queue, so that the
-   * room its victims free is its own (and not a victim's, queued again, or a later borrower's).
+   * When (pool time, ms) it first evicted running work, while it is not granted yet: such requests
+   * go first in the queue, the earliest first, so that the room their victims free is theirs (and
+   * not a victim's queued again, a later borrower's, or a later preemptor's).
    */
-  preempting?: true;
+  preempting?: number;
 }
 
 /** Resources granted to one request on one node. */

@@ -69,6 +69,8 @@ export class AgentModel implements AgentLike {
   private readonly fenced = new Set<string>();
   private mustRegister = false;
   private registering = false;
+  /** Launches of this life not yet running their workload (fencing, waiting for devices). */
+  private readonly launching = new Set<string>();
   /** Leases of a previous life (the ledger file at boot): dead, named at registration. */
   private orphans: string[] = [];
 
@@ -106,6 +108,7 @@ export class AgentModel implements AgentLike {
     this.ledgerFile = [];
     this.ledger.clear();
     this.fenced.clear();
+    this.launching.clear();
     this.mustRegister = false;
     this.registering = false;
     this.lastContact = this.world.now;
@@ -226,6 +229,7 @@ export class AgentModel implements AgentLike {
   startLaunch(a: ActivityRecord): void {
     const input = a.input;
     const life = this.life;
+    this.launching.add(a.id);
     // Fencing: ask this agent's own pool for the lease, and compare all of it with the launch.
     const deadline = this.world.now + FENCING_WAIT_MS;
     const ask = (wait: number): void => {
@@ -287,6 +291,7 @@ export class AgentModel implements AgentLike {
   }
 
   private spawn(a: ActivityRecord, input: LaunchModelInput): void {
+    this.launching.delete(a.id);
     const claim = this.ledger.get(input.leaseId) as Claim;
     const w: Workload = {
       node: this.id,
@@ -364,6 +369,7 @@ export class AgentModel implements AgentLike {
   }
 
   private complete(a: ActivityRecord, outcome: ActivityOutcome): void {
+    this.launching.delete(a.id);
     if (this.connected && this.alive) {
       this.world.at(this.world.now + this.world.delay(`complete:${this.id}`), 'activity completes', () => {
         if (a.state === 'started') this.world.resolveActivity(a, outcome);
@@ -428,6 +434,11 @@ export class AgentModel implements AgentLike {
       if (a && a.state === 'started') this.world.resolveActivity(a, outcome);
     }
     this.pendingCompletions.clear();
+    // Launches of this life still being fenced heartbeat too.
+    for (const id of this.launching) {
+      const a = this.world.activities.get(id);
+      if (a?.state === 'started') this.world.activityHeard(a);
+    }
     for (const w of this.workloads.values()) {
       const a = this.world.activities.get(w.activityId);
       if (!a) continue;

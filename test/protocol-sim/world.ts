@@ -168,6 +168,8 @@ export interface AgentLike {
   connected: boolean;
   startLaunch(a: ActivityRecord): void;
   cancelLaunch(a: ActivityRecord, why: 'cancel' | 'not-found' | 'timed-out'): void;
+  /** The server timed out a launch while the agent is connected: it hears so at its next heartbeat. */
+  activityTimedOut(a: ActivityRecord): void;
 }
 
 /** The whole simulated world. */
@@ -343,6 +345,7 @@ export class World {
     this.serverTimer(this.serverNow + 20_000, () => {
       if (a.state === 'started' && a.deadlineGeneration === generation) {
         this.resolveActivity(a, { kind: 'timeout', timeoutType: 'HEARTBEAT' });
+        this.agents.get(a.node)?.activityTimedOut(a);
       }
     });
   }
