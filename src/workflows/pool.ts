@@ -483,6 +483,7 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
   let healthDue = false;
   /** The next health deadline as of the last scheduling pass, where new earlier ones come from. */
   let nextDeadlineHint = Infinity;
+  let hintEpoch = 0;
   async function healthTimer(): Promise<void> {
     for (;;) {
       const deadline = pool.nextHealthDeadline(Date.now());
@@ -495,8 +496,10 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
       const cap = pool.nodes.length > 0 ? Math.floor(pool.health.nodeLostAfterMs / 6) : Infinity;
       const wait = Math.max(Math.min(deadline - Date.now(), cap), 250);
       const due = Date.now() + wait;
-      // Woken early by an earlier deadline (a preemption's grace, a grant's expiry).
-      const earlier = await condition(() => nextDeadlineHint < due, wait);
+      // Woken early by an earlier deadline (a preemption's grace, a grant's expiry) that a
+      // scheduling pass after this point found.
+      const epoch = hintEpoch;
+      const earlier = await condition(() => hintEpoch !== epoch && nextDeadlineHint < due, wait);
       if (earlier) continue;
       const late = Date.now() - due;
       if (late > HEALTH_TIMER_SLACK_MS) {
@@ -621,6 +624,7 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
       dirty = false;
       outbox.push(...pool.schedule(Date.now()));
       nextDeadlineHint = pool.nextHealthDeadline(Date.now()) ?? Infinity;
+      hintEpoch++;
     }
     if (outbox.length > 0) {
       await Promise.all(outbox.splice(0).map(deliver));
