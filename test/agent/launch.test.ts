@@ -12,6 +12,7 @@ import type { AgentContext, LaunchFailureDetails } from '../../src/activities';
 import { createActivities, LeaseLedger, prepareCgroups } from '../../src/activities';
 import { GpuSampler } from '../../src/workers/detect/gpu-sampler';
 import type { LaunchInput, LaunchResult } from '../../src/workflows/step-types';
+import type { Lease } from '../../src/core';
 import { tempDir } from '../helpers/temp';
 
 const FAKES = path.resolve(__dirname, '../fixtures/nvidia-smi');
@@ -274,5 +275,88 @@ describe('cgroup v2 limits (a fake cgroup tree)', () => {
     expect(readFileSync(path.join(dir, 'cgroup.kill'), 'utf8')).toBe('1');
     expect((err.details?.[0] as LaunchFailureDetails).usage?.memoryEnforcement).toBe('cgroup');
     expect(existsSync(dir)).toBe(true);
+  });
+});
+
+describe('fencing: a launch runs only on exactly the lease its own pool holds', () => {
+  const marker = (): string => path.join(tempDir('fence'), 'ran');
+  const lease = (over: Partial<Lease> = {}): Lease => ({
+    leaseId: 'lease-f',
+    requestId: 'req-f',
+    owner: { kind: 'workflow', workflowId: 'fence/step' },
+    nodeId: 'n1',
+    cpuMilli: 1000,
+    memoryMiB: 1024,
+    gpus: [{ index: 0, milli: 1000, memoryMiB: 0 }],
+    priority: 0,
+    team: 'default',
+    label: 'step',
+    submittedAt: 0,
+    grantedAt: 0,
+    ...over,
+  });
+  const launchOf = (file: string, over: Partial<LaunchInput> = {}): LaunchInput => ({
+    ...input(['sh', '-c', `touch ${file}`]),
+    stepId: 'fence/step',
+    leaseId: 'lease-f',
+    requestId: 'req-f',
+    pool: 'real',
+    gpuIndices: [0],
+    requested: { gpu: 1, cpu: 1, memoryMiB: 1024 },
+    ...over,
+  });
+  const refused = async (held: Lease | null, over: Partial<LaunchInput>, why: RegExp): Promise<void> => {
+    const file = marker();
+    const err = await failure(
+      run(context({ pool: 'real', lookupLease: () => Promise.resolve(held) }), launchOf(file, over)),
+    );
+    expect(err.type).toBe('StaleLease');
+    expect(err.message).toMatch(why);
+    expect(existsSync(file)).toBe(false);
+  };
+
+  it('runs when the lease matches', async () => {
+    const file = marker();
+    const r = await run(context({ pool: 'real', lookupLease: () => Promise.resolve(lease()) }), launchOf(file));
+    expect(r.exitCode).toBe(0);
+    expect(existsSync(file)).toBe(true);
+  });
+
+  it('refuses a launch that names another pool, whatever that pool says', async () => {
+    await refused(lease(), { pool: 'x' }, /the launch names pool "x", and this agent serves pool real/);
+  });
+
+  it('refuses a lease its pool holds for another node', async () => {
+    await refused(lease({ nodeId: 'n2' }), {}, /the pool holds it for node n2/);
+  });
+
+  it('refuses a launch on other GPUs than the lease holds', async () => {
+    await refused(lease(), { gpuIndices: [1] }, /the pool granted GPUs 0, and the launch asks for 1/);
+    await refused(
+      lease({ gpus: [{ index: 0, milli: 500, memoryMiB: 0 }] }),
+      {},
+      /the pool granted GPUs 0 \(0\.5 of it\)/,
+    );
+  });
+
+  it('refuses more CPU or memory than the lease holds', async () => {
+    await refused(
+      lease(),
+      { requested: { gpu: 1, cpu: 4, memoryMiB: 1024 } },
+      /granted 1000m CPU, and the launch asks for 4000m/,
+    );
+  });
+
+  it('refuses a lease its pool does not hold, or a pool that does not answer', async () => {
+    await refused(null, {}, /the pool holds no such lease/);
+    const file = marker();
+    const err = await failure(
+      run(
+        context({ pool: 'real', fencingWaitMs: 300, lookupLease: () => Promise.reject(new Error('unavailable')) }),
+        launchOf(file),
+      ),
+    );
+    expect(err.type).toBe('FencingUnavailable');
+    expect(existsSync(file)).toBe(false);
   });
 });

@@ -42,6 +42,7 @@ interface Interrupted {
 }
 
 export class StepModel extends WorkflowModel {
+
   attempt = 1;
   requestId: string;
   readonly baseRequestId: string;
