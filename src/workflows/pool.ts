@@ -71,6 +71,23 @@ export const HEALTH_TIMER_SLACK_MS = 2_000;
 /** Most a run waits past `continueAsNewSuggested` for scaling activities in flight, in history events. */
 export const SCALING_WAIT_EVENTS = 10_000;
 
+/**
+ * Whether a pool run continues as new now: when Temporal suggests it, or before the run reaches
+ * the server's limit of Updates (2,000). Scaling activities under way are waited for (their
+ * outcomes would be lost with the run: a node started and never recorded), within bounds of the
+ * history and of Updates.
+ */
+export function continueAsNewNow(run: {
+  suggested: boolean;
+  historyLength: number;
+  updates: number;
+  scalingInFlight: number;
+}): boolean {
+  if (!run.suggested && run.updates < MAX_UPDATES_PER_RUN) return false;
+  const roomToWait = run.historyLength < SCALING_WAIT_EVENTS && run.updates < MAX_UPDATES_PER_RUN + 250;
+  return run.scalingInFlight === 0 || !roomToWait;
+}
+
 /** Updates one run accepts before it continues as new (the server refuses more than 2,000). */
 export const MAX_UPDATES_PER_RUN = 1_500;
 
@@ -471,10 +488,12 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
    */
   function mustContinueAsNew(): boolean {
     const info = workflowInfo();
-    if (!info.continueAsNewSuggested && updatesThisRun < MAX_UPDATES_PER_RUN) return false;
-    // Scaling outcomes under way are waited for, within bounds of the history and of Updates.
-    const roomToWait = info.historyLength < SCALING_WAIT_EVENTS && updatesThisRun < MAX_UPDATES_PER_RUN + 250;
-    return scalingInFlight === 0 || !roomToWait;
+    return continueAsNewNow({
+      suggested: info.continueAsNewSuggested,
+      historyLength: info.historyLength,
+      updates: updatesThisRun,
+      scalingInFlight,
+    });
   }
 
   // Lease expiry and node health run on their own timer, woken at the next deadline only. A timer
