@@ -9,7 +9,12 @@ import type { Lease } from '../core';
 import type { LaunchInput } from '../workflows/step-types';
 
 /** Why the lease does not cover the launch, or `undefined` when it does. */
-export function leaseMismatch(input: LaunchInput, lease: Lease | null, nodeId: string, pool: string): string | undefined {
+export function leaseMismatch(
+  input: LaunchInput,
+  lease: Lease | null,
+  nodeId: string,
+  pool: string,
+): string | undefined {
   const refuse = (why: string): string =>
     `lease ${input.leaseId} is not held by pool ${pool} for step ${input.stepId} on node ${nodeId}: ${why}; refusing a stale launch`;
   if (input.pool !== pool) {
@@ -28,14 +33,19 @@ export function leaseMismatch(input: LaunchInput, lease: Lease | null, nodeId: s
   const share = input.gpuFraction !== undefined ? Math.round(input.gpuFraction * 1000) : 1000;
   const asked = input.gpuIndices.map((i) => `${i}:${share}`).sort();
   if (granted.join(',') !== asked.join(',')) {
-    return refuse(`the pool granted GPUs ${describeGpus(lease.gpus)}, and the launch asks for ${describeGpus(input.gpuIndices.map((index) => ({ index, milli: share })))}`);
+    return refuse(
+      `the pool granted GPUs ${describeGpus(lease.gpus)}, and the launch asks for ${describeGpus(input.gpuIndices.map((index) => ({ index, milli: share })))}`,
+    );
   }
   const requested = input.requested;
   if (requested) {
     const cpuMilli = Math.round(requested.cpu * 1000);
-    if (cpuMilli !== lease.cpuMilli) return refuse(`the pool granted ${lease.cpuMilli}m CPU, and the launch asks for ${cpuMilli}m`);
+    if (cpuMilli !== lease.cpuMilli)
+      return refuse(`the pool granted ${lease.cpuMilli}m CPU, and the launch asks for ${cpuMilli}m`);
     if (requested.memoryMiB !== lease.memoryMiB) {
-      return refuse(`the pool granted ${lease.memoryMiB}Mi of memory, and the launch asks for ${requested.memoryMiB}Mi`);
+      return refuse(
+        `the pool granted ${lease.memoryMiB}Mi of memory, and the launch asks for ${requested.memoryMiB}Mi`,
+      );
     }
   }
   return undefined;

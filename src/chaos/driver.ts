@@ -4,7 +4,8 @@
  * 1. start a Temporal dev server on a database file, `allot worker` and several `allot agent`s,
  *    each a separate process;
  * 2. keep a few pipelines of steps in flight, while a seeded schedule kill -9s an agent, the
- *    control worker or the server at random moments and starts it again;
+ *    control worker or the server at random moments and starts it again, and (with partitions)
+ *    cuts an agent off from the server for a while through a TCP proxy of its own;
  * 3. after the last kill, let every pipeline finish;
  * 4. check the invariants (see invariants.ts) on what the workloads recorded, on the pool's status
  *    sampled every second and at the end, and on the agents' ledgers.
@@ -15,10 +16,11 @@ import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import type { PoolStatus } from '../core';
 import { clientDataConverter, generateCodecKey } from '../workers/codec';
-import { DEFAULT_POOL, poolWorkflowId, statusQuery } from '../workflows/messages';
+import { DEFAULT_POOL, poolWorkflowId, setHealthPolicyUpdate, statusQuery } from '../workflows/messages';
 import type { StepInput } from '../workflows/step-types';
 import type { PipelineOutcome, RunRecord, Violation } from './invariants';
-import { checkFinal, checkPoolSample, checkRuns, parseRunFile } from './invariants';
+import { checkFencing, checkFinal, checkPoolSample, checkRuns, parseRunFile } from './invariants';
+import { PartitionProxy } from './proxy';
 import { ManagedProcess, agentSpec, devServerSpec, workerSpec } from './processes';
 import { SeededRandom } from './random';
 import { writeWorkload } from './workload';
@@ -29,6 +31,8 @@ export interface ChaosOptions {
   seed: number;
   /** Kills to make. */
   kills: number;
+  /** Network partitions of one agent from the server to make. @default 0 */
+  partitions?: number;
   /** Agents (nodes). @default 3 */
   agents: number;
   /** GPUs of each agent. @default 2 */
@@ -63,10 +67,18 @@ export interface Kill {
   downMs: number;
 }
 
+/** One partition of the run: an agent cut off from the server, from `atMs` for `durationMs`. */
+export interface Partition {
+  node: string;
+  atMs: number;
+  durationMs: number;
+}
+
 /** What happened, and what broke. */
 export interface ChaosReport {
   seed: number;
   kills: Kill[];
+  partitions: Partition[];
   pipelines: PipelineOutcome[];
   stepsSubmitted: number;
   stepsCompleted: number;
@@ -83,6 +95,9 @@ export interface ChaosReport {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The pool's node-lost time in a run with partitions, ms (the shortest allowed). */
+const PARTITION_NODE_LOST_MS = 30_000;
 
 /** The shape of pipeline `i`: a preparation step, trainers in parallel, an evaluation. */
 export function pipelinePlan(
@@ -178,10 +193,28 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const server = new ManagedProcess(devServerSpec(path.join(o.dir, 'temporal.db'), o.port, logFile('server')));
   const worker = new ManagedProcess(workerSpec(env, logFile('worker')));
   const nodes = Array.from({ length: o.agents }, (_, i) => `chaos-n${i + 1}`);
+  // Each agent reaches the server through a proxy of its own, which a partition cuts.
+  const proxies = nodes.map(() => new PartitionProxy({ host: '127.0.0.1', port: o.port }));
+  for (const p of proxies) await p.start();
   const agents = nodes.map(
-    (id) => new ManagedProcess(agentSpec(id, o.gpusPerAgent, path.join(o.dir, 'agents'), env, logFile(id))),
+    (id, i) =>
+      new ManagedProcess(
+        agentSpec(
+          id,
+          o.gpusPerAgent,
+          path.join(o.dir, 'agents'),
+          { ...env, TEMPORAL_ADDRESS: proxies[i]?.address ?? address },
+          logFile(id),
+        ),
+      ),
   );
   const all = [server, worker, ...agents];
+  // An agent exits at start when it cannot reach the server: a supervisor starts it again once
+  // its partition is over.
+  const reachable = async (p: ManagedProcess): Promise<void> => {
+    const proxy = proxies[agents.indexOf(p)];
+    while (proxy?.cut) await sleep(250);
+  };
   const client = new RunClient(address, dataConverter);
   const violations: Violation[] = [];
   const kills: Kill[] = [];
@@ -204,6 +237,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         if (!stopping && !busy.has(p) && !p.alive) {
           o.log(`${at()} ${p.name} died on its own; starting it again`);
           busy.add(p);
+          await reachable(p);
           await p.start().catch((err: unknown) => o.log(`${at()} ${p.name} did not start: ${String(err)}`));
           busy.delete(p);
         }
@@ -227,8 +261,36 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       .finally(() => (sampling = false));
   }, 1_000);
 
+  if ((o.partitions ?? 0) > 0) {
+    // The shortest node-lost time: agents fence themselves after 10 s cut off, the pool gives up
+    // on a node after 30 s.
+    await client.use((c) =>
+      c.workflow
+        .getHandle(poolWorkflowId(DEFAULT_POOL))
+        .executeUpdate(setHealthPolicyUpdate, { args: [{ nodeLostAfterMs: PARTITION_NODE_LOST_MS }] }),
+    );
+  }
+
   let killsDone = false;
   let stuck: string | undefined;
+  const partitions: Partition[] = [];
+  const partitioner = (async () => {
+    const rng = new SeededRandom(o.seed * 31 + 7);
+    for (let k = 1; k <= (o.partitions ?? 0) && !stuck; k++) {
+      await sleep((rng.between(o.gapSeconds[0], o.gapSeconds[1]) + rng.between(5, 15)) * 1000);
+      const i = Math.floor(rng.next() * proxies.length);
+      const proxy = proxies[i];
+      const node = nodes[i] ?? '';
+      if (!proxy) continue;
+      const durationMs = Math.round(rng.between(12_000, 45_000));
+      const atMs = Date.now() - began;
+      proxy.partition();
+      o.log(`${at()} partition ${k}/${o.partitions}: ${node} cut off for ${(durationMs / 1000).toFixed(1)}s`);
+      await sleep(durationMs);
+      proxy.heal();
+      partitions.push({ node, atMs, durationMs });
+    }
+  })();
   const killer = (async () => {
     const rng = new SeededRandom(o.seed);
     for (let k = 1; k <= o.kills; k++) {
@@ -244,6 +306,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       let back = false;
       for (let attempt = 1; attempt <= 2 && !back; attempt++) {
         try {
+          await reachable(target);
           await target.start(120_000);
           back = true;
         } catch (err) {
@@ -265,8 +328,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       });
       o.log(`${at()} kill ${k}/${o.kills}: ${target.name}, back after ${((Date.now() - killedAt) / 1000).toFixed(1)}s`);
     }
-    killsDone = true;
   })();
+  const disrupted = Promise.all([killer, partitioner]).then(() => {
+    killsDone = true;
+  });
 
   // Pipelines: keep `concurrency` in flight until the kills are done, then let them finish.
   const command = (ms: number): string[] => [process.execPath, workload, runsDir, String(ms)];
@@ -322,7 +387,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     }
     await sleep(1_000);
   }
-  await killer;
+  await disrupted;
   o.log(`${at()} all pipelines ended; checking the invariants`);
 
   // The end state: nothing held, nothing queued, empty ledgers.
@@ -344,6 +409,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
 
   const runs = readRuns(runsDir);
   violations.push(...checkRuns(runs, expectedSteps));
+  violations.push(...checkFencing(runs, partitions, began, PARTITION_NODE_LOST_MS));
   await sleep(2_000); // a killed agent's watchdog takes up to a second
   for (const r of runs.filter((run) => !run.ended && workloadAlive(run.pid))) {
     violations.push({ invariant: 'not freed', message: `workload of ${r.step} (pid ${r.pid}) still runs` });
@@ -353,9 +419,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   await worker.stop(5_000);
   await client.close();
   await server.stop(5_000);
+  for (const p of proxies) await p.close();
   return {
     seed: o.seed,
     kills,
+    partitions,
     pipelines: outcomes,
     stepsSubmitted: expectedSteps.length,
     stepsCompleted: completedSteps,

@@ -6,7 +6,9 @@
  * 2. **ran twice at once**: two runs of one step alive at the same time;
  * 3. **GPU double-booked**: runs whose shares of one GPU add up to more than the whole GPU at some
  *    instant, or a pool that granted more than a node has;
- * 4. **not freed**: leases, queued requests or ledger claims left when everything has finished.
+ * 4. **not freed**: leases, queued requests or ledger claims left when everything has finished;
+ * 5. **not fenced**: a run on an agent cut off from the server (a partition longer than a third
+ *    of the node-lost time) that lived past two thirds of the node-lost time after the cut.
  *
  * A run's interval is from its start to its last sign of life (its last tick, or its end): a
  * killed run may have lived a little longer, never less, so every overlap found is real.
@@ -35,7 +37,7 @@ export interface RunRecord {
 
 /** One broken invariant. */
 export interface Violation {
-  invariant: 'step lost' | 'ran twice at once' | 'GPU double-booked' | 'not freed';
+  invariant: 'step lost' | 'ran twice at once' | 'GPU double-booked' | 'not freed' | 'not fenced';
   message: string;
 }
 
@@ -220,4 +222,35 @@ export function checkFinal(
     }
   }
   return violations;
+}
+
+/** How long after it was stopped a workload may still tick, ms (its last tick, and the exit). */
+const FENCE_SLACK_MS = 3_000;
+
+/**
+ * Runs alive on an agent when it was cut off from the server must be gone within two thirds of the
+ * node-lost time, when the partition lasted long enough for the agent to fence itself (a third).
+ */
+export function checkFencing(
+  runs: readonly RunRecord[],
+  partitions: readonly { node: string; atMs: number; durationMs: number }[],
+  began: number,
+  nodeLostMs: number,
+): Violation[] {
+  const out: Violation[] = [];
+  for (const p of partitions) {
+    if (p.durationMs <= nodeLostMs / 3) continue;
+    const cutAt = began + p.atMs;
+    const by = cutAt + (2 * nodeLostMs) / 3 + FENCE_SLACK_MS;
+    for (const r of runs) {
+      if (r.node !== p.node || r.start >= cutAt || r.lastSeen <= by) continue;
+      out.push({
+        invariant: 'not fenced',
+        message:
+          `${r.step} (attempt ${r.attempt}) still ran on ${r.node} ${Math.round((r.lastSeen - cutAt) / 1000)} s after ` +
+          `it was cut off for ${Math.round(p.durationMs / 1000)} s; its agent must stop it within ${Math.round((2 * nodeLostMs) / 3000)} s`,
+      });
+    }
+  }
+  return out;
 }

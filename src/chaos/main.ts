@@ -1,6 +1,6 @@
 /**
- * `npm run chaos -- --seed S --kills K`: kill -9 agents, the control worker and the Temporal
- * server while pipelines run, then check that nothing was lost, nothing ran twice at once, no GPU
+ * `npm run chaos -- --seed S --kills K [--partitions P]`: kill -9 agents, the control worker and
+ * the Temporal server, and cut agents off from the server, while pipelines run, then check that nothing was lost, nothing ran twice at once, no GPU
  * was double-booked and everything is free at the end. Exits 0 when no invariant broke.
  */
 import { mkdtempSync } from 'node:fs';
@@ -42,6 +42,7 @@ export function renderReport(r: ChaosReport): string {
     `chaos seed ${r.seed}: ${Math.round(r.durationMs / 1000)}s`,
     `  kills survived    ${recovered ? r.kills.length : 0} of ${r.kills.length} ` +
       `(agents ${byKind('agent')}, control worker ${byKind('worker')}, Temporal server ${byKind('server')})`,
+    `  partitions        ${r.partitions.length}${r.partitions.length > 0 ? ` (${r.partitions.map((p) => `${p.node} ${Math.round(p.durationMs / 1000)}s`).join(', ')})` : ''}`,
     `  pipelines         ${completed} completed of ${r.pipelines.length}`,
     `  steps completed   ${r.stepsCompleted} of ${r.stepsSubmitted} ` +
       `(${r.runs} runs; ${r.interruptedRuns} cut short by a kill and run again)`,
@@ -61,6 +62,7 @@ async function main(argv: string[]): Promise<number> {
     .description('kill -9 agents, the control worker and the Temporal server while pipelines run; check the invariants')
     .option('--seed <n>', 'seed of the kill schedule and of the pipelines', whole(0, 2 ** 31), 1)
     .option('--kills <n>', 'kills to make', whole(0, 10_000), 10)
+    .option('--partitions <n>', 'network partitions of one agent from the server to make', whole(0, 1_000), 0)
     .option('--agents <n>', 'agents, each a separate process', whole(1, 16), 3)
     .option('--gpus <n>', 'GPUs of each agent', whole(1, 16), 2)
     .option('--steps <n>', 'steps per pipeline', whole(1, 20), 4)
@@ -75,6 +77,7 @@ async function main(argv: string[]): Promise<number> {
   const o = program.opts<{
     seed: number;
     kills: number;
+    partitions: number;
     agents: number;
     gpus: number;
     steps: number;
@@ -91,12 +94,13 @@ async function main(argv: string[]): Promise<number> {
   const dir = o.dir ? path.resolve(o.dir) : mkdtempSync(path.join(tmpdir(), `allot-chaos-${o.seed}-`));
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   log(
-    `allot chaos: seed ${o.seed}, ${o.kills} kills, ${o.agents} agents × ${o.gpus} GPUs, ` +
+    `allot chaos: seed ${o.seed}, ${o.kills} kills, ${o.partitions} partitions, ${o.agents} agents × ${o.gpus} GPUs, ` +
       `pipelines of ${o.steps} steps, ${o.concurrency} at a time`,
   );
   const report = await runChaos({
     seed: o.seed,
     kills: o.kills,
+    partitions: o.partitions,
     agents: o.agents,
     gpusPerAgent: o.gpus,
     stepsPerPipeline: o.steps,

@@ -21,7 +21,7 @@ import type { LeaseGroup, PreemptionContext } from './preemption';
 import { admissible, findVictims, groupLeases } from './preemption';
 import { requestPriority } from './priority';
 import type { TeamQuota } from './quota';
-import { QuotaLedger, nominalFirst, requestVector } from './quota';
+import { nominalFirst, requestVector } from './quota';
 import { describeRequest, describeTime } from './reasons';
 import { CycleViews } from './reservations';
 import type { GpuShare, Lease, NodeRecord, PendingRequest } from './types';
@@ -311,7 +311,11 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
     if (request.preempting !== undefined) {
       // It went first for room that is gone (its victims' node was drained or lost): it waits in
       // its own place from the next cycle, and blocks no one ahead of that place now.
-      wait(request.requestId, 'Resources', `waiting for resources: ${describeRequest(request)} is not free on any Ready node`);
+      wait(
+        request.requestId,
+        'Resources',
+        `waiting for resources: ${describeRequest(request)} is not free on any Ready node`,
+      );
       continue;
     }
     // 6. Blocked.

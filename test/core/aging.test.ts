@@ -23,7 +23,11 @@ describe('aging', () => {
   it('a preempted step queued again is ordered behind the request that evicted it', () => {
     const nodes = [node('n1').gpus(1).build()];
     const victim = { ...request('victim').priority(0).at(0).gpu(1).build(), queuedAt: 6 * HOUR + 30_000 };
-    const preemptor = request('high').priority(5).at(6 * HOUR).gpu(1).build();
+    const preemptor = request('high')
+      .priority(5)
+      .at(6 * HOUR)
+      .gpu(1)
+      .build();
     const d = decide(snapshot({ nodes, queue: [victim, preemptor] }), { now: 6 * HOUR + 30_000 });
     expect(d.grants.map((g) => g.requestId)).toEqual(['high']);
     expect(d.waiting).toEqual([expect.objectContaining({ requestId: 'victim', reason: 'Resources' })]);
@@ -33,15 +37,41 @@ describe('aging', () => {
     const nodes = [node('n1').gpus(1).build()];
     // Granted after waiting 6 h: it runs with priority 0 + 6.
     const waitedLong = { ...lease('patient').gpus(0).priority(0).preemptible().build(), waitedMs: 6 * HOUR };
-    const d = decide(snapshot({ nodes, leases: [waitedLong], queue: [request('high').priority(5).at(7 * HOUR).gpu(1).build()] }), {
-      now: 7 * HOUR,
-    });
+    const d = decide(
+      snapshot({
+        nodes,
+        leases: [waitedLong],
+        queue: [
+          request('high')
+            .priority(5)
+            .at(7 * HOUR)
+            .gpu(1)
+            .build(),
+        ],
+      }),
+      {
+        now: 7 * HOUR,
+      },
+    );
     expect(d.preemptions).toEqual([]);
     // Granted at once: priority 0, and priority 5 evicts it.
     const fresh = lease('fresh').gpus(0).priority(0).preemptible().build();
-    const e = decide(snapshot({ nodes, leases: [fresh], queue: [request('high').priority(5).at(7 * HOUR).gpu(1).build()] }), {
-      now: 7 * HOUR,
-    });
+    const e = decide(
+      snapshot({
+        nodes,
+        leases: [fresh],
+        queue: [
+          request('high')
+            .priority(5)
+            .at(7 * HOUR)
+            .gpu(1)
+            .build(),
+        ],
+      }),
+      {
+        now: 7 * HOUR,
+      },
+    );
     expect(e.preemptions.map((p) => p.requestId)).toEqual(['fresh']);
     expect(e.preemptions[0]?.message).toBe('preempted by high (priority 5 > 0)');
   });

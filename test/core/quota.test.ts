@@ -81,16 +81,19 @@ describe('team quotas', () => {
     else expect(d.waiting[0]).toMatchObject({ reason: expected.reason, message: expected.message });
   });
 
-  it("counts a team without a quota in the cohort, and reclaims from it (issue item 7)", () => {
+  it('counts a team without a quota in the cohort, and reclaims from it (issue item 7)', () => {
     const teams = [vision(0), nlp];
     const nodes = [node('n1').gpus(8).build()];
     // default borrowed every idle GPU of the cohort; nlp asks for its own quota.
     const borrowed = [0, 1, 2, 3, 4, 5, 6, 7].map((g) =>
       lease(`d${g}`).id(`d${g}`).team('default').gpus(g).grantedAt(g).preemptible().build(),
     );
-    const d = decide(snapshot({ nodes, leases: borrowed, queue: [request('mine').team('nlp').gpu(4).build()], teams }), {
-      now: 0,
-    });
+    const d = decide(
+      snapshot({ nodes, leases: borrowed, queue: [request('mine').team('nlp').gpu(4).build()], teams }),
+      {
+        now: 0,
+      },
+    );
     expect(d.waiting[0]).toMatchObject({ requestId: 'mine', reason: 'Preempting' });
     expect(d.preemptions.map((p) => p.requestId).sort()).toEqual(['d4', 'd5', 'd6', 'd7']);
     expect(d.preemptions[0]?.message).toMatch(/team nlp reclaims its quota from default/);

@@ -80,7 +80,11 @@ describe('a partition between an agent and Temporal', () => {
       workflowId: `partitioned-${Date.now()}`,
       args: [{ name: 'partitioned', pool: world.pool, command: ['sh', '-c', script], resources: { gpu: 1 } }],
     });
-    await eventually(() => (readMarks(marks).some((m) => m.kind === 'tick') ? true : undefined), 60_000, 'the step to run');
+    await eventually(
+      () => (readMarks(marks).some((m) => m.kind === 'tick') ? true : undefined),
+      60_000,
+      'the step to run',
+    );
     const cutAt = Date.now();
     proxy.partition();
     const { nodeId: nodeB } = await world.addAgent({ gpus: gpus(1) });

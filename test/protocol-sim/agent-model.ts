@@ -217,7 +217,9 @@ export class AgentModel implements AgentLike {
       this.lastContact = Math.max(this.lastContact, sentAt);
       if (report.nodeLostAfterMs > 0) this.nodeLostMs = report.nodeLostAfterMs;
       if (!report.known || report.lost) {
-        this.world.log(`agent ${this.id}: the pool ${report.lost ? 'lost' : 'does not know'} the node; registering again`);
+        this.world.log(
+          `agent ${this.id}: the pool ${report.lost ? 'lost' : 'does not know'} the node; registering again`,
+        );
         this.mustRegister = true;
         this.register(life);
         return;
@@ -370,7 +372,8 @@ export class AgentModel implements AgentLike {
         this.world.signal(POOL_ID, 'release', message, `agent:${this.id}`);
       }
       if (why === 'fenced') this.complete(a, { kind: 'failed', type: 'NodeFenced', message: 'cut off from Temporal' });
-      else if (why === 'not-held') this.complete(a, { kind: 'failed', type: 'LeaseNotHeld', message: 'lease not held' });
+      else if (why === 'not-held')
+        this.complete(a, { kind: 'failed', type: 'LeaseNotHeld', message: 'lease not held' });
       else this.complete(a, { kind: 'cancelled' });
     }
   }

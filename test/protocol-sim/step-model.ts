@@ -42,7 +42,6 @@ interface Interrupted {
 }
 
 export class StepModel extends WorkflowModel {
-
   attempt = 1;
   requestId: string;
   readonly baseRequestId: string;

@@ -16,7 +16,7 @@ beforeAll(async () => {
   world = await createWorld('resilience');
   await world.client.workflow.getHandle(poolWorkflowId(world.pool)).executeUpdate(setHealthPolicyUpdate, {
     // A short node-lost time: a step whose agent vanished runs again only once the node is lost.
-    args: [{ leaseTtlMs: 3_000, nodeNotReadyAfterMs: 3_000, nodeLostAfterMs: 20_000 }],
+    args: [{ leaseTtlMs: 3_000, nodeNotReadyAfterMs: 3_000, nodeLostAfterMs: 30_000 }],
   });
 });
 afterAll(async () => world?.close());
