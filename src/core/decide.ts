@@ -141,12 +141,16 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
   const specs = snapshot.nodes.map((n) => n.spec);
   // Requests whose victims are stopping (their leases were preempted in an earlier cycle).
   const terminating = new Set<string>();
-  // Requests with victims still stopping for them: they choose no new ones meanwhile.
-  const awaiting = new Set<string>();
+  // Requests with victims still stopping for them, and where: they choose no new ones meanwhile,
+  // and reserve where those victims are (another preemptor's victims are that one's room).
+  const awaiting = new Map<string, string[]>();
   for (const l of snapshot.leases) {
     if (l.preemptedAt === undefined) continue;
     terminating.add(l.requestId);
-    if (l.preemptedFor !== undefined) awaiting.add(l.preemptedFor);
+    if (l.preemptedFor === undefined) continue;
+    const nodes = awaiting.get(l.preemptedFor);
+    if (!nodes) awaiting.set(l.preemptedFor, [l.nodeId]);
+    else if (!nodes.includes(l.nodeId)) nodes.push(l.nodeId);
   }
   const views = new CycleViews(snapshot.nodes, snapshot.leases, terminating, snapshot.teams);
   const ledger = views.nowLedger;
@@ -341,6 +345,20 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
     return [...first, ...queue.filter((r) => r.preempting === undefined)];
   }
 
+  /** One copy on a node where the request's own victims stop, allocated in the future view. */
+  function placeOnOwnVictims(request: PendingRequest): Placement[] | undefined {
+    const nodes = awaiting.get(request.requestId);
+    if (!nodes || (request.replicas ?? 1) !== 1 || !futurePlacer) return undefined;
+    for (const nodeId of nodes) {
+      const state = views.future.node(nodeId);
+      const p = state ? futurePlacer.placeOnState(state, request.resources) : undefined;
+      if (!p) continue;
+      views.future.allocate(allocationOf(p.nodeId, request.resources, p.gpus));
+      return [p];
+    }
+    return undefined;
+  }
+
   function behind(head: PendingRequest): string {
     if (behindOf === head && behindMessage !== undefined) return behindMessage;
     behindOf = head;
@@ -410,8 +428,9 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
       victims = found;
       views.recordEviction(victims.flatMap((v) => v.leases));
     }
-    // Reserve its room in the future view; victims already chosen leave enough of it.
-    const placed = futurePlacer.placeGang(request.resources, request.replicas ?? 1);
+    // Reserve its room in the future view, where its own victims stop if it fits there; victims
+    // already chosen leave enough of it.
+    const placed = placeOnOwnVictims(request) ?? futurePlacer.placeGang(request.resources, request.replicas ?? 1);
     if (!placed) return false;
     views.recordReservation(
       placed.map((p) => allocationOf(p.nodeId, request.resources, p.gpus)),
