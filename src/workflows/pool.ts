@@ -194,6 +194,9 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
     if (effects.length > 0) {
       log.warn('renewal of a lease the pool does not hold; telling its step', { requestId: message.requestId });
       outbox.push(...effects);
+    } else if (message.workflowId === undefined && !pool.leases.some((l) => l.requestId === message.requestId)) {
+      // Sent without a workflow to tell (by hand, or by an older step): only logged.
+      log.warn('renewal of a lease the pool does not hold', { requestId: message.requestId });
     }
   }
 

@@ -153,17 +153,19 @@ describe('malformed Updates and signals sent to a running pool with the temporal
   it('still answers and grants a valid request after all of them', async () => {
     const handle = client.workflow.getHandle(poolWorkflowId(pool));
     await handle.signal(nodeHeartbeatSignal, { nodeId: 'good-node' });
+    // Within team vision's quota (a team without one may not use more than the cohort's 1 GPU).
     const outcome = await handle.executeUpdate(acquireUpdate, {
       args: [
         {
           requestId: `valid-${suffix}`,
           owner: { kind: 'client', name: 'bad-input-test' },
-          resources: { cpuMilli: 1000, memoryMiB: 1024, gpuMilli: 2000, gpuMemoryMiB: 0, gpuModels: [], labels: {} },
+          team: 'vision',
+          resources: { cpuMilli: 1000, memoryMiB: 1024, gpuMilli: 1000, gpuMemoryMiB: 0, gpuModels: [], labels: {} },
         },
       ],
     });
     expect(outcome.status).toBe('granted');
-    expect(outcome.status === 'granted' && outcome.lease.gpus.map((g) => g.index)).toEqual([0, 1]);
+    expect(outcome.status === 'granted' && outcome.lease.gpus.map((g) => g.index)).toEqual([0]);
     expect(await handle.executeUpdate(releaseUpdate, { args: [`valid-${suffix}`] })).toEqual({ released: true });
     expect(await snapshot()).toEqual(before);
   });

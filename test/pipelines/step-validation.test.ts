@@ -18,6 +18,8 @@ describe('validateStepInput', () => {
     ['a slash in the name', { name: 'a/b' }, 'name', 'without "/"'],
     ['a typo of an option', { gpus: 2 }, 'gpus', 'is not an option of step()'],
     ['replicas of zero', { replicas: 0 }, 'replicas', 'from 1 to 1024, got 0 (number)'],
+    // A step runs one copy: one started directly with more is refused rather than run once.
+    ['replicas above one', { replicas: 2 }, 'replicas', 'gang steps (replicas > 1) are not supported yet, got 2'],
     ['preemptible as a string', { preemptible: 'yes' }, 'preemptible', 'true or false, got "yes" (string)'],
     ['zero attempts', { retry: { maximumAttempts: 0 } }, 'retry.maximumAttempts', 'from 1 to 100'],
     ['a bad exit code', { retry: { nonRetryableExitCodes: [300] } }, 'retry.nonRetryableExitCodes', 'from 0 to 255'],
@@ -68,7 +70,7 @@ describe('validateStepInput', () => {
       priority: -1000,
       team: 'vision',
       preemptible: true,
-      replicas: 2,
+      replicas: 1,
       retry: { maximumAttempts: 3, initialIntervalMs: 100, backoffCoefficient: 2, nonRetryableExitCodes: [2] },
       env: { WANDB_MODE: 'offline' },
       cwd: '/tmp',
