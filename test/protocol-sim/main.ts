@@ -1,8 +1,8 @@
 /**
- * `npm run protocol-sim -- --seeds N [--events M] [--seed S] [--only i,j,...] [--trace]`
+ * `npm run protocol-sim -- --seeds N [--first F] [--events M] [--seed S] [--only i,j,...] [--trace]`
  *
  * Runs the deterministic simulation of the whole protocol (the real pool core, models of steps
- * and agents, faults) for seeds 1..N, or for one seed S. On a violation it shrinks the seed's
+ * and agents, faults) for seeds F..F+N-1 (1..N by default), or for one seed S. On a violation it shrinks the seed's
  * input events to a short list that still breaks the same invariant and prints it, with the
  * command that replays it. The last line is `seeds N, events E, violations V`; the exit code is 1
  * when any invariant broke.
@@ -33,7 +33,8 @@ function indexList(value: string): number[] {
 function main(argv: string[]): number {
   const program = new Command('protocol-sim')
     .description('simulate the pool, steps and agents under faults, checking every invariant after every event')
-    .option('--seeds <n>', 'run seeds 1..n', whole(1, 1_000_000), 100)
+    .option('--seeds <n>', 'run n seeds, from --first on', whole(1, 1_000_000), 100)
+    .option('--first <s>', 'the first of the seeds (to split a long run between processes)', whole(1, 2 ** 31), 1)
     .option('--seed <s>', 'run this one seed (with --only, a shrunk reproduction)', whole(0, 2 ** 31))
     .option('--events <m>', 'input events per seed (arrivals, faults, changes)', whole(1, 10_000), 40)
     .option('--only <indices>', "keep only these input events of the seed's list", indexList)
@@ -49,13 +50,14 @@ function main(argv: string[]): number {
   }
   const opts = program.opts<{
     seeds: number;
+    first: number;
     seed?: number;
     events: number;
     only?: number[];
     trace?: boolean;
     shrink: boolean;
   }>();
-  const seeds = opts.seed !== undefined ? [opts.seed] : Array.from({ length: opts.seeds }, (_, i) => i + 1);
+  const seeds = opts.seed !== undefined ? [opts.seed] : Array.from({ length: opts.seeds }, (_, i) => opts.first + i);
   let events = 0;
   let violations = 0;
   const started = Date.now();
