@@ -2,7 +2,9 @@
  * The node agent on a real Temporal server: limits that fail steps with their own types, GPU
  * sharing, usage in results, metrics that match the pool's status, and draining on stop.
  */
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +14,7 @@ import { createRegistry, serveMetrics } from '../../src/workers/metrics';
 import type { StepInput, StepResult } from '../../src/workflows/step-types';
 import type { World } from '../helpers/harness';
 import { createWorld, eventually, gpus } from '../helpers/harness';
+import { tempDir } from '../helpers/temp';
 
 let world: World;
 let metrics: MetricsServer;
@@ -159,9 +162,13 @@ describe('usage', () => {
 
 describe('GPU sharing', () => {
   it('runs two gpu: 0.5 steps on the same GPU index at the same time while a third waits', async () => {
+    // Each runs until the test opens the gate (and two seconds at least): however slow the machine,
+    // the first two still run while it looks.
+    const gate = path.join(tempDir('halves'), 'gate');
     const script =
       'start=$(date +%s%N); echo "share $ALLOT_GPU_FRACTION mps $CUDA_MPS_ACTIVE_THREAD_PERCENTAGE on $CUDA_VISIBLE_DEVICES"; ' +
-      'sleep 2; echo "{\\"gpu\\": \\"$CUDA_VISIBLE_DEVICES\\", \\"fraction\\": \\"$ALLOT_GPU_FRACTION\\", ' +
+      `sleep 2; while [ ! -e ${gate} ]; do sleep 0.1; done; ` +
+      'echo "{\\"gpu\\": \\"$CUDA_VISIBLE_DEVICES\\", \\"fraction\\": \\"$ALLOT_GPU_FRACTION\\", ' +
       '\\"mps\\": \\"$CUDA_MPS_ACTIVE_THREAD_PERCENTAGE\\", \\"start\\": $start, \\"end\\": $(date +%s%N)}" > "$ALLOT_OUTPUT"';
     const handles = [];
     for (const name of ['half-a', 'half-b', 'half-c']) {
@@ -200,6 +207,7 @@ describe('GPU sharing', () => {
     expect(sample(text, 'allot_pool_queue_length', { pool: world.pool, team: 'default' })).toBe(1);
     expect(sample(text, 'allot_pool_running_steps', { pool: world.pool, team: 'default' })).toBe(2);
 
+    writeFileSync(gate, '');
     const results: StepResult[] = await Promise.all(handles.map((h) => h.result()));
     const [a, b, c] = results.map(
       (r) => r.outputs as { gpu: string; fraction: string; mps: string; start: number; end: number },

@@ -6,6 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALLOT_BIN, allot, freePort, startAllot } from '../helpers/cli';
@@ -102,8 +103,12 @@ describe('the node agent, from the command line', () => {
   });
 
   it('runs two gpu: 0.5 steps on GPU 0 at once while a third waits, and the metrics match allot status', async () => {
+    // The halves run until the test opens the gate: however slow the machine, both still run
+    // while it looks.
+    const gate = path.join(work, 'halves-gate');
     const script =
-      'echo "GPU $CUDA_VISIBLE_DEVICES share $ALLOT_GPU_FRACTION mps $CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"; sleep 8';
+      'echo "GPU $CUDA_VISIBLE_DEVICES share $ALLOT_GPU_FRACTION mps $CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"; ' +
+      `while [ ! -e ${gate} ]; do sleep 0.2; done`;
     const ids: string[] = [];
     for (const name of ['half-a', 'half-b', 'half-c']) {
       const r = await allot(
@@ -151,6 +156,7 @@ describe('the node agent, from the command line', () => {
     expect(text).toMatch(/allot_step_preemptions_total\{pool="default",team="default"\} 0/);
 
     // The third follows: allot logs --follow prints it from its start to its end.
+    writeFileSync(gate, '');
     const followed = await allot(['logs', '--follow', ids[2] ?? ''], env, 30_000);
     expect(followed.code, followed.stderr).toBe(0);
     expect(followed.stdout).toBe('GPU 0 share 0.5 mps 50\n');
