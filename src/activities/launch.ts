@@ -33,6 +33,7 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Lease } from '../core';
 import { formatMemory } from '../core';
 import { poolWorkflowId, releaseSignal } from '../workflows/messages';
+import { LaunchFailure } from '../workflows/failures';
 import type { LaunchInput, LaunchResult } from '../workflows/step-types';
 import type { StepUsage } from '../workflows/usage-types';
 import type { CgroupSupport } from './cgroup';
@@ -218,7 +219,10 @@ async function fence(ctx: AgentContext, input: LaunchInput, activity: Context): 
   if (!lookup) return;
   const pool = ctx.pool ?? '';
   if (input.pool !== pool) {
-    throw ApplicationFailure.nonRetryable(leaseMismatch(input, null, ctx.nodeId, pool) ?? 'stale launch', 'StaleLease');
+    throw ApplicationFailure.nonRetryable(
+      leaseMismatch(input, null, ctx.nodeId, pool) ?? 'stale launch',
+      LaunchFailure.StaleLease,
+    );
   }
   // A busy pool answers its query late (seconds, at saturation): heartbeat meanwhile, or the
   // launch times out. One that does not answer at all refuses the launch: nothing runs on a grant
@@ -244,11 +248,11 @@ async function fence(ctx: AgentContext, input: LaunchInput, activity: Context): 
     throw ApplicationFailure.nonRetryable(
       `pool ${pool} did not confirm lease ${input.leaseId} within ${Math.round((ctx.fencingWaitMs ?? FENCING_WAIT_MS) / 1000)} s (${lastError}); ` +
         'refusing to run on a grant it cannot confirm',
-      'FencingUnavailable',
+      LaunchFailure.FencingUnavailable,
     );
   }
   const why = leaseMismatch(input, lease, ctx.nodeId, pool);
-  if (why) throw ApplicationFailure.nonRetryable(why, 'StaleLease');
+  if (why) throw ApplicationFailure.nonRetryable(why, LaunchFailure.StaleLease);
 }
 
 /**
@@ -284,7 +288,10 @@ async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResu
   const activity = Context.current();
   await fence(ctx, input, activity);
   if (ctx.handback?.aborted || ctx.draining?.()) {
-    throw ApplicationFailure.nonRetryable(`node ${ctx.nodeId} is draining; it starts no new step`, 'NodeDraining');
+    throw ApplicationFailure.nonRetryable(
+      `node ${ctx.nodeId} is draining; it starts no new step`,
+      LaunchFailure.NodeDraining,
+    );
   }
   await claimDevices(ctx, input, activity);
   if (activity.cancellationSignal.aborted) {
@@ -378,7 +385,7 @@ async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResu
       report('memory_limit');
       throw ApplicationFailure.create({
         message,
-        type: 'MemoryLimitExceeded',
+        type: LaunchFailure.MemoryLimitExceeded,
         nonRetryable: true,
         details: [details({ peakMiB, limitMiB })],
       });
@@ -404,7 +411,7 @@ async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResu
       report('time_limit');
       throw ApplicationFailure.create({
         message,
-        type: 'TimeLimitExceeded',
+        type: LaunchFailure.TimeLimitExceeded,
         nonRetryable: true,
         details: [details({ timeLimitMs: input.timeLimitMs })],
       });
@@ -413,7 +420,12 @@ async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResu
       const message = `node ${ctx.nodeId} is stopping; step ${input.name} was stopped and handed back to be run again`;
       appendFileSync(paths.log, `allot: ${message}\n`);
       report('handed_back');
-      throw ApplicationFailure.create({ message, type: 'NodeDraining', nonRetryable: true, details: [details()] });
+      throw ApplicationFailure.create({
+        message,
+        type: LaunchFailure.NodeDraining,
+        nonRetryable: true,
+        details: [details()],
+      });
     }
     if (exit.stopped?.why === 'fenced' || exit.stopped?.why === 'not-held') {
       const fenced = exit.stopped.why === 'fenced';
@@ -424,7 +436,7 @@ async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResu
       report('handed_back');
       throw ApplicationFailure.create({
         message,
-        type: fenced ? 'NodeFenced' : 'LeaseNotHeld',
+        type: fenced ? LaunchFailure.NodeFenced : LaunchFailure.LeaseNotHeld,
         nonRetryable: true,
         details: [details()],
       });
@@ -601,7 +613,7 @@ function runProcessGroup(
     child.once('error', (err: NodeJS.ErrnoException) => {
       cleanup();
       const why = err.code === 'ENOENT' ? `command not found: ${file}` : `could not start ${file}: ${err.message}`;
-      reject(ApplicationFailure.nonRetryable(why, 'LaunchFailed'));
+      reject(ApplicationFailure.nonRetryable(why, LaunchFailure.LaunchFailed));
     });
     child.once('exit', (code, signal) => {
       cleanup();

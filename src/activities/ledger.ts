@@ -6,6 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { LaunchFailure } from '../workflows/failures';
 
 /** A lease's claim on the devices of this node. */
 export interface DeviceClaim {
@@ -19,7 +20,7 @@ export interface DeviceClaim {
 
 /** Raised when a launch would take a device that another lease holds. */
 export class DeviceConflictError extends Error {
-  readonly code = 'DeviceConflict';
+  readonly code = LaunchFailure.DeviceConflict;
   /**
    * @param sameLease true when the lease itself runs another step (a forged grant), which waiting
    *   never resolves; false when another lease holds the devices.

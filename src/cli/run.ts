@@ -7,6 +7,7 @@ import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure, TerminatedFailure, TimeoutFailure } from '@temporalio/common';
 import { CONTROL_TASK_QUEUE } from '../workflows/messages';
+import { NON_ZERO_EXIT } from '../workflows/failures';
 import type { StepProgress, StepResult } from '../workflows/step-types';
 import { cliClient } from './context';
 import { rootMessage, UserError } from './errors';
@@ -335,7 +336,7 @@ function describeFailure(
     }
     if (cause instanceof TerminatedFailure) message = 'the pipeline was terminated';
     if (cause instanceof TimeoutFailure) message = `the pipeline timed out (${cause.timeoutType ?? 'timeout'})`;
-    if (cause instanceof ApplicationFailure && cause.type === 'NonZeroExit') {
+    if (cause instanceof ApplicationFailure && cause.type === NON_ZERO_EXIT) {
       const result = cause.details?.[0] as StepResult | undefined;
       return { status, step: labelOf(stepId, steps) ?? result?.name, message: cause.message, result };
     }

@@ -9,6 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { constants } from 'node:os';
 import { formatIssues } from '../core';
 import { CONTROL_TASK_QUEUE, DEFAULT_POOL } from '../workflows/messages';
+import { NON_ZERO_EXIT } from '../workflows/failures';
 import type { StepInput, StepResult } from '../workflows/step-types';
 import { validateStepInput } from '../workflows/step-validation';
 import { cliClient } from './context';
@@ -126,7 +127,7 @@ function reportFailure(err: unknown, workflowId: string, name: string, json: boo
   let type = cause?.name ?? 'Failed';
   if (cause instanceof ApplicationFailure) {
     type = cause.type ?? type;
-    if (cause.type === 'NonZeroExit') {
+    if (cause.type === NON_ZERO_EXIT) {
       result = cause.details?.[0] as StepResult | undefined;
       if (result?.exitCode !== null && result?.exitCode !== undefined) code = result.exitCode;
       else if (result?.signal) code = 128 + ((constants.signals as Record<string, number>)[result.signal] ?? 0);

@@ -13,6 +13,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { formatIssues } from '../core';
+import { NON_ZERO_EXIT } from './failures';
 import { describeResources, stepEnded, stepStarted } from './pipeline-details';
 import { allotStep } from './step';
 import type { StepInput, StepResult, StepRetryPolicy } from './step-types';
@@ -116,7 +117,7 @@ export function backoff(retry: Required<StepRetryPolicy>, attempt: number): numb
 function nonZeroExit(err: unknown): StepResult | undefined {
   let e: unknown = err;
   while (e instanceof Error) {
-    if (e instanceof ApplicationFailure && e.type === 'NonZeroExit') return e.details?.[0] as StepResult | undefined;
+    if (e instanceof ApplicationFailure && e.type === NON_ZERO_EXIT) return e.details?.[0] as StepResult | undefined;
     e = (e as { cause?: unknown }).cause;
   }
   return undefined;

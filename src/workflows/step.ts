@@ -42,6 +42,7 @@ import {
   renewSignal,
   revokeSignal,
 } from './messages';
+import { INFRASTRUCTURE_FAILURES, LaunchFailure, NON_ZERO_EXIT } from './failures';
 import { launchLimits } from './limits';
 import type { AccountedLease, AccountingRecord } from './accounting-types';
 import { ACCOUNTING_MEMO } from './accounting-types';
@@ -400,7 +401,7 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
       progress.error = `${input.name} ${how}`;
       setState(progress, 'failed');
       await release(releasedByAgent);
-      throw ApplicationFailure.nonRetryable(`step ${input.name} ${how}`, 'NonZeroExit', result);
+      throw ApplicationFailure.nonRetryable(`step ${input.name} ${how}`, NON_ZERO_EXIT, result);
     }
     setState(progress, 'succeeded');
     await release(releasedByAgent);
@@ -450,19 +451,6 @@ function renewWhileRunning(
   return scope;
 }
 
-/**
- * Failures of a launch that say nothing of the workload, only of the node: refused by fencing or
- * the device ledger, stopped by a draining or cut-off agent, refused for want of the pool's answer.
- */
-const INFRASTRUCTURE_FAILURES = new Set([
-  'DeviceConflict',
-  'StaleLease',
-  'NodeDraining',
-  'NodeFenced',
-  'LeaseNotHeld',
-  'FencingUnavailable',
-]);
-
 /** A launch that failed because its node or agent went away, rather than because of the workload. */
 function infrastructureFailure(err: unknown): Interrupted | undefined {
   if (!(err instanceof ActivityFailure)) return undefined;
@@ -480,10 +468,10 @@ function infrastructureFailure(err: unknown): Interrupted | undefined {
   }
   // The agent's worker stopped without draining (allot dev stopped, say): the step runs again.
   if (
-    (cause instanceof ApplicationFailure && cause.type === 'WorkerShutdown') ||
+    (cause instanceof ApplicationFailure && cause.type === LaunchFailure.WorkerShutdown) ||
     (cause instanceof CancelledFailure && cause.message === 'WORKER_SHUTDOWN')
   ) {
-    return { reason: 'WorkerShutdown', message: 'the agent stopped while the step ran' };
+    return { reason: LaunchFailure.WorkerShutdown, message: 'the agent stopped while the step ran' };
   }
   return undefined;
 }
@@ -515,7 +503,8 @@ function setState(progress: StepProgress, state: StepState): void {
 function limitExceeded(err: unknown): ApplicationFailure | undefined {
   const cause = err instanceof ActivityFailure ? err.cause : undefined;
   if (!(cause instanceof ApplicationFailure)) return undefined;
-  if (cause.type !== 'MemoryLimitExceeded' && cause.type !== 'TimeLimitExceeded') return undefined;
+  if (cause.type !== LaunchFailure.MemoryLimitExceeded && cause.type !== LaunchFailure.TimeLimitExceeded)
+    return undefined;
   return ApplicationFailure.create({
     message: cause.message,
     type: cause.type,

@@ -1,0 +1,46 @@
+/**
+ * The failure types of a launch and of a step, in one place: the agent raises them (as the type of
+ * an `ApplicationFailure`), the step workflow and the CLI read them.
+ */
+
+/** Why a launch failed. */
+export const LaunchFailure = {
+  /** Fencing: the agent's pool does not hold exactly this lease for this node and step. */
+  StaleLease: 'StaleLease',
+  /** Fencing: the agent's pool did not answer in time; nothing runs on an unconfirmed grant. */
+  FencingUnavailable: 'FencingUnavailable',
+  /** The device ledger: another lease still holds the GPUs. */
+  DeviceConflict: 'DeviceConflict',
+  /** The agent is draining and handed the step back. */
+  NodeDraining: 'NodeDraining',
+  /** The agent could not reach Temporal and stopped the workload so that it can run elsewhere. */
+  NodeFenced: 'NodeFenced',
+  /** The pool no longer holds the lease: the agent stopped the workload. */
+  LeaseNotHeld: 'LeaseNotHeld',
+  /** The agent's worker stopped without draining. */
+  WorkerShutdown: 'WorkerShutdown',
+  /** The workload broke its memory limit. */
+  MemoryLimitExceeded: 'MemoryLimitExceeded',
+  /** The workload ran past its time limit. */
+  TimeLimitExceeded: 'TimeLimitExceeded',
+  /** The command could not start. */
+  LaunchFailed: 'LaunchFailed',
+} as const;
+
+export type LaunchFailureType = (typeof LaunchFailure)[keyof typeof LaunchFailure];
+
+/**
+ * Launch failures that say nothing of the workload, only of its node: refused by fencing or the
+ * device ledger, stopped by a draining, cut-off or stopping agent. The step runs again.
+ */
+export const INFRASTRUCTURE_FAILURES: ReadonlySet<string> = new Set<LaunchFailureType>([
+  LaunchFailure.DeviceConflict,
+  LaunchFailure.StaleLease,
+  LaunchFailure.NodeDraining,
+  LaunchFailure.NodeFenced,
+  LaunchFailure.LeaseNotHeld,
+  LaunchFailure.FencingUnavailable,
+]);
+
+/** The failure type of a step whose workload exited with a non-zero code (its result in the details). */
+export const NON_ZERO_EXIT = 'NonZeroExit';
