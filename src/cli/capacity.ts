@@ -1,19 +1,10 @@
 /**
  * Unmet demand and node templates, for `allot status`.
  */
-import type { Client } from '@temporalio/client';
 import type { CapacityReport } from '../workflows/messages';
-import { capacityQuery, poolWorkflowId } from '../workflows/messages';
 import { formatDuration, table } from './format';
 
-/** The pool's demand and templates, or `undefined` when the pool cannot say. */
-export async function fetchCapacity(client: Client, pool: string): Promise<CapacityReport | undefined> {
-  try {
-    return await client.workflow.getHandle(poolWorkflowId(pool)).query(capacityQuery);
-  } catch {
-    return undefined;
-  }
-}
+export { fetchCapacity } from '../workers/pool-client';
 
 /** Demand and templates as text; empty when there is neither. */
 export function renderCapacity(c: CapacityReport | undefined): string {

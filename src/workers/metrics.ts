@@ -13,7 +13,7 @@
  * outcome, and whether the agent is draining.
  */
 import http from 'node:http';
-import { fetchCapacity } from '../cli/capacity';
+import { fetchCapacity } from './pool-client';
 import type { DemandGroup } from '../core';
 import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
@@ -25,6 +25,7 @@ import type { GpuUsageSource } from '../activities/monitor';
 import type { NodeSpec, PoolStatus } from '../core';
 import { poolWorkflowId, statusQuery } from '../workflows/messages';
 import type { AllotMetricsSinks } from '../workflows/sinks';
+import type { CapacityReport } from '../workflows/messages';
 import type { LaunchInput } from '../workflows/step-types';
 import type { StepUsage } from '../workflows/usage-types';
 
@@ -52,19 +53,29 @@ export function registerControlMetrics(
   client: Client,
   pools: readonly string[],
 ): InjectedSinks<AllotMetricsSinks> {
-  // One status query per pool per scrape, shared by every gauge.
-  let scrape: { at: number; statuses: Promise<Map<string, PoolStatus | undefined>> } | undefined;
-  const statuses = (): Promise<Map<string, PoolStatus | undefined>> => {
+  // One status query and one capacity query per pool per scrape, shared by every gauge.
+  let scrape:
+    | {
+        at: number;
+        statuses: Promise<Map<string, PoolStatus | undefined>>;
+        capacities: Promise<Map<string, CapacityReport | undefined>>;
+      }
+    | undefined;
+  const current = (): NonNullable<typeof scrape> => {
     if (!scrape || Date.now() - scrape.at > 500) {
       scrape = {
         at: Date.now(),
         statuses: Promise.all(pools.map(async (p) => [p, await fetchStatus(client, p)] as const)).then(
           (entries) => new Map(entries),
         ),
+        capacities: Promise.all(pools.map(async (p) => [p, await fetchCapacity(client, p)] as const)).then(
+          (entries) => new Map(entries),
+        ),
       };
     }
-    return scrape.statuses;
+    return scrape;
   };
+  const statuses = (): Promise<Map<string, PoolStatus | undefined>> => current().statuses;
   const poolGauge = (
     name: string,
     help: string,
@@ -92,8 +103,7 @@ export function registerControlMetrics(
       registers: [registry],
       async collect() {
         this.reset();
-        for (const pool of pools) {
-          const c = await fetchCapacity(client, pool);
+        for (const [pool, c] of await current().capacities) {
           for (const d of c?.demand ?? []) this.inc({ pool, template: d.template ?? '', shape: d.shape }, value(d));
         }
       },

@@ -4,8 +4,23 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { NodeSpec } from '../core';
-import { CONTROL_TASK_QUEUE, poolWorkflowId, registerSignal, registrationQuery } from '../workflows/messages';
-import type { RegisterResult } from '../workflows/messages';
+import {
+  CONTROL_TASK_QUEUE,
+  capacityQuery,
+  poolWorkflowId,
+  registerSignal,
+  registrationQuery,
+} from '../workflows/messages';
+import type { CapacityReport, RegisterResult } from '../workflows/messages';
+
+/** The pool's demand and templates, or `undefined` when the pool cannot say. */
+export async function fetchCapacity(client: Client, pool: string): Promise<CapacityReport | undefined> {
+  try {
+    return await client.workflow.getHandle(poolWorkflowId(pool)).query(capacityQuery);
+  } catch {
+    return undefined;
+  }
+}
 
 /** Starts the pool workflow unless it already runs. */
 export async function ensurePool(client: Client, pool: string, taskQueue = CONTROL_TASK_QUEUE): Promise<void> {
