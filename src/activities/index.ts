@@ -1,7 +1,9 @@
 /**
  * Activities run by node agents.
  */
-export { createActivities, stepPaths, safeName, tail, killGroup, LOG_TAIL_LINES } from './launch';
+export { createActivities, stepPaths, safeName } from './launch';
+export { LOG_TAIL_LINES, tail } from './log-tail';
+export { killGroup } from './process-group';
 export type { AgentContext, LaunchFailureDetails, LaunchOutcome, RunningLaunch } from './launch';
 export { LeaseLedger, DeviceConflictError } from './ledger';
 export { DEFAULT_ENV_ALLOWLIST } from './environment';

@@ -14,18 +14,7 @@
  * When the workload has ended, the agent gives the lease back to the pool at once: after a
  * normal end, and when its step is gone (terminated) or its launch timed out, whose steps cannot.
  */
-import { spawn } from 'node:child_process';
-import {
-  appendFileSync,
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
@@ -39,11 +28,11 @@ import type { StepUsage } from '../workflows/usage-types';
 import type { CgroupSupport } from './cgroup';
 import { StepCgroup } from './cgroup';
 import { DEFAULT_ENV_ALLOWLIST, workloadEnv } from './environment';
-import { leaseMismatch } from './fencing';
+import { claimDevices, fence } from './fencing';
+import { LOG_TAIL_LINES, tail } from './log-tail';
+import { runProcessGroup } from './process-group';
 import type { LeaseLedger } from './ledger';
-import { DeviceConflictError } from './ledger';
-import type { CurrentUsage, GpuUsageSource } from './monitor';
-import { WorkloadMonitor } from './monitor';
+import type { CurrentUsage, GpuUsageSource, WorkloadMonitor } from './monitor';
 
 const MiB = 1024 * 1024;
 
@@ -124,21 +113,6 @@ export interface LaunchFailureDetails {
   timeLimitMs?: number;
 }
 
-/** Interval of heartbeats while the pool has not yet confirmed a launch's lease, ms. */
-const FENCING_HEARTBEAT_MS = 5_000;
-
-/** Longest a launch waits for the pool's answer to its fencing query, ms. */
-export const FENCING_WAIT_MS = 30_000;
-
-/**
- * Longest a launch waits for GPUs that another lease still holds on this node, ms: a victim the
- * pool has already taken back may take its grace period, and a little more, to stop.
- */
-export const DEVICE_WAIT_MS = 60_000;
-
-/** Number of log lines kept in results and heartbeats. */
-export const LOG_TAIL_LINES = 20;
-
 /** A file-system-safe form of a step id. */
 export function safeName(id: string): string {
   return id.replace(/[^A-Za-z0-9._-]/g, '_');
@@ -193,96 +167,12 @@ function cancellationDetails(): { notFound: boolean; timedOut: boolean } | undef
 }
 
 /** Why the agent stopped a workload itself, if it did. */
-type Stopped =
+export type Stopped =
   | { why: 'memory'; peakBytes: number }
   | { why: 'time' }
   | { why: 'handback' }
   | { why: 'fenced' }
   | { why: 'not-held' };
-
-/** Waits `ms`, or less when the activity is cancelled. */
-function pause(activity: Context, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      activity.cancellationSignal.removeEventListener('abort', done);
-      resolve();
-    }
-    activity.cancellationSignal.addEventListener('abort', done, { once: true });
-  });
-}
-
-/** Fencing (see `fencing.ts`): refuses the launch unless this agent's pool holds exactly its lease. */
-async function fence(ctx: AgentContext, input: LaunchInput, activity: Context): Promise<void> {
-  const lookup = ctx.lookupLease;
-  if (!lookup) return;
-  const pool = ctx.pool ?? '';
-  if (input.pool !== pool) {
-    throw ApplicationFailure.nonRetryable(
-      leaseMismatch(input, null, ctx.nodeId, pool) ?? 'stale launch',
-      LaunchFailure.StaleLease,
-    );
-  }
-  // A busy pool answers its query late (seconds, at saturation): heartbeat meanwhile, or the
-  // launch times out. One that does not answer at all refuses the launch: nothing runs on a grant
-  // no one could confirm.
-  const beat = setInterval(() => activity.heartbeat({ attempt: input.attempt }), FENCING_HEARTBEAT_MS);
-  const deadline = Date.now() + (ctx.fencingWaitMs ?? FENCING_WAIT_MS);
-  let lease: Lease | null | undefined;
-  let lastError = '';
-  try {
-    for (let wait = 250; lease === undefined; wait = Math.min(wait * 2, 4_000)) {
-      try {
-        lease = await lookup(input.leaseId);
-      } catch (err) {
-        lastError = err instanceof Error ? err.message : String(err);
-        if (Date.now() + wait > deadline || activity.cancellationSignal.aborted) break;
-        await pause(activity, wait);
-      }
-    }
-  } finally {
-    clearInterval(beat);
-  }
-  if (lease === undefined) {
-    throw ApplicationFailure.nonRetryable(
-      `pool ${pool} did not confirm lease ${input.leaseId} within ${Math.round((ctx.fencingWaitMs ?? FENCING_WAIT_MS) / 1000)} s (${lastError}); ` +
-        'refusing to run on a grant it cannot confirm',
-      LaunchFailure.FencingUnavailable,
-    );
-  }
-  const why = leaseMismatch(input, lease, ctx.nodeId, pool);
-  if (why) throw ApplicationFailure.nonRetryable(why, LaunchFailure.StaleLease);
-}
-
-/**
- * Claims the launch's devices in the ledger. Devices another lease still holds are waited for a
- * while (a victim the pool took back may still be stopping), then refused as `DeviceConflict`.
- */
-async function claimDevices(ctx: AgentContext, input: LaunchInput, activity: Context): Promise<void> {
-  const claim = {
-    leaseId: input.leaseId,
-    stepId: input.stepId,
-    gpus: input.gpuIndices.map((index) => ({
-      index,
-      milli: input.gpuFraction !== undefined ? Math.round(input.gpuFraction * 1000) : 1000,
-    })),
-  };
-  const deadline = Date.now() + (ctx.deviceWaitMs ?? DEVICE_WAIT_MS);
-  for (;;) {
-    try {
-      ctx.ledger.claim(claim);
-      return;
-    } catch (err) {
-      if (!(err instanceof DeviceConflictError)) throw err;
-      if (err.sameLease || Date.now() >= deadline || activity.cancellationSignal.aborted) {
-        throw ApplicationFailure.nonRetryable(err.message, err.code);
-      }
-      activity.heartbeat({ attempt: input.attempt, waitingFor: err.message });
-      await pause(activity, 250);
-    }
-  }
-}
 
 async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResult> {
   const activity = Context.current();
@@ -485,185 +375,6 @@ async function releaseToPool(input: LaunchInput, how: { requeue?: true; stopped?
 
 function formatLimit(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
-}
-
-/**
- * Spawns the workload as a process group and waits for it. It stops the group (SIGTERM, then
- * SIGKILL after the grace period) on cancellation, at the time limit and on a handback, and kills
- * it at once past the memory limit.
- */
-function runProcessGroup(
-  ctx: AgentContext,
-  input: LaunchInput,
-  env: Record<string, string>,
-  logFd: number,
-  logFile: string,
-  activity: Context,
-  startedAt: number,
-  cgroup: StepCgroup | undefined,
-): Promise<{ code: number | null; signal: NodeJS.Signals | null; stopped?: Stopped; monitor?: WorkloadMonitor }> {
-  return new Promise((resolve, reject) => {
-    const [file, ...args] = input.command;
-    if (file === undefined) {
-      reject(ApplicationFailure.nonRetryable('the command is empty', 'InvalidInput'));
-      return;
-    }
-    // In a cgroup, a small shell joins it first and then becomes the workload (exec), so that
-    // every process of the workload is in the cgroup from its start. The argv is never parsed.
-    const [spawnFile, spawnArgs] = cgroup
-      ? [
-          'sh',
-          [
-            '-c',
-            'echo $$ > "$0" || { echo "allot: cannot join cgroup $0" >&2; exit 125; }; exec "$@"',
-            cgroup.procsFile,
-            file,
-            ...args,
-          ],
-        ]
-      : [file, args];
-    const child = spawn(spawnFile, spawnArgs, { cwd: input.cwd, env, detached: true, stdio: ['ignore', logFd, logFd] });
-    let stopped: Stopped | undefined;
-    let killTimer: NodeJS.Timeout | undefined;
-    let limitTimer: NodeJS.Timeout | undefined;
-    const signalGroup = (signal: NodeJS.Signals): void => {
-      if (child.pid === undefined) return;
-      try {
-        process.kill(-child.pid, signal);
-      } catch {
-        // The group is already gone.
-      }
-    };
-    let killAt = Infinity;
-    const terminate = (graceMs = input.gracePeriodMs): void => {
-      // A second, shorter deadline (a fence after a cancellation) brings the SIGKILL forward.
-      if (killTimer && Date.now() + graceMs >= killAt) return;
-      if (!killTimer) signalGroup('SIGTERM');
-      else clearTimeout(killTimer);
-      killAt = Date.now() + graceMs;
-      killTimer = setTimeout(() => signalGroup('SIGKILL'), graceMs);
-    };
-    const onCancel = (): void => terminate();
-    const onHandback = (): void => {
-      stopped ??= { why: 'handback' };
-      terminate();
-    };
-    let monitor: WorkloadMonitor | undefined;
-    if (child.pid !== undefined) {
-      ctx.ledger.setProcessGroup(input.leaseId, child.pid);
-      watchAgent(child.pid);
-      const pid = child.pid;
-      monitor = new WorkloadMonitor({
-        rootPid: pid,
-        intervalMs: ctx.sampleMs ?? 500,
-        memoryLimitBytes: input.memoryLimitMiB !== undefined ? input.memoryLimitMiB * MiB : undefined,
-        cgroup,
-        gpu: ctx.gpu,
-        gpuIndices: input.gpuIndices.map((i) => Number(ctx.visibleIds?.[i] ?? i)).filter((i) => Number.isInteger(i)),
-        onMemoryExceeded: (peakBytes) => {
-          stopped = { why: 'memory', peakBytes };
-          signalGroup('SIGKILL');
-        },
-      });
-      monitor.start();
-      const m = monitor;
-      ctx.running?.set(input.leaseId, {
-        input,
-        startedAt,
-        logFile,
-        usage: () => ({ ...m.usage(), ...(input.requested ? { requested: input.requested } : {}) }),
-        current: () => m.latest(),
-        stop: (why, graceMs) => {
-          stopped ??= { why };
-          terminate(Math.min(graceMs, input.gracePeriodMs));
-        },
-      });
-    }
-    if (input.timeLimitMs !== undefined) {
-      limitTimer = setTimeout(() => {
-        stopped ??= { why: 'time' };
-        terminate();
-      }, input.timeLimitMs);
-    }
-    activity.cancellationSignal.addEventListener('abort', onCancel, { once: true });
-    ctx.handback?.addEventListener('abort', onHandback, { once: true });
-    const details = (): Record<string, unknown> => ({
-      pid: child.pid,
-      attempt: input.attempt,
-      logFile,
-      logTail: tail(logFile, LOG_TAIL_LINES),
-      ...(monitor
-        ? {
-            usage: { ...monitor.usage(), ...(input.requested ? { requested: input.requested } : {}) },
-            current: monitor.latest(),
-          }
-        : {}),
-    });
-    const beat = setInterval(() => activity.heartbeat(details()), ctx.heartbeatMs ?? 1000);
-    activity.heartbeat({ pid: child.pid, attempt: input.attempt, logFile });
-    const cleanup = (): void => {
-      clearInterval(beat);
-      if (killTimer) clearTimeout(killTimer);
-      if (limitTimer) clearTimeout(limitTimer);
-      monitor?.stop();
-      ctx.running?.delete(input.leaseId);
-      activity.cancellationSignal.removeEventListener('abort', onCancel);
-      ctx.handback?.removeEventListener('abort', onHandback);
-    };
-    child.once('error', (err: NodeJS.ErrnoException) => {
-      cleanup();
-      const why = err.code === 'ENOENT' ? `command not found: ${file}` : `could not start ${file}: ${err.message}`;
-      reject(ApplicationFailure.nonRetryable(why, LaunchFailure.LaunchFailed));
-    });
-    child.once('exit', (code, signal) => {
-      cleanup();
-      // What the workload left behind in its group does not outlive the step.
-      signalGroup('SIGKILL');
-      resolve({ code, signal, stopped, monitor });
-    });
-  });
-}
-
-/**
- * A small watchdog in its own process group: if the agent dies (even by kill -9), it kills the
- * workload's group within a second, so a step never runs on after its agent and then again
- * elsewhere. It exits by itself when the group is gone.
- */
-function watchAgent(pgid: number): void {
-  const script =
-    'while kill -0 "$1" 2>/dev/null && kill -0 -"$2" 2>/dev/null; do sleep 1; done; kill -KILL -"$2" 2>/dev/null';
-  const dog = spawn('sh', ['-c', script, 'allot-watchdog', String(process.pid), String(pgid)], {
-    detached: true,
-    stdio: 'ignore',
-  });
-  dog.unref();
-}
-
-/** Kills a process group, if it still exists. */
-export function killGroup(pgid: number, signal: NodeJS.Signals = 'SIGKILL'): boolean {
-  try {
-    process.kill(-pgid, signal);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The last `n` lines of a file (reads at most its last 64 KiB). */
-export function tail(file: string, n: number): string[] {
-  if (!existsSync(file)) return [];
-  const size = statSync(file).size;
-  const length = Math.min(size, 64 * 1024);
-  const buffer = Buffer.alloc(length);
-  const fd = openSync(file, 'r');
-  try {
-    readSync(fd, buffer, 0, length, size - length);
-  } finally {
-    closeSync(fd);
-  }
-  const lines = buffer.toString('utf8').split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
-  return lines.slice(-n);
 }
 
 function readOutputs(file: string, logFile: string): Record<string, unknown> {
