@@ -1,8 +1,9 @@
 /**
- * The protocol simulation as CI runs it: 200 seeds of the whole protocol (the real pool core under
- * models of steps and agents, with faults), and not one invariant broken. And that it still finds
- * what it is for: with agents brought back to running on when cut off from Temporal, it reports
- * steps running in two places at once.
+ * The protocol simulation in the test suite: the seeds long runs once broke stay fixed, and it
+ * still finds what it is for: with agents brought back to running on when cut off from Temporal,
+ * it reports steps running in two places at once. CI runs 200 seeds of it as a step of its own
+ * (`.ci/run`), apart from the suite: a core busy with it for half a minute starves the workflow
+ * tests that run beside it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { runScenario } from './run';
@@ -23,10 +24,6 @@ function violations(seeds: number | number[]): string[] {
 }
 
 describe('the protocol simulation', () => {
-  it('breaks no invariant in 200 seeds', () => {
-    expect(violations(200)).toEqual([]);
-  }, 300_000);
-
   // Seeds of long runs that once broke an invariant: a reservation a later preemptor took (617,
   // 792, 1979, 2626), and models that did not yet heartbeat or hear a timeout as agents do (1718,
   // 2203).
