@@ -23,6 +23,7 @@ import { requestPriority } from './priority';
 import type { TeamQuota } from './quota';
 import { nominalFirst, requestVector } from './quota';
 import { describeRequest, describeTime } from './reasons';
+import { leaseGraceMs } from './health';
 import { CycleViews } from './reservations';
 import type { GpuShare, Lease, NodeRecord, PendingRequest } from './types';
 
@@ -161,7 +162,8 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
   const placer = new Placer(views.grant, policy.placement, model, options.fgdScoring);
   let futurePlacer: Placer | undefined;
   const backfill = policy.backfill && now !== undefined;
-  const graceOf = (l: Lease): number => Math.min(policy.gracePeriodMs, l.gracePeriodMs ?? Infinity);
+  // The grace the pool enforces (see `health.ts`): a victim ends by then at the latest.
+  const graceOf = (l: Lease): number => leaseGraceMs(l, policy.gracePeriodMs);
   // When each lease ends at the latest: its time limit, or the end of its grace period once preempted.
   const endOf = new Map<string, number>();
   const endOfLease = (l: Lease): number =>

@@ -43,10 +43,15 @@ export interface HealthChanges {
   revoke: { lease: Lease; reason: 'LeaseExpired' | 'NodeLost' | 'GracePeriodExpired' }[];
 }
 
+/** A lease's grace period: the one it was granted with (the policy's, or its step's shorter one). */
+export function leaseGraceMs(lease: Pick<Lease, 'gracePeriodMs'>, defaultGraceMs: number): number {
+  return lease.gracePeriodMs ?? defaultGraceMs;
+}
+
 /** When a preempted lease is taken back: at the end of its grace period. */
 export function preemptionDeadline(lease: Lease, defaultGraceMs: number): number | undefined {
   if (lease.preemptedAt === undefined) return undefined;
-  return lease.preemptedAt + (lease.gracePeriodMs ?? defaultGraceMs);
+  return lease.preemptedAt + leaseGraceMs(lease, defaultGraceMs);
 }
 
 /** When a node was last heard from. */

@@ -44,3 +44,10 @@ export const INFRASTRUCTURE_FAILURES: ReadonlySet<string> = new Set<LaunchFailur
 
 /** The failure type of a step whose workload exited with a non-zero code (its result in the details). */
 export const NON_ZERO_EXIT = 'NonZeroExit';
+
+/**
+ * Reasons of a revocation that prove the workload of the lease no longer runs: the node was lost
+ * (its agent stopped what it ran before that), its agent restarted (what it ran died with it), or
+ * its agent said that the workload has ended.
+ */
+export const STOPPED_REASONS: ReadonlySet<string> = new Set(['NodeLost', 'NodeRestarted', 'WorkloadStopped']);

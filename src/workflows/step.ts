@@ -42,7 +42,7 @@ import {
   renewSignal,
   revokeSignal,
 } from './messages';
-import { INFRASTRUCTURE_FAILURES, LaunchFailure, NON_ZERO_EXIT } from './failures';
+import { INFRASTRUCTURE_FAILURES, LaunchFailure, NON_ZERO_EXIT, STOPPED_REASONS } from './failures';
 import { launchLimits } from './limits';
 import type { AccountedLease, AccountingRecord } from './accounting-types';
 import { ACCOUNTING_MEMO } from './accounting-types';
@@ -65,13 +65,6 @@ interface Interrupted {
   reason: string;
   message: string;
 }
-
-/**
- * Reasons of a revocation that prove the workload of the lease no longer runs: the node was lost
- * (its agent stopped what it ran before that), its agent restarted (what it ran died with it), or
- * its agent said that the workload has ended.
- */
-const STOPPED_REASONS = new Set(['NodeLost', 'NodeRestarted', 'WorkloadStopped']);
 
 /** The step workflow. */
 export async function allotStep(input: StepInput): Promise<StepResult> {
@@ -416,7 +409,7 @@ export const DEFAULT_FENCE_MS = 60_000;
  * A launch's heartbeat timeout, ms: an agent that hears nothing back learns of a timeout at its
  * next heartbeat, which the SDK sends within this.
  */
-const LAUNCH_HEARTBEAT_TIMEOUT_MS = 20_000;
+export const LAUNCH_HEARTBEAT_TIMEOUT_MS = 20_000;
 
 /**
  * True when a launch ended without word from its agent (its heartbeats stopped, or it ran past its

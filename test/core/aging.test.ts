@@ -3,7 +3,7 @@
  * ordered by (issue item 1: aging livelocked preemption).
  */
 import { describe, expect, it } from 'vitest';
-import type { AcquireInput, NodeSpec } from '../../src/core';
+import type { AcquireInput, Lease, NodeSpec } from '../../src/core';
 import { PoolState, decide, emptyPoolState, requestPriority } from '../../src/core';
 import { computeMetrics, parseScenario, simulate } from '../../src/sim';
 import { lease, node, request, snapshot } from './builders';
@@ -37,41 +37,29 @@ describe('aging', () => {
     const nodes = [node('n1').gpus(1).build()];
     // Granted after waiting 6 h: it runs with priority 0 + 6.
     const waitedLong = { ...lease('patient').gpus(0).priority(0).preemptible().build(), waitedMs: 6 * HOUR };
-    const d = decide(
-      snapshot({
-        nodes,
-        leases: [waitedLong],
-        queue: [
-          request('high')
-            .priority(5)
-            .at(7 * HOUR)
-            .gpu(1)
-            .build(),
-        ],
-      }),
-      {
-        now: 7 * HOUR,
-      },
-    );
+    // A priority-5 request arriving at 7 h, with the given lease running.
+    const withLease = (running: Lease) =>
+      decide(
+        snapshot({
+          nodes,
+          leases: [running],
+          queue: [
+            request('high')
+              .priority(5)
+              .at(7 * HOUR)
+              .gpu(1)
+              .build(),
+          ],
+        }),
+        {
+          now: 7 * HOUR,
+        },
+      );
+    const d = withLease(waitedLong);
     expect(d.preemptions).toEqual([]);
     // Granted at once: priority 0, and priority 5 evicts it.
     const fresh = lease('fresh').gpus(0).priority(0).preemptible().build();
-    const e = decide(
-      snapshot({
-        nodes,
-        leases: [fresh],
-        queue: [
-          request('high')
-            .priority(5)
-            .at(7 * HOUR)
-            .gpu(1)
-            .build(),
-        ],
-      }),
-      {
-        now: 7 * HOUR,
-      },
-    );
+    const e = withLease(fresh);
     expect(e.preemptions.map((p) => p.requestId)).toEqual(['fresh']);
     expect(e.preemptions[0]?.message).toBe('preempted by high (priority 5 > 0)');
   });

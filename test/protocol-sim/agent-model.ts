@@ -6,7 +6,7 @@
  * agent fences itself when cut off from Temporal, reconciles with the pool, and registers again.
  */
 import type { Lease, NodeSpec } from '../../src/core';
-import { leaseMismatch } from '../../src/activities/fencing';
+import { DEVICE_WAIT_MS, FENCING_WAIT_MS, leaseMismatch } from '../../src/activities/fencing';
 import type { PoolModel, RegistrationAnswer } from './pool-model';
 import { POOL_ID } from './pool-model';
 import type { SimNodeSpec } from './scenario';
@@ -33,10 +33,6 @@ export interface Workload {
   fenceMs?: number;
 }
 
-/** Longest a launch waits for the pool to answer its fencing query, ms (as the agent). */
-const FENCING_WAIT_MS = 30_000;
-/** Longest a launch waits for devices a stopping workload holds, ms (as the agent). */
-const DEVICE_WAIT_MS = 60_000;
 /** Heartbeats between reconciliations (as the pool link). */
 const RECONCILE_EVERY = 3;
 

@@ -6,6 +6,7 @@
 import type { AcquireInput, Effect, HealthPolicy, NodeSpec, SchedulingPolicy } from '../../src/core';
 import { PoolState, emptyPoolState, validateAcquireInput, validateHealthPolicy } from '../../src/core';
 import { packState, unpackState } from '../../src/workflows/carry';
+import { HEALTH_TIMER_SLACK_MS } from '../../src/workflows/pool';
 import type { MailItem, World } from './world';
 import { WorkflowModel } from './world';
 
@@ -16,9 +17,6 @@ export interface RegistrationAnswer {
   kill: string[];
   nodeLostAfterMs: number;
 }
-
-/** How late a health timer may fire before the pool counts the time as its own downtime, ms (as the workflow). */
-const HEALTH_TIMER_SLACK_MS = 2_000;
 
 export class PoolModel extends WorkflowModel {
   state: PoolState;

@@ -5,33 +5,12 @@
  * silent node keeps its lease until the node is known to have stopped it, or must have.
  */
 import type { AcquireInput, Lease, Rejection } from '../../src/core';
+import { INFRASTRUCTURE_FAILURES, STOPPED_REASONS } from '../../src/workflows/failures';
+import { DEFAULT_FENCE_MS, LAUNCH_HEARTBEAT_TIMEOUT_MS, MAX_INFRASTRUCTURE_RETRIES } from '../../src/workflows/step';
 import { POOL_ID } from './pool-model';
 import type { SimStepSpec } from './scenario';
 import type { ActivityOutcome, ActivityRecord, MailItem, World } from './world';
 import { WorkflowModel } from './world';
-
-/** Most re-runs after lost nodes and leases before the step gives up (as the workflow). */
-const MAX_INFRASTRUCTURE_RETRIES = 10;
-
-/** How long a step waits for a silent node to stop its workload when the lease does not say, ms. */
-const DEFAULT_FENCE_MS = 60_000;
-
-/** Revocations that prove the workload no longer runs (as the workflow). */
-const STOPPED_REASONS = new Set(['NodeLost', 'NodeRestarted', 'WorkloadStopped']);
-
-/** A launch's heartbeat timeout, ms (as the workflow). */
-const LAUNCH_HEARTBEAT_TIMEOUT_MS = 20_000;
-
-/** Launch failures that say nothing of the workload, only of the node (as the workflow). */
-const INFRASTRUCTURE_FAILURES = new Set([
-  'DeviceConflict',
-  'StaleLease',
-  'NodeDraining',
-  'NodeFenced',
-  'LeaseNotHeld',
-  'FencingUnavailable',
-  'WorkerShutdown',
-]);
 
 /** How a step ended. */
 export type StepEnd = 'succeeded' | 'failed' | 'cancelled' | 'terminated';
@@ -326,7 +305,7 @@ export class StepModel extends WorkflowModel {
 
 function infrastructureFailure(outcome: ActivityOutcome): Interrupted | undefined {
   if (outcome.kind === 'timeout') return { reason: 'NodeUnresponsive', message: outcome.timeoutType };
-  if (outcome.kind === 'failed' && INFRASTRUCTURE_FAILURES.has(outcome.type))
+  if (outcome.kind === 'failed' && (INFRASTRUCTURE_FAILURES.has(outcome.type) || outcome.type === 'WorkerShutdown'))
     return { reason: outcome.type, message: outcome.message };
   return undefined;
 }
