@@ -28,6 +28,7 @@ import { parseCustom, validateResourceRequest } from './resources';
 import { TEAM_NAME } from './admin';
 import { compareRequests, orderQueue } from './ordering';
 import { hash53 } from './hash';
+import { leaseOwnerKey } from './preemption';
 import { usageByNode } from './placement';
 import type { FgdScoring } from './placer';
 import type {
@@ -174,6 +175,9 @@ export interface Registration {
   /** The pool's node-lost time, ms: the agent stops cut-off workloads well within it. */
   nodeLostAfterMs: number;
 }
+
+/** Most steps a request remembers having evicted (beyond, it may evict one of them again). */
+export const MAX_EVICTED_PER_REQUEST = 64;
 
 /** After the pool did not run for a while, how long steps and agents have to be heard from again, ms. */
 export const RESUME_MARGIN_MS = 10_000;
@@ -809,6 +813,11 @@ export class PoolState {
       for (const leaseId of p.leaseIds) {
         const lease = this.data.leases.find((l) => l.leaseId === leaseId);
         if (!lease || lease.preemptedAt !== undefined) continue;
+        if (preemptor) {
+          const key = leaseOwnerKey(lease);
+          const evicted = (preemptor.evicted ??= []);
+          if (!evicted.includes(key) && evicted.length < MAX_EVICTED_PER_REQUEST) evicted.push(key);
+        }
         lease.preemptedAt = now;
         lease.preemptedFor = p.preemptor;
         effects.push({ kind: 'preempt', lease, message: p.message, preemptor: p.preemptor });

@@ -34,9 +34,16 @@ export interface LeaseGroup {
   priority: number;
   /** Its own priority, not aged. */
   basePriority: number;
+  /** Who runs it: the owner's workflow id, or the request id for other owners. */
+  ownerKey: string;
   grantedAt: number;
   preemptible: boolean;
   leases: Lease[];
+}
+
+/** Who runs a lease, as `PendingRequest.evicted` names it. */
+export function leaseOwnerKey(l: Pick<Lease, 'owner' | 'requestId'>): string {
+  return l.owner.kind === 'workflow' ? l.owner.workflowId : l.requestId;
 }
 
 /** Groups leases by request id, in a deterministic order; `agingIntervalMs` ages their priorities. */
@@ -51,6 +58,7 @@ export function groupLeases(leases: readonly Lease[], agingIntervalMs = 0): Leas
         team: l.team,
         priority: leasePriority(l, agingIntervalMs),
         basePriority: l.priority,
+        ownerKey: leaseOwnerKey(l),
         grantedAt: l.grantedAt,
         preemptible: l.preemptible === true,
         leases: [],
@@ -112,6 +120,8 @@ export function findVictims(
   };
   const candidates = ctx.groups.filter((g) => {
     if (!g.preemptible || g.requestId === request.requestId) return false;
+    // A step is evicted once for a request, no more (see `PendingRequest.evicted`).
+    if (request.evicted?.includes(g.ownerKey)) return false;
     const otherTeam = !ctx.ledger.empty && g.team !== request.team;
     if (otherTeam && !borrows(g.team)) return false;
     const byPriority = g.priority < priority && g.basePriority < request.priority;

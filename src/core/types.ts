@@ -131,6 +131,11 @@ export interface PendingRequest {
    * not a victim's queued again, a later borrower's, or a later preemptor's).
    */
   preempting?: number;
+  /**
+   * The steps it has evicted so far (owner workflow ids, or request ids for other owners): none of
+   * them is evicted for it again, whatever happened to the room they freed.
+   */
+  evicted?: string[];
 }
 
 /** Resources granted to one request on one node. */

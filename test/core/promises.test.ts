@@ -431,3 +431,41 @@ describe('holes found by attacking the fixes', () => {
     expect(JSON.stringify(pool.toJSON())).toBe(before);
   });
 });
+
+describe('a preemptor whose victims’ node leaves while they stop', () => {
+  it('never evicts one of them a second time when it is granted elsewhere meanwhile', () => {
+    const pool = new PoolState(emptyPoolState('p'));
+    pool.registerNode(node('n1', 2), 0);
+    pool.registerNode(node('n2', 2), 0);
+    const acq = (id: string, step: string, gpu: number, priority: number, now: number): void => {
+      pool.enqueue(
+        { ...ask(id, gpu, { priority, preemptible: priority === 0 }), owner: { kind: 'workflow', workflowId: step } },
+        now,
+      );
+    };
+    acq('v1', 'V1', 1, 0, 0);
+    acq('v2', 'V2', 1, 0, 0);
+    pool.schedule(0);
+    acq('w', 'W', 1, 0, 1);
+    acq('x', 'X', 1, 5, 1);
+    pool.schedule(1);
+    acq('p', 'P', 2, 5, 2);
+    const evictions: string[] = [];
+    const note = (effects: Effect[]): void => {
+      for (const e of effects)
+        if (e.kind === 'preempt' && e.lease.owner.kind === 'workflow') evictions.push(e.lease.owner.workflowId);
+    };
+    note(pool.schedule(2));
+    const victimsNode = pool.leases.find((l) => l.preemptedAt !== undefined)?.nodeId ?? '';
+    pool.setDraining(victimsNode, true);
+    pool.release('x');
+    pool.release('v1', { requeue: true });
+    acq('v1b', 'V1', 1, 0, 3);
+    note(pool.schedule(3));
+    pool.release('v2', { requeue: true });
+    acq('v2b', 'V2', 1, 0, 4);
+    note(pool.schedule(4));
+    expect(evictions.filter((step) => step === 'V1')).toHaveLength(1);
+    expect(new Set(evictions).size).toBe(evictions.length);
+  });
+});
