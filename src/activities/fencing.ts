@@ -10,7 +10,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Lease } from '../core';
 import { LaunchFailure } from '../workflows/failures';
 import type { LaunchInput } from '../workflows/step-types';
-import type { AgentContext } from './launch';
+import type { AgentContext } from './context';
 import { DeviceConflictError } from './ledger';
 
 /** Why the lease does not cover the launch, or `undefined` when it does. */

@@ -4,7 +4,8 @@
 export { createActivities, stepPaths, safeName } from './launch';
 export { LOG_TAIL_LINES, tail } from './log-tail';
 export { killGroup } from './process-group';
-export type { AgentContext, LaunchFailureDetails, LaunchOutcome, RunningLaunch } from './launch';
+export type { AgentContext, LaunchOutcome, RunningLaunch } from './context';
+export type { LaunchFailureDetails } from './outcome';
 export { LeaseLedger, DeviceConflictError } from './ledger';
 export { DEFAULT_ENV_ALLOWLIST } from './environment';
 export { prepareCgroups, StepCgroup } from './cgroup';

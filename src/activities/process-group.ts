@@ -9,27 +9,43 @@ import { ApplicationFailure } from '@temporalio/common';
 import { LaunchFailure } from '../workflows/failures';
 import type { LaunchInput } from '../workflows/step-types';
 import type { StepCgroup } from './cgroup';
-import type { AgentContext, Stopped } from './launch';
+import type { AgentContext, Stopped } from './context';
 import { LOG_TAIL_LINES, tail } from './log-tail';
 import { WorkloadMonitor } from './monitor';
 
 const MiB = 1024 * 1024;
+
+/** What a process group runs with. */
+export interface ProcessGroupRun {
+  ctx: AgentContext;
+  input: LaunchInput;
+  env: Record<string, string>;
+  /** The attempt's log: an open descriptor for the workload's output, and its file. */
+  log: { fd: number; file: string };
+  activity: Context;
+  startedAt: number;
+  cgroup: StepCgroup | undefined;
+}
 
 /**
  * Spawns the workload as a process group and waits for it. It stops the group (SIGTERM, then
  * SIGKILL after the grace period) on cancellation, at the time limit and on a handback, and kills
  * it at once past the memory limit.
  */
-export function runProcessGroup(
-  ctx: AgentContext,
-  input: LaunchInput,
-  env: Record<string, string>,
-  logFd: number,
-  logFile: string,
-  activity: Context,
-  startedAt: number,
-  cgroup: StepCgroup | undefined,
-): Promise<{ code: number | null; signal: NodeJS.Signals | null; stopped?: Stopped; monitor?: WorkloadMonitor }> {
+export function runProcessGroup({
+  ctx,
+  input,
+  env,
+  log,
+  activity,
+  startedAt,
+  cgroup,
+}: ProcessGroupRun): Promise<{
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stopped?: Stopped;
+  monitor?: WorkloadMonitor;
+}> {
   return new Promise((resolve, reject) => {
     const [file, ...args] = input.command;
     if (file === undefined) {
@@ -50,7 +66,12 @@ export function runProcessGroup(
           ],
         ]
       : [file, args];
-    const child = spawn(spawnFile, spawnArgs, { cwd: input.cwd, env, detached: true, stdio: ['ignore', logFd, logFd] });
+    const child = spawn(spawnFile, spawnArgs, {
+      cwd: input.cwd,
+      env,
+      detached: true,
+      stdio: ['ignore', log.fd, log.fd],
+    });
     let stopped: Stopped | undefined;
     let killTimer: NodeJS.Timeout | undefined;
     let limitTimer: NodeJS.Timeout | undefined;
@@ -98,7 +119,7 @@ export function runProcessGroup(
       ctx.running?.set(input.leaseId, {
         input,
         startedAt,
-        logFile,
+        logFile: log.file,
         usage: () => ({ ...m.usage(), ...(input.requested ? { requested: input.requested } : {}) }),
         current: () => m.latest(),
         stop: (why, graceMs) => {
@@ -118,8 +139,8 @@ export function runProcessGroup(
     const details = (): Record<string, unknown> => ({
       pid: child.pid,
       attempt: input.attempt,
-      logFile,
-      logTail: tail(logFile, LOG_TAIL_LINES),
+      logFile: log.file,
+      logTail: tail(log.file, LOG_TAIL_LINES),
       ...(monitor
         ? {
             usage: { ...monitor.usage(), ...(input.requested ? { requested: input.requested } : {}) },
@@ -128,7 +149,7 @@ export function runProcessGroup(
         : {}),
     });
     const beat = setInterval(() => activity.heartbeat(details()), ctx.heartbeatMs ?? 1000);
-    activity.heartbeat({ pid: child.pid, attempt: input.attempt, logFile });
+    activity.heartbeat({ pid: child.pid, attempt: input.attempt, logFile: log.file });
     const cleanup = (): void => {
       clearInterval(beat);
       if (killTimer) clearTimeout(killTimer);
