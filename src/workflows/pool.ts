@@ -94,18 +94,6 @@ export const MAX_UPDATES_PER_RUN = 1_500;
 /** Marks the task at which a run picked up by a fresh worker continued as new. */
 export const COMPACT_AFTER_REPLAY_PATCH = 'allot-compact-after-replay-v2';
 
-/**
- * Marks runs that set their default signal handler after the others. Earlier runs dropped the
- * acquire and release signals that arrived between continue-as-new and their first task.
- */
-export const DEFAULT_SIGNAL_HANDLER_LAST_PATCH = 'allot-default-signal-last-v1';
-
-/**
- * Marks runs that handle the signals waiting for their first task in the order they arrived.
- * Earlier runs handled them one signal name after another, in the order their handlers were set.
- */
-export const SIGNALS_IN_ORDER_PATCH = 'allot-signals-in-order-v1';
-
 /** Input of `allotPool`: its name, and the state carried over by continue-as-new. */
 export interface PoolInput {
   name: string;
@@ -120,10 +108,6 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
   // A worker replays a run from its start, so this tells whether this worker had to replay it.
   const replayed = workflowInfo().unsafe.isReplaying;
   const pool = new PoolState(packed ? unpackState(packed) : (input.state ?? emptyPoolState(input.name)));
-  // Runs recorded before FGD's points keep deciding as they did.
-  if (!patched('allot-fgd-points-v1')) pool.useExactFgdScoring();
-  // Runs from before scaling timed out waited for every scaler outcome.
-  if (!patched('allot-scaling-timeout-v1')) pool.neverExpireScaling();
   const outbox: Effect[] = [];
   let updatesThisRun = 0;
   let dirty = true;
@@ -257,13 +241,11 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
     [acquireSignal.name]: onAcquireSignal,
     [releaseSignal.name]: onReleaseSignal,
   };
-  if (patched(SIGNALS_IN_ORDER_PATCH)) {
-    setDefaultSignalHandler((name, ...args) => {
-      const handler = signalHandlers[name] as ((...a: unknown[]) => void) | undefined;
-      if (handler) handler(...args);
-      else dropUnknownSignal(name);
-    });
-  }
+  setDefaultSignalHandler((name, ...args) => {
+    const handler = signalHandlers[name] as ((...a: unknown[]) => void) | undefined;
+    if (handler) handler(...args);
+    else dropUnknownSignal(name);
+  });
 
   setHandler(registerSignal, onRegisterSignal);
   setHandler(registrationQuery, (nodeId) => registrations.get(nodeId) ?? null);
@@ -440,12 +422,6 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
     },
   );
 
-  // The catch-all for unknown signals comes after every other handler: set earlier, it would take
-  // (and drop) the buffered signals of the handlers after it. Runs from before this patch set it
-  // here. (Runs that handle signals in order have handled the buffer already.)
-  const defaultHandlerLast = patched(DEFAULT_SIGNAL_HANDLER_LAST_PATCH);
-  if (!defaultHandlerLast) setDefaultSignalHandler(dropUnknownSignal);
-
   setHandler(acquireSignal, onAcquireSignal);
   setHandler(releaseSignal, onReleaseSignal);
 
@@ -455,7 +431,6 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
     return pool.status(Date.now(), limit);
   });
   setHandler(requestQuery, (requestId) => pool.lookup(requestId) ?? null);
-  if (defaultHandlerLast) setDefaultSignalHandler(dropUnknownSignal);
 
   /** Tells a request's owner about a grant, rejection or revocation; an owner that is gone gives its lease back. */
   async function deliver(effect: Effect): Promise<void> {
@@ -531,7 +506,7 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
       healthDue = true;
     }
   }
-  if (patched('allot-health-v1')) void healthTimer();
+  void healthTimer();
 
   // Scaling: checked every few seconds while the pool has node templates. The scaler runs as
   // activities on the control worker; the pool records the outcome when they end.
@@ -574,7 +549,7 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
       },
     );
   }
-  if (patched('allot-autoscale-v1')) void scalingTimer();
+  void scalingTimer();
 
   // A worker that picks this run up without it in its cache replays the history first. Replaying a
   // history in which a workflow task timed out (its worker killed) can fail in the SDK (see the

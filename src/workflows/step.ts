@@ -18,7 +18,6 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
-  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -127,11 +126,9 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
   const grace = input.gracePeriodMs ?? DEFAULT_GRACE_PERIOD_MS;
 
   // Accounting: every lease with its resources, start, end and usage, kept in the memo.
-  const accounting = patched('allot-accounting-v1');
   const accounted: AccountedLease[] = [];
   let held: AccountedLease | undefined;
   const writeAccounting = (): void => {
-    if (!accounting) return;
     const record: AccountingRecord = {
       version: 1,
       pool,
@@ -220,7 +217,7 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
       await queueAgain(withdrawn);
       continue;
     }
-    if (rejection?.reason === 'QueueFull' && patched('allot-queue-full-v1')) {
+    if (rejection?.reason === 'QueueFull') {
       // The pool's queue is at its limit: wait in this workflow and ask again, as a new request.
       progress.reason = rejection.reason;
       progress.message = `${rejection.message}; asking again in ${QUEUE_FULL_RETRY_MS / 1000} s`;
@@ -294,7 +291,7 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       retry: { maximumAttempts: 1 },
     });
-    const renewing = patched('allot-lease-v1') ? renewWhileRunning(poolHandle, granted, requestId) : undefined;
+    const renewing = renewWhileRunning(poolHandle, granted, requestId);
     let launched: LaunchResult;
     // A preemptible step stops within the pool's grace period, which the pool enforces.
     const launchGrace = input.preemptible ? Math.min(grace, granted.gracePeriodMs ?? grace) : grace;
@@ -335,11 +332,11 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
           progress.message = `${lost.message}; waiting up to ${Math.round(waitMs / 1000)} s for node ${granted.nodeId} to stop it`;
           await CancellationScope.nonCancellable(() => condition(() => told.stopped !== undefined, waitMs));
         }
-        renewing?.cancel();
+        renewing.cancel();
         await queueAgain(lost);
         continue;
       }
-      renewing?.cancel();
+      renewing.cancel();
       progress.endedAt = Date.now();
       const limit = limitExceeded(err);
       if (isCancellation(err)) setState(progress, 'cancelled');
@@ -366,9 +363,9 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
     } finally {
       launchScope = undefined;
     }
-    renewing?.cancel();
+    renewing.cancel();
     // The agent gave the lease back the moment the workload ended, so that the next step starts sooner.
-    const releasedByAgent = launched.released === true && patched('allot-agent-release-v1');
+    const releasedByAgent = launched.released === true;
 
     const result: StepResult = {
       stepId: info.workflowId,
