@@ -8,7 +8,6 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
-  patched,
   proxyActivities,
   setDefaultSignalHandler,
   setHandler,
@@ -61,6 +60,7 @@ import {
 import type { CapacityReport, QuotaReport, RegisterOptions, RegisterResult, RegistrationOutcome } from './messages';
 import type { ScalerActivities } from '../activities/scaler';
 import { CARRIED_STATE_LIMIT, packState, unpackState } from './carry';
+import { decideCompactionAfterReplay } from './versions';
 
 /** How often a pool with node templates checks whether to scale, ms. */
 export const SCALING_CHECK_MS = 2_000;
@@ -90,9 +90,6 @@ export function continueAsNewNow(run: {
 
 /** Updates one run accepts before it continues as new (the server refuses more than 2,000). */
 export const MAX_UPDATES_PER_RUN = 1_500;
-
-/** Marks the task at which a run picked up by a fresh worker continued as new. */
-export const COMPACT_AFTER_REPLAY_PATCH = 'allot-compact-after-replay-v2';
 
 /** Input of `allotPool`: its name, and the state carried over by continue-as-new. */
 export interface PoolInput {
@@ -556,10 +553,10 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
   // README's known issues), and the pool would be stuck. So a worker that had to replay carries
   // the state into a new run at its first live task, before this run's history holds a completed
   // task after a timed-out one for long. The patch marker records that decision, so a replay of
-  // this run takes it at the same point.
+  // this run takes it at the same point (see `versions.ts`).
   let compacting = false;
   function compactionDue(): boolean {
-    if (!compacting && replayed && patched(COMPACT_AFTER_REPLAY_PATCH)) compacting = true;
+    if (!compacting && replayed && decideCompactionAfterReplay()) compacting = true;
     return compacting;
   }
 
