@@ -22,6 +22,12 @@ const nodeBuiltins = [
   'worker_threads',
 ];
 
+const patchesOnlyInVersions = {
+  name: '@temporalio/workflow',
+  importNames: ['patched', 'deprecatePatch'],
+  message: 'Call patches through src/workflows/versions.ts, which lists each live patch and when it retires.',
+};
+
 export default tseslint.config(
   {
     ignores: [
@@ -47,6 +53,12 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       'import-x/no-cycle': 'error',
     },
+  },
+  {
+    // Versioning markers are set in one module, which lists each live patch with the fixture that
+    // pins it and when it retires (see docs/upgrading.md). src/core forbids Temporal altogether.
+    files: ['**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: [patchesOnlyInVersions] }] },
   },
   {
     files: ['src/core/**/*.ts'],
@@ -75,6 +87,7 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
+          paths: [patchesOnlyInVersions],
           patterns: [
             {
               group: [
@@ -94,6 +107,19 @@ export default tseslint.config(
               allowTypeImports: true,
               message: 'Workflows import only @temporalio/workflow and src/core (types are fine).',
             },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/workflows/versions.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '^(?!@temporalio/workflow$)', message: 'versions.ts imports only @temporalio/workflow.' },
           ],
         },
       ],

@@ -51,3 +51,19 @@ export const NON_ZERO_EXIT = 'NonZeroExit';
  * its agent said that the workload has ended.
  */
 export const STOPPED_REASONS: ReadonlySet<string> = new Set(['NodeLost', 'NodeRestarted', 'WorkloadStopped']);
+
+/** Reasons the pool gives a step for refusing, withdrawing or interrupting its request. */
+export const PoolReason = {
+  /** The pool's queue is at its limit: the step asks again later. */
+  QueueFull: 'QueueFull',
+  /** No node or quota could ever satisfy the request (the step fails with this type). */
+  Unschedulable: 'Unschedulable',
+  /** The pool took the lease back for a request that outranks it: the step queues again. */
+  Preempted: 'Preempted',
+} as const;
+
+/** The failure type of a step whose pool's workflow is not running. */
+export const POOL_NOT_RUNNING = 'PoolNotRunning';
+
+/** The reason of an attempt whose agent stopped answering (its launch timed out): the step runs again. */
+export const NODE_UNRESPONSIVE = 'NodeUnresponsive';

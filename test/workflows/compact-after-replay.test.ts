@@ -9,7 +9,7 @@ import { parseResources } from '../../src/core';
 import type { AcquireInput } from '../../src/core';
 import { noMetricsSinks } from '../../src/workers/metrics';
 import { acquireSignal, acquireUpdate, poolWorkflowId, releaseSignal } from '../../src/workflows/messages';
-import { COMPACT_AFTER_REPLAY_PATCH } from '../../src/workflows/pool';
+import { COMPACT_AFTER_REPLAY_MARKER } from '../../src/workflows/versions';
 import type { World } from '../helpers/harness';
 import { createWorld, eventually, gpus } from '../helpers/harness';
 
@@ -70,7 +70,7 @@ describe('a pool picked up by a fresh worker', () => {
       const data = attrs?.markerName === 'core_patch' ? attrs.details?.['patch-data']?.payloads?.[0]?.data : undefined;
       return data ? [(JSON.parse(Buffer.from(data).toString('utf8')) as { id: string }).id] : [];
     });
-    const markers = patches.filter((id) => id === COMPACT_AFTER_REPLAY_PATCH);
+    const markers = patches.filter((id) => id === COMPACT_AFTER_REPLAY_MARKER);
     expect(markers).toHaveLength(1);
     expect(events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
     await Worker.runReplayHistory(

@@ -1,0 +1,109 @@
+/**
+ * The pool's validators: each refuses a malformed Update (or names what is wrong with a signal)
+ * before it reaches the pool's state, with the field, the value and what is allowed.
+ */
+import { ApplicationFailure } from '@temporalio/workflow';
+import type { AcquireInput, HealthPolicy, NodeSpec, NodeTemplateInput, PoolState, SchedulingPolicy } from '../core';
+import type { StatusOptions, TeamQuotaInput } from '../core';
+import {
+  describeValue,
+  formatIssues,
+  parseNodeTemplate,
+  parseTeamQuotaInput,
+  statusQueueLimit,
+  validateAcquireInput,
+  validateHealthPolicy,
+  validateNodeSpec,
+  validatePolicy,
+} from '../core';
+import type { RegisterOptions } from './messages';
+
+/** What is wrong with a node's registration, if anything. */
+export function registrationProblem(spec: NodeSpec, options: RegisterOptions | undefined): string | undefined {
+  const issues = validateNodeSpec(spec);
+  if (issues.length > 0) return `invalid node inventory:\n${formatIssues(issues)}`;
+  for (const field of ['runningLeases', 'deadLeases'] as const) {
+    const leases = options?.[field];
+    if (leases !== undefined && (!Array.isArray(leases) || leases.some((l) => typeof l !== 'string'))) {
+      return `${field} must be an array of lease ids`;
+    }
+  }
+  return undefined;
+}
+
+/** Refuses a malformed registration. */
+export function checkRegistration(spec: NodeSpec, options: RegisterOptions | undefined): void {
+  const problem = registrationProblem(spec, options);
+  if (problem) throw new Error(problem);
+}
+
+/** Refuses a health policy that is malformed or inconsistent with the one in force. */
+export function checkHealthPolicy(pool: PoolState, policy: Partial<HealthPolicy>): void {
+  const issues = validateHealthPolicy(policy, pool.health);
+  if (issues.length > 0) throw new Error(`invalid health policy:\n${formatIssues(issues)}`);
+}
+
+/** Refuses a drain that is malformed or names a node the pool does not have. */
+export function checkDrain(pool: PoolState, request: { nodeId: string; drain: boolean }): void {
+  if (typeof request?.nodeId !== 'string' || typeof request.drain !== 'boolean') {
+    throw new Error('drain needs { nodeId: string, drain: boolean }');
+  }
+  if (!pool.nodes.some((n) => n.spec.id === request.nodeId)) {
+    throw new Error(
+      `no node ${JSON.stringify(request.nodeId)} in pool ${pool.name}; known nodes: ${pool.nodes.map((n) => n.spec.id).join(', ') || 'none'}`,
+    );
+  }
+}
+
+/** Refuses a malformed team quota. */
+export function checkQuota(input: TeamQuotaInput): void {
+  const { issues } = parseTeamQuotaInput(input);
+  if (issues.length > 0) throw new Error(`invalid quota:\n${formatIssues(issues)}`);
+}
+
+/** Refuses to remove the quota of a team that has none. */
+export function checkQuotaRemoval(pool: PoolState, team: string): void {
+  if (!pool.teams.some((t) => t.name === team)) {
+    throw new Error(
+      `team ${JSON.stringify(team)} has no quota; teams with quotas: ${pool.teams.map((t) => t.name).join(', ') || 'none'}`,
+    );
+  }
+}
+
+/** Refuses a malformed scheduling policy. */
+export function checkPolicy(policy: Partial<SchedulingPolicy>): void {
+  const issues = validatePolicy(policy);
+  if (issues.length > 0) throw new Error(`invalid policy:\n${formatIssues(issues)}`);
+}
+
+/** Refuses malformed node templates, or two with the same name. */
+export function checkTemplates(input: { templates: NodeTemplateInput[] }): void {
+  if (typeof input !== 'object' || input === null || !Array.isArray(input.templates)) {
+    throw new Error('setTemplates needs { templates: [...], scaling?: {...} }');
+  }
+  const issues = input.templates.flatMap((t: unknown, i: number) => parseNodeTemplate(t, ['templates', i]).issues);
+  const names = input.templates.map((t: unknown) => (t as { name?: unknown }).name);
+  if (new Set(names).size !== names.length)
+    issues.push({ code: 'duplicate', path: ['templates'], message: 'template names must be unique' });
+  if (issues.length > 0) throw new Error(`invalid node templates:\n${formatIssues(issues)}`);
+}
+
+/** Rejects a malformed acquire before it reaches the pool's state. */
+export function checkAcquire(request: AcquireInput): void {
+  const issues = validateAcquireInput(request);
+  if (issues.length > 0)
+    throw ApplicationFailure.nonRetryable(`invalid acquire:\n${formatIssues(issues)}`, 'InvalidInput');
+}
+
+/** Refuses a release without a request id. */
+export function checkRelease(requestId: string): void {
+  if (typeof requestId !== 'string' || requestId === '')
+    throw new Error(`release needs a request id (a non-empty string), got ${describeValue(requestId)}`);
+}
+
+/** The queue limit a status query asks for; a malformed one fails the query. */
+export function statusLimitOf(options: StatusOptions | undefined): number {
+  const limit = statusQueueLimit(options);
+  if (typeof limit === 'string') throw ApplicationFailure.create({ message: limit, type: 'InvalidArgument' });
+  return limit;
+}
