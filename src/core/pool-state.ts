@@ -30,7 +30,6 @@ import { compareRequests, orderQueue } from './ordering';
 import { hash53 } from './hash';
 import { leaseOwnerKey } from './preemption';
 import { usageByNode } from './placement';
-import type { FgdScoring } from './placer';
 import type {
   Lease,
   NodeRecord,
@@ -192,10 +191,6 @@ export class PoolState {
   private readonly data: PoolStateData;
   private readonly releasedSet: Set<string>;
   private readonly rejected = new Map<string, Rejection>();
-  /** How fragmentation-aware placement compares nodes (see `useExactFgdScoring`). */
-  private fgdScoring: FgdScoring = 'points';
-  /** Whether scaling under way for too long is given up (see `expireScaling`). */
-  private scalingExpires = true;
   /** The queue by request id, kept in step with `data.queue`. */
   private readonly queueById: Map<string, PendingRequest>;
 
@@ -207,14 +202,6 @@ export class PoolState {
     data.releasedKeys = keys.slice(Math.max(0, keys.length - RELEASED_MEMORY));
     data.released = [];
     this.releasedSet = new Set(data.releasedKeys);
-  }
-
-  /**
-   * Compares placements by the exact change in fragmentation, as pools did before FGD's points:
-   * a pool run recorded then must decide the same when replayed.
-   */
-  useExactFgdScoring(): void {
-    this.fgdScoring = 'exact';
   }
 
   /** The plain-JSON state, for continue-as-new and queries. */
@@ -526,7 +513,7 @@ export class PoolState {
    */
   planScaling(now: number): ScalingAction[] {
     if (this.templates.length === 0) return [];
-    if (this.scalingExpires) this.expireScaling(now);
+    this.expireScaling(now);
     const idleSince = (this.data.idleSince ??= {});
     const busy = new Set(this.data.leases.map((l) => l.nodeId));
     for (const n of this.data.nodes)
@@ -547,7 +534,7 @@ export class PoolState {
         this.scaling.lastScaleUpAt[a.template] = now;
       } else {
         this.scaling.removing.push(a.nodeId);
-        if (this.scalingExpires) (this.scaling.removingSince ??= {})[a.nodeId] = now;
+        (this.scaling.removingSince ??= {})[a.nodeId] = now;
         this.setDraining(a.nodeId, true);
       }
     }
@@ -572,11 +559,6 @@ export class PoolState {
       this.setDraining(id, false);
     }
     for (const id of Object.keys(since)) if (!s.removing.includes(id)) delete since[id];
-  }
-
-  /** Waits for scaling outcomes however long they take, as pools did before `expireScaling`. */
-  neverExpireScaling(): void {
-    this.scalingExpires = false;
   }
 
   /** Records the end of a scaling action: a removed node leaves the pool; a failed one is undone. */
@@ -773,11 +755,7 @@ export class PoolState {
 
   /** Runs one scheduling cycle, applies its grants and rejections, and returns what to tell owners. */
   schedule(now: number): Effect[] {
-    const decisions = decide(this.data, {
-      now,
-      policy: this.data.policy,
-      fgdScoring: this.fgdScoring,
-    });
+    const decisions = decide(this.data, { now, policy: this.data.policy });
     const effects: Effect[] = [];
     for (const g of decisions.grants) {
       const request = this.queueById.get(g.requestId);
