@@ -16,6 +16,7 @@ export * from './resources';
 export * from './placement';
 export * from './ordering';
 export * from './decide';
+export * from './apply-decisions';
 export * from './health';
 export * from './admin';
 export * from './capacity';

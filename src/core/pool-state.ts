@@ -15,6 +15,7 @@ import {
   unmetDemand,
 } from './capacity';
 import { decide } from './decide';
+import { applyDecisions } from './apply-decisions';
 import type { SchedulingPolicy } from './policy';
 import { DEFAULT_POLICY } from './policy';
 import type { ResourceVector, TeamQuota } from './quota';
@@ -28,7 +29,6 @@ import { parseCustom, validateResourceRequest } from './resources';
 import { TEAM_NAME } from './admin';
 import { compareRequests, orderQueue } from './ordering';
 import { hash53 } from './hash';
-import { leaseOwnerKey } from './preemption';
 import { usageByNode } from './placement';
 import type {
   Lease,
@@ -174,9 +174,6 @@ export interface Registration {
   /** The pool's node-lost time, ms: the agent stops cut-off workloads well within it. */
   nodeLostAfterMs: number;
 }
-
-/** Most steps a request remembers having evicted (beyond, it may evict one of them again). */
-export const MAX_EVICTED_PER_REQUEST = 64;
 
 /** After the pool did not run for a while, how long steps and agents have to be heard from again, ms. */
 export const RESUME_MARGIN_MS = 10_000;
@@ -756,78 +753,29 @@ export class PoolState {
   /** Runs one scheduling cycle, applies its grants and rejections, and returns what to tell owners. */
   schedule(now: number): Effect[] {
     const decisions = decide(this.data, { now, policy: this.data.policy });
+    const health = this.health;
+    const applied = applyDecisions(
+      this.data,
+      decisions,
+      now,
+      {
+        leaseId: () => `${this.data.name}-${++this.data.leaseCounter}`,
+        ttlMs: health.leaseTtlMs,
+        fenceMs: health.nodeLostAfterMs,
+        gracePeriodMs: this.policy.gracePeriodMs,
+      },
+      this.queueById,
+    );
     const effects: Effect[] = [];
-    for (const g of decisions.grants) {
-      const request = this.queueById.get(g.requestId);
-      if (!request) continue;
-      const lease: Lease = {
-        leaseId: `${this.data.name}-${++this.data.leaseCounter}`,
-        requestId: request.requestId,
-        owner: request.owner,
-        nodeId: g.nodeId,
-        cpuMilli: request.resources.cpuMilli,
-        memoryMiB: request.resources.memoryMiB,
-        gpus: g.gpus,
-        priority: request.priority,
-        team: request.team,
-        label: request.label,
-        submittedAt: request.submittedAt,
-        grantedAt: now,
-        expiresAt: now + this.health.leaseTtlMs,
-        ttlMs: this.health.leaseTtlMs,
-        fenceMs: this.health.nodeLostAfterMs,
-        waitedMs: waitedSoFar(request, now),
-        gracePeriodMs: Math.min(this.policy.gracePeriodMs, request.gracePeriodMs ?? Infinity),
-        ...(request.resources.custom ? { custom: { ...request.resources.custom } } : {}),
-        ...(request.preemptible !== undefined ? { preemptible: request.preemptible } : {}),
-        ...(request.timeLimitMs !== undefined ? { timeLimitMs: request.timeLimitMs } : {}),
-      };
-      this.data.leases.push(lease);
-      effects.push({ kind: 'grant', lease });
-    }
-    for (const p of decisions.preemptions) {
-      const preemptor = this.queueById.get(p.preemptor);
-      if (preemptor) preemptor.preempting ??= now;
-      for (const leaseId of p.leaseIds) {
-        const lease = this.data.leases.find((l) => l.leaseId === leaseId);
-        if (!lease || lease.preemptedAt !== undefined) continue;
-        if (preemptor) {
-          const key = leaseOwnerKey(lease);
-          const evicted = (preemptor.evicted ??= []);
-          if (!evicted.includes(key) && evicted.length < MAX_EVICTED_PER_REQUEST) evicted.push(key);
-        }
-        lease.preemptedAt = now;
-        lease.preemptedFor = p.preemptor;
-        effects.push({ kind: 'preempt', lease, message: p.message, preemptor: p.preemptor });
-      }
-    }
-    for (const r of decisions.rejections) {
-      const request = this.queueById.get(r.requestId);
-      if (!request) continue;
-      const rejection: Rejection = {
-        requestId: r.requestId,
-        owner: request.owner,
-        reason: r.reason,
-        message: r.message,
-      };
-      this.rejected.set(r.requestId, rejection);
+    for (const g of applied.granted) for (const lease of g.leases) effects.push({ kind: 'grant', lease });
+    for (const { lease, message, preemptor } of applied.preempted)
+      effects.push({ kind: 'preempt', lease, message, preemptor });
+    for (const rejection of applied.rejected) {
+      this.rejected.set(rejection.requestId, rejection);
       effects.push({ kind: 'reject', rejection });
     }
-    for (const w of decisions.waiting) {
-      const request = this.queueById.get(w.requestId);
-      if (request) {
-        request.reason = w.reason;
-        request.message = w.message;
-        // One that went first for its victims' room and found none waits in its own place again.
-        if (request.preempting !== undefined && w.reason !== 'Preempting') delete request.preempting;
-      }
-    }
-    const gone = new Set([
-      ...decisions.grants.map((g) => g.requestId),
-      ...decisions.rejections.map((r) => r.requestId),
-    ]);
-    if (gone.size > 0) this.data.queue = this.data.queue.filter((r) => !gone.has(r.requestId));
-    for (const id of gone) this.queueById.delete(id);
+    for (const g of applied.granted) this.queueById.delete(g.request.requestId);
+    for (const r of decisions.rejections) this.queueById.delete(r.requestId);
     for (const r of decisions.rejections) this.remember(r.requestId);
     return effects;
   }
