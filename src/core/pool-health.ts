@@ -13,7 +13,7 @@ import type { Lease } from './types';
 /** After the pool did not run for a while, how long steps and agents have to be heard from again, ms. */
 export const RESUME_MARGIN_MS = 10_000;
 
-/** Lease and node liveness; changes `expiresAt` and `preemptedAt` of leases and `lastSeenAt` of nodes. */
+/** Lease and node liveness: renewals, resuming, and the health checks (leases taken back go through the queue). */
 export class PoolHealth {
   constructor(
     private readonly data: PoolStateData,

@@ -1,9 +1,10 @@
 /**
- * The discrete-event simulator: it drives the very same `decide()` as the pool workflow, over a
- * scenario's nodes, teams and jobs. At each event time it applies completions, the ends of grace
- * periods and arrivals, then runs scheduling cycles until nothing changes. A preempted job loses
- * its work since its last checkpoint and queues again with its original submit time, carrying
- * the time it waited before (aging counts waiting, not running).
+ * The discrete-event simulator: it runs the very same scheduling cycle as the pool workflow
+ * (`decide()`, then `applyDecisions()`), over a scenario's nodes, teams and jobs. At each event
+ * time it applies completions, the ends of grace periods and arrivals, then runs scheduling
+ * cycles until nothing changes. A preempted job loses its work since its last checkpoint and
+ * queues again with its original submit time, carrying the time it waited before (aging counts
+ * waiting, not running).
  */
 import type { CycleState, LeaseTerms, NodeRecord } from '../core';
 import { FragmentationModel, applyDecisions, decide } from '../core';
@@ -91,7 +92,7 @@ export function simulate(scenario: Scenario): SimulationRun {
     (a, b) => a.submitMs - b.submitMs || (states.get(a.name)?.seq ?? 0) - (states.get(b.name)?.seq ?? 0),
   );
   const gpuCapacity = scenario.nodes.reduce((s, n) => s + n.gpus.length * 1000, 0);
-  // The pool's leases and queue, changed by the cycles' decisions as a pool's are.
+  // The simulated pool's leases and queue: each cycle's decisions change them as a pool's.
   const cycle: CycleState = { leases: [], queue: [] };
   const terms: LeaseTerms = {
     leaseId: (r, replica) => `${r.requestId}#${states.get(r.requestId)?.attempt ?? 0}/${replica}`,
