@@ -1,12 +1,13 @@
 /**
- * The discrete-event simulator: it drives the very same `decide()` as the pool workflow, over a
- * scenario's nodes, teams and jobs. At each event time it applies completions, the ends of grace
- * periods and arrivals, then runs scheduling cycles until nothing changes. A preempted job loses
- * its work since its last checkpoint and queues again with its original submit time, carrying
- * the time it waited before (aging counts waiting, not running).
+ * The discrete-event simulator: it runs the very same scheduling cycle as the pool workflow
+ * (`decide()`, then `applyDecisions()`), over a scenario's nodes, teams and jobs. At each event
+ * time it applies completions, the ends of grace periods and arrivals, then runs scheduling
+ * cycles until nothing changes. A preempted job loses its work since its last checkpoint and
+ * queues again with its original submit time, carrying the time it waited before (aging counts
+ * waiting, not running).
  */
-import type { Lease, NodeRecord, PendingRequest } from '../core';
-import { FragmentationModel, decide } from '../core';
+import type { CycleState, LeaseTerms, NodeRecord } from '../core';
+import { FragmentationModel, applyDecisions, decide } from '../core';
 import type { Scenario, SimJob } from './scenario';
 
 /** One job's outcome, in seconds. */
@@ -91,8 +92,11 @@ export function simulate(scenario: Scenario): SimulationRun {
     (a, b) => a.submitMs - b.submitMs || (states.get(a.name)?.seq ?? 0) - (states.get(b.name)?.seq ?? 0),
   );
   const gpuCapacity = scenario.nodes.reduce((s, n) => s + n.gpus.length * 1000, 0);
-  let leases: Lease[] = [];
-  let queue: PendingRequest[] = [];
+  // The simulated pool's leases and queue: each cycle's decisions change them as a pool's.
+  const cycle: CycleState = { leases: [], queue: [] };
+  const terms: LeaseTerms = {
+    leaseId: (r, replica) => `${r.requestId}#${states.get(r.requestId)?.attempt ?? 0}/${replica}`,
+  };
   const events: Event[] = [];
   const intervals: GpuInterval[] = [];
   const timeline: SimulationRun['timeline'] = [];
@@ -101,7 +105,7 @@ export function simulate(scenario: Scenario): SimulationRun {
 
   const enqueue = (s: JobState, now: number): void => {
     s.queuedAt = now;
-    queue.push({
+    cycle.queue.push({
       requestId: s.job.name,
       owner: { kind: 'client', name: s.job.name },
       resources: s.job.resources,
@@ -120,7 +124,7 @@ export function simulate(scenario: Scenario): SimulationRun {
     });
   };
   const stopRun = (s: JobState, now: number): void => {
-    leases = leases.filter((l) => l.requestId !== s.job.name);
+    cycle.leases = cycle.leases.filter((l) => l.requestId !== s.job.name);
     for (const iv of open.get(s.job.name) ?? []) {
       iv.end = now / 1000;
       intervals.push(iv);
@@ -144,7 +148,7 @@ export function simulate(scenario: Scenario): SimulationRun {
         if (s.doneMs < s.job.durationMs)
           s.reason = `TimeLimit: stopped after its time limit of ${s.job.timeLimitMs / 1000}s`;
       } else {
-        if (!leases.some((l) => l.requestId === s.job.name)) continue;
+        if (!cycle.leases.some((l) => l.requestId === s.job.name)) continue;
         const progress = s.doneMs + (now - (s.runStart ?? now));
         s.doneMs = s.job.checkpointEveryMs
           ? Math.floor(progress / s.job.checkpointEveryMs) * s.job.checkpointEveryMs
@@ -162,78 +166,48 @@ export function simulate(scenario: Scenario): SimulationRun {
     }
     // Scheduling cycles until nothing changes at this time.
     for (let round = 0; round < 1000; round++) {
-      const d = decide({ nodes, leases, queue, teams: scenario.teams }, { now, policy: scenario.policy, workload });
-      const byId = new Map(queue.map((r) => [r.requestId, r]));
-      for (const w of d.waiting) {
-        const r = byId.get(w.requestId);
-        if (r) {
-          r.reason = w.reason;
-          r.message = w.message;
-        }
-      }
-      for (const r of d.rejections) {
+      const d = decide({ ...cycle, nodes, teams: scenario.teams }, { now, policy: scenario.policy, workload });
+      const applied = applyDecisions(cycle, d, now, terms);
+      for (const r of applied.rejected) {
         const s = states.get(r.requestId);
         if (s) {
           s.rejected = true;
           s.reason = `${r.reason}: ${r.message}`;
         }
       }
-      for (const g of d.grants) {
-        const s = states.get(g.requestId);
-        const req = byId.get(g.requestId);
-        if (!s || !req) continue;
+      for (const { request, leases } of applied.granted) {
+        const s = states.get(request.requestId);
+        if (!s) continue;
         s.firstStart ??= now;
         s.runStart = now;
         s.waitedMs += now - s.queuedAt;
-        s.node = [...new Set(g.allocations.map((a) => a.nodeId))].join(',');
-        s.gpus = g.gpus.map((x) => x.index);
+        s.node = [...new Set(leases.map((l) => l.nodeId))].join(',');
+        s.gpus = leases[0]?.gpus.map((x) => x.index) ?? [];
         const runs: GpuInterval[] = [];
-        g.allocations.forEach((a, i) => {
-          leases.push({
-            leaseId: `${s.job.name}#${s.attempt}/${i}`,
-            requestId: s.job.name,
-            owner: req.owner,
-            nodeId: a.nodeId,
-            cpuMilli: s.job.resources.cpuMilli,
-            memoryMiB: s.job.resources.memoryMiB,
-            gpus: a.gpus,
-            priority: s.job.priority,
-            team: s.job.team,
-            label: s.job.name,
-            submittedAt: s.job.submitMs,
-            grantedAt: now,
-            waitedMs: s.waitedMs,
-            preemptible: s.job.preemptible,
-            timeLimitMs: req.timeLimitMs,
-            ...(s.job.resources.custom ? { custom: s.job.resources.custom } : {}),
-          });
-          for (const gpu of a.gpus)
+        for (const l of leases)
+          for (const gpu of l.gpus)
             runs.push({
               job: s.job.name,
-              node: a.nodeId,
+              node: l.nodeId,
               gpu: gpu.index,
               milli: gpu.milli,
               start: now / 1000,
               end: now / 1000,
             });
-        });
         open.set(s.job.name, runs);
         const remaining = s.job.durationMs - s.doneMs;
         events.push({
-          at: now + Math.min(remaining, req.timeLimitMs ?? remaining),
+          at: now + Math.min(remaining, request.timeLimitMs ?? remaining),
           kind: 'finish',
           job: s.job.name,
           attempt: s.attempt,
         });
       }
-      const gone = new Set([...d.grants.map((g) => g.requestId), ...d.rejections.map((r) => r.requestId)]);
-      queue = queue.filter((r) => !gone.has(r.requestId));
       let stoppedNow = false;
       for (const p of d.preemptions) {
         const s = states.get(p.requestId);
         if (!s) continue;
         s.preemptions++;
-        for (const l of leases) if (l.requestId === p.requestId) l.preemptedAt = now;
         events.push({ at: now + scenario.policy.gracePeriodMs, kind: 'stopped', job: s.job.name, attempt: s.attempt });
         if (scenario.policy.gracePeriodMs === 0) stoppedNow = true;
       }
@@ -254,14 +228,14 @@ export function simulate(scenario: Scenario): SimulationRun {
         if (events[i]?.at === now && events[i]?.kind === 'stopped') events.splice(i, 1);
     }
     let allocated = 0;
-    for (const l of leases) for (const g of l.gpus) allocated += g.milli;
+    for (const l of cycle.leases) for (const g of l.gpus) allocated += g.milli;
     timeline.push({
       time: now / 1000,
       gpuAllocated: gpuCapacity > 0 ? allocated / gpuCapacity : 0,
-      queued: queue.length,
+      queued: cycle.queue.length,
     });
   }
-  for (const r of queue) {
+  for (const r of cycle.queue) {
     const s = states.get(r.requestId);
     if (s && !s.rejected) s.reason = `${r.reason}: ${r.message}`;
   }

@@ -189,15 +189,5 @@ describe('demand and scaling', () => {
     idle.scaled({ kind: 'down', template: 'a100x2', nodeId: 'a1' }, false);
     expect(idle.templateNodes()[0]).toMatchObject({ removing: [] });
     expect(idle.nodes.find((n) => n.spec.id === 'a1')?.status).toBe('Ready');
-
-    // Runs from before the timeout wait for ever, as they did.
-    const old = new PoolState(emptyPoolState('r'));
-    old.neverExpireScaling();
-    old.setTemplates([a100x2]);
-    old.registerNode(cpuNode.spec, 0);
-    for (const p of queue) old.acquire({ requestId: p.requestId, owner: p.owner, resources: p.resources }, 0);
-    old.schedule(0);
-    old.planScaling(10_000);
-    expect(old.planScaling(10_000 + 10 * SCALING_TIMEOUT_MS)).toEqual([]);
   });
 });

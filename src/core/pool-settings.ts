@@ -1,0 +1,95 @@
+/**
+ * What an operator sets on a pool: team quotas, the scheduling policy, and lease and node-health
+ * timing. Each takes effect from the next cycle or check; a lowered node-lost time takes effect
+ * only once the old one has passed since the change (agents learn the new one meanwhile, and stop
+ * cut-off workloads within it).
+ */
+import type { HealthPolicy } from './health';
+import { DEFAULT_HEALTH } from './health';
+import type { PoolStateData } from './pool-data';
+import type { SchedulingPolicy } from './policy';
+import { DEFAULT_POLICY } from './policy';
+import type { ResourceVector, TeamQuota } from './quota';
+import { leaseVector } from './quota';
+
+/** A pool's settings; owns `teams`, `policy`, `health` and `previousNodeLost`. */
+export class PoolSettings {
+  constructor(protected readonly data: PoolStateData) {}
+
+  /** Team quotas in force. */
+  get teams(): readonly TeamQuota[] {
+    return this.data.teams ?? [];
+  }
+
+  /** Sets (or replaces) one team's quota. */
+  setTeamQuota(quota: TeamQuota): void {
+    const teams = (this.data.teams ?? []).filter((t) => t.name !== quota.name);
+    teams.push(quota);
+    teams.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    this.data.teams = teams;
+  }
+
+  /** Removes a team's quota; returns whether it had one. */
+  removeTeamQuota(name: string): boolean {
+    const before = this.data.teams?.length ?? 0;
+    this.data.teams = (this.data.teams ?? []).filter((t) => t.name !== name);
+    return this.data.teams.length < before;
+  }
+
+  /** What each team uses now, as resource vectors. */
+  teamUsage(): Record<string, ResourceVector> {
+    // No prototype: a team may be named `constructor`.
+    const usage = Object.create(null) as Record<string, ResourceVector>;
+    for (const lease of this.data.leases) {
+      const u = (usage[lease.team] ??= Object.create(null) as ResourceVector);
+      for (const [k, v] of Object.entries(leaseVector(lease))) u[k] = (u[k] ?? 0) + v;
+    }
+    return usage;
+  }
+
+  /** The scheduling policy in force. */
+  get policy(): SchedulingPolicy {
+    return { ...DEFAULT_POLICY, ...this.data.policy };
+  }
+
+  /** Changes the scheduling policy; the next cycle uses it. */
+  setPolicy(policy: Partial<SchedulingPolicy>): void {
+    this.data.policy = { ...this.data.policy, ...policy };
+  }
+
+  /** Lease and node-health timing in force. */
+  get health(): HealthPolicy {
+    return { ...DEFAULT_HEALTH, ...this.data.health };
+  }
+
+  /**
+   * Timing the health checks use at `now`: the policy's, except that a lowered node-lost time
+   * takes effect only once the old one has passed since the change. Read-only: queries call it.
+   */
+  healthAt(now: number): HealthPolicy {
+    const health = this.health;
+    const previous = this.data.previousNodeLost;
+    if (!previous || now >= previous.until) return health;
+    return { ...health, nodeLostAfterMs: Math.max(health.nodeLostAfterMs, previous.nodeLostAfterMs) };
+  }
+
+  /** As `healthAt`, and forgets a lowered node-lost time's old value once it has passed. */
+  settleHealth(now: number): HealthPolicy {
+    const health = this.healthAt(now);
+    if (this.data.previousNodeLost && now >= this.data.previousNodeLost.until) delete this.data.previousNodeLost;
+    return health;
+  }
+
+  /**
+   * Changes lease and node-health timing. Later grants get the new TTL; leases granted before
+   * keep theirs (their steps renew at a third of it). A shorter node-lost time counts from when
+   * the old one has passed.
+   */
+  setHealth(policy: Partial<HealthPolicy>, now?: number): void {
+    const before = now !== undefined ? this.healthAt(now).nodeLostAfterMs : this.health.nodeLostAfterMs;
+    this.data.health = { ...this.data.health, ...policy };
+    if (now !== undefined && this.health.nodeLostAfterMs < before) {
+      this.data.previousNodeLost = { nodeLostAfterMs: before, until: now + before };
+    }
+  }
+}

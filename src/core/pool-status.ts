@@ -1,0 +1,124 @@
+/**
+ * The pool's `status` query: a readable picture of the pool for `allot status`, and the checks of
+ * the query's options. It reads the state and changes nothing.
+ */
+import { orderQueue } from './ordering';
+import { usageByNode } from './placement';
+import type { PoolStateData } from './pool-data';
+import { describeValue } from './errors';
+import { MAX_QUEUED } from './request-queue';
+import type { Lease, ResourceRequest } from './types';
+
+/** How many queued requests the `status` query lists unless asked for more or fewer. */
+export const STATUS_QUEUE_LIMIT = 1_000;
+
+/** Options of the `status` query. */
+export interface StatusOptions {
+  /** List at most this many queued requests, 0 to {@link MAX_QUEUED}. @default STATUS_QUEUE_LIMIT */
+  queueLimit?: number;
+}
+
+/** Checks the `status` query's options; returns the queue limit, or a message naming what is wrong. */
+export function statusQueueLimit(options: unknown): number | string {
+  if (options === undefined || options === null) return STATUS_QUEUE_LIMIT;
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    return `status options must be an object like {"queueLimit": 100}, got ${describeValue(options)}`;
+  }
+  const limit = (options as StatusOptions).queueLimit;
+  if (limit === undefined) return STATUS_QUEUE_LIMIT;
+  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 0 || limit > MAX_QUEUED) {
+    return `queueLimit must be an integer from 0 to ${MAX_QUEUED}, got ${describeValue(limit)}`;
+  }
+  return limit;
+}
+
+/** The answer of the pool's `status` query. */
+export interface PoolStatus {
+  pool: string;
+  nodes: {
+    id: string;
+    status: string;
+    labels: Record<string, string>;
+    cpu: { capacityMilli: number; usedMilli: number };
+    memory: { capacityMiB: number; usedMiB: number };
+    gpus: {
+      index: number;
+      model: string;
+      memoryMiB: number;
+      /** Share in use, 0 to 1. */
+      used: number;
+      holders: { leaseId: string; label: string }[];
+    }[];
+  }[];
+  leases: (Lease & { heldMs: number })[];
+  /** Requests queued in all; `queue` lists the first of them. */
+  queued: number;
+  /** Queued requests and the GPUs they ask for (milli-GPU, all replicas), per team. */
+  queuedByTeam: { team: string; count: number; gpuMilli: number }[];
+  /** The first queued requests in order, at most the query's `queueLimit`. */
+  queue: {
+    position: number;
+    requestId: string;
+    label: string;
+    team: string;
+    priority: number;
+    resources: ResourceRequest;
+    reason: string;
+    message: string;
+    waitedMs: number;
+  }[];
+}
+
+/**
+ * A readable picture of the pool for `allot status`: every node and lease, and the first
+ * `queueLimit` queued requests in order (a query's answer must stay within Temporal's 2 MiB).
+ */
+export function poolStatus(data: Readonly<PoolStateData>, now: number, queueLimit = STATUS_QUEUE_LIMIT): PoolStatus {
+  const usage = usageByNode(data.leases);
+  const byTeam = new Map<string, { team: string; count: number; gpuMilli: number }>();
+  for (const r of data.queue) {
+    const t = byTeam.get(r.team) ?? { team: r.team, count: 0, gpuMilli: 0 };
+    t.count++;
+    t.gpuMilli += r.resources.gpuMilli * (r.replicas ?? 1);
+    byTeam.set(r.team, t);
+  }
+  return {
+    pool: data.name,
+    nodes: data.nodes.map((n) => {
+      const u = usage.get(n.spec.id);
+      const leases = data.leases.filter((l) => l.nodeId === n.spec.id);
+      return {
+        id: n.spec.id,
+        status: n.status,
+        labels: n.spec.labels,
+        cpu: { capacityMilli: n.spec.cpuMilli, usedMilli: u?.cpuMilli ?? 0 },
+        memory: { capacityMiB: n.spec.memoryMiB, usedMiB: u?.memoryMiB ?? 0 },
+        gpus: n.spec.gpus.map((d) => ({
+          index: d.index,
+          model: d.model,
+          memoryMiB: d.memoryMiB,
+          used: (u?.gpuMilli[d.index] ?? 0) / 1000,
+          holders: leases
+            .filter((l) => l.gpus.some((g) => g.index === d.index))
+            .map((l) => ({ leaseId: l.leaseId, label: l.label })),
+        })),
+      };
+    }),
+    leases: data.leases.map((l) => ({ ...l, heldMs: now - l.grantedAt })),
+    queued: data.queue.length,
+    queuedByTeam: [...byTeam.values()].sort((a, b) => a.team.localeCompare(b.team)),
+    queue: orderQueue(data.queue)
+      .slice(0, queueLimit)
+      .map((r, i) => ({
+        position: i + 1,
+        requestId: r.requestId,
+        label: r.label,
+        team: r.team,
+        priority: r.priority,
+        resources: r.resources,
+        reason: r.reason,
+        message: r.message,
+        waitedMs: now - r.submittedAt,
+      })),
+  };
+}

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import type { AcquireInput, NodeSpec } from '../../src/core';
+import { PoolState, emptyPoolState, parseResources } from '../../src/core';
+
+const licensed: NodeSpec = {
+  id: 'n1',
+  cpuMilli: 8000,
+  memoryMiB: 32768,
+  gpus: [],
+  labels: {},
+  custom: { licenses: 2 },
+};
+
+function licenseRequest(id: string): AcquireInput {
+  const resources = parseResources({ cpu: 1, custom: { licenses: 1 } }).request;
+  if (!resources) throw new Error('bad fixture: the request does not parse');
+  return { requestId: id, owner: { kind: 'workflow', workflowId: `w-${id}` }, resources };
+}
+
+function licensedPool(): PoolState {
+  const pool = new PoolState(emptyPoolState('p'));
+  pool.registerNode(licensed, 0);
+  return pool;
+}
+
+describe('custom resources a node declares are never over-allocated', () => {
+  it('three 1-license requests queued together on a 2-license node: two are granted, the third waits', () => {
+    const pool = licensedPool();
+    for (const id of ['r1', 'r2', 'r3']) pool.acquire(licenseRequest(id), 0);
+    const grants = pool.schedule(0).filter((e) => e.kind === 'grant');
+    expect(grants).toHaveLength(2);
+    expect(pool.leases.map((l) => l.custom)).toEqual([{ licenses: 1 }, { licenses: 1 }]);
+    expect(pool.queue.map((r) => r.requestId)).toEqual(['r3']);
+  });
+
+  it('a request arriving after two licenses were granted waits until one is released', () => {
+    const pool = licensedPool();
+    pool.acquire(licenseRequest('r1'), 0);
+    pool.acquire(licenseRequest('r2'), 0);
+    pool.schedule(0);
+    pool.acquire(licenseRequest('r3'), 1);
+    expect(pool.schedule(1)).toEqual([]);
+    expect(pool.queue.map((r) => r.requestId)).toEqual(['r3']);
+    pool.release('r1');
+    expect(pool.schedule(2).map((e) => e.kind)).toEqual(['grant']);
+    expect(pool.leases.map((l) => l.requestId).sort()).toEqual(['r2', 'r3']);
+  });
+});
