@@ -5,7 +5,8 @@
  */
 import type { Issue } from './errors';
 import { describeValue } from './errors';
-import { emptyUsage, fitOnNode } from './placement';
+import { fitOnNode } from './fit';
+import { emptyUsage } from './node-usage';
 import { QuantityError, formatCpu, formatGpu, formatMemory, parseCpu, parseMemory } from './quantity';
 import type { Lease, NodeRecord, NodeSpec, PendingRequest, ResourceRequest } from './types';
 

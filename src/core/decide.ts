@@ -8,13 +8,12 @@ import { allocationOf } from './cluster';
 import { clusterCapacity, teamShares } from './fair-share';
 import type { NodeTemplate } from './capacity';
 import { describeTemplate, templateFor } from './capacity';
-import { intern, shapeKey } from './fit';
+import { unschedulableReason } from './fit';
+import { intern, shapeKey } from './shape';
 import { FragmentationModel } from './fragmentation';
 import { orderQueue } from './ordering';
-import type { Placement } from './placement';
-import { unschedulableReason } from './placement';
 import { Placer } from './placer';
-import type { FgdScoring } from './placer';
+import type { Placement } from './placer';
 import type { SchedulingPolicy } from './policy';
 import { DEFAULT_POLICY } from './policy';
 import type { LeaseGroup, PreemptionContext } from './preemption';
@@ -46,8 +45,6 @@ export interface DecideOptions {
   policy?: Partial<SchedulingPolicy>;
   /** Expected workload for fragmentation-aware placement. @default the shapes in the queue */
   workload?: FragmentationModel;
-  /** How fragmentation-aware placement compares nodes. @default 'points' */
-  fgdScoring?: FgdScoring;
 }
 
 /** A request to grant now, and where. */
@@ -159,7 +156,7 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
     policy.placement === 'fragmentation-aware'
       ? (options.workload ?? FragmentationModel.fromRequests(snapshot.queue.map((r) => r.resources)))
       : undefined;
-  const placer = new Placer(views.grant, policy.placement, model, options.fgdScoring);
+  const placer = new Placer(views.grant, policy.placement, model);
   let futurePlacer: Placer | undefined;
   const backfill = policy.backfill && now !== undefined;
   // The grace the pool enforces (see `health.ts`): a victim ends by then at the latest.
@@ -403,7 +400,7 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
    */
   function tryPreempt(request: PendingRequest, vector: Record<string, number>): boolean {
     const future = views.future;
-    futurePlacer ??= new Placer(future, policy.placement, model, options.fgdScoring);
+    futurePlacer ??= new Placer(future, policy.placement, model);
     const priority = requestPriority(request, now, policy.agingIntervalMs);
     const ctx: PreemptionContext = {
       cluster: future,

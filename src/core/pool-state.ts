@@ -29,8 +29,7 @@ import { TEAM_NAME } from './admin';
 import { compareRequests, orderQueue } from './ordering';
 import { hash53 } from './hash';
 import { leaseOwnerKey } from './preemption';
-import { usageByNode } from './placement';
-import type { FgdScoring } from './placer';
+import { usageByNode } from './node-usage';
 import type {
   Lease,
   NodeRecord,
@@ -192,8 +191,6 @@ export class PoolState {
   private readonly data: PoolStateData;
   private readonly releasedSet: Set<string>;
   private readonly rejected = new Map<string, Rejection>();
-  /** How fragmentation-aware placement compares nodes (see `useExactFgdScoring`). */
-  private fgdScoring: FgdScoring = 'points';
   /** Whether scaling under way for too long is given up (see `expireScaling`). */
   private scalingExpires = true;
   /** The queue by request id, kept in step with `data.queue`. */
@@ -207,14 +204,6 @@ export class PoolState {
     data.releasedKeys = keys.slice(Math.max(0, keys.length - RELEASED_MEMORY));
     data.released = [];
     this.releasedSet = new Set(data.releasedKeys);
-  }
-
-  /**
-   * Compares placements by the exact change in fragmentation, as pools did before FGD's points:
-   * a pool run recorded then must decide the same when replayed.
-   */
-  useExactFgdScoring(): void {
-    this.fgdScoring = 'exact';
   }
 
   /** The plain-JSON state, for continue-as-new and queries. */
@@ -776,7 +765,6 @@ export class PoolState {
     const decisions = decide(this.data, {
       now,
       policy: this.data.policy,
-      fgdScoring: this.fgdScoring,
     });
     const effects: Effect[] = [];
     for (const g of decisions.grants) {

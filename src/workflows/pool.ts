@@ -120,8 +120,6 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
   // A worker replays a run from its start, so this tells whether this worker had to replay it.
   const replayed = workflowInfo().unsafe.isReplaying;
   const pool = new PoolState(packed ? unpackState(packed) : (input.state ?? emptyPoolState(input.name)));
-  // Runs recorded before FGD's points keep deciding as they did.
-  if (!patched('allot-fgd-points-v1')) pool.useExactFgdScoring();
   // Runs from before scaling timed out waited for every scaler outcome.
   if (!patched('allot-scaling-timeout-v1')) pool.neverExpireScaling();
   const outbox: Effect[] = [];
