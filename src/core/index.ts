@@ -18,6 +18,7 @@ export * from './decide';
 export * from './health';
 export * from './admin';
 export * from './capacity';
+export * from './template-input';
 export * from './pool-state';
 export * from './priority';
 export * from './cluster';
