@@ -21,9 +21,10 @@ import { admissible, findVictims, groupLeases } from './preemption';
 import { requestPriority } from './priority';
 import type { TeamQuota } from './quota';
 import { nominalFirst, requestVector } from './quota';
-import { describeRequest, describeTime } from './reasons';
+import { describeRequest, describeTime } from './describe';
 import { leaseGraceMs } from './health';
 import { CycleViews } from './reservations';
+import type { Reason } from './reasons';
 import type { GpuShare, Lease, NodeRecord, PendingRequest } from './types';
 
 /** What the scheduler looks at. */
@@ -61,8 +62,8 @@ export interface GrantDecision {
 /** A request to keep waiting (or to reject), and why. */
 export interface WaitDecision {
   requestId: string;
-  /** `Resources`, `Priority`, `QuotaExhausted`, `Preempting`, `NoNodes`, or `Unschedulable` for rejections. */
-  reason: string;
+  /** `Resources`, `Priority`, `QuotaExhausted`, `Preempting`, `WaitingForCapacity`, `NoNodes`, or `Unschedulable` for rejections. */
+  reason: Reason;
   message: string;
 }
 
@@ -130,7 +131,7 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
   const policy: SchedulingPolicy = { ...DEFAULT_POLICY, ...options.policy };
   const now = options.now;
   const decisions: Decisions = { grants: [], rejections: [], waiting: [], preemptions: [] };
-  const wait = (requestId: string, reason: string, message: string): void => {
+  const wait = (requestId: string, reason: Reason, message: string): void => {
     decisions.waiting.push({ requestId, reason, message });
   };
   if (snapshot.queue.length === 0) return decisions;

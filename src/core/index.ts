@@ -34,4 +34,5 @@ export * from './preemption';
 export * from './backfill';
 export * from './policy';
 export * from './reasons';
+export * from './describe';
 export * from './hash';

@@ -30,6 +30,7 @@ import { compareRequests, orderQueue } from './ordering';
 import { hash53 } from './hash';
 import { leaseOwnerKey } from './preemption';
 import { usageByNode } from './node-usage';
+import type { Reason } from './reasons';
 import type {
   Lease,
   NodeRecord,
@@ -135,8 +136,8 @@ export interface AcquireInput {
 /** Where an acquire stands. */
 export type AcquireOutcome =
   | { status: 'granted'; lease: Lease }
-  | { status: 'queued'; ticket: string; position: number; reason: string; message: string }
-  | { status: 'rejected'; reason: string; message: string }
+  | { status: 'queued'; ticket: string; position: number; reason: Reason; message: string }
+  | { status: 'rejected'; reason: Reason; message: string }
   | { status: 'released' };
 
 /** Something the pool must tell a request's owner. */
@@ -940,7 +941,7 @@ export interface PoolStatus {
     team: string;
     priority: number;
     resources: ResourceRequest;
-    reason: string;
+    reason: Reason;
     message: string;
     waitedMs: number;
   }[];

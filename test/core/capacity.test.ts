@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { NodeRecord, PendingRequest, ResourceRequest } from '../../src/core';
+import type { NodeRecord, PendingRequest, Reason, ResourceRequest } from '../../src/core';
 import {
   DEFAULT_SCALING,
   PoolState,
@@ -29,7 +29,7 @@ function pending(
   id: string,
   resources: ResourceRequest,
   submittedAt = 0,
-  reason = 'WaitingForCapacity',
+  reason: Reason = 'WaitingForCapacity',
 ): PendingRequest {
   return {
     requestId: id,
