@@ -15,6 +15,7 @@ export * from './types';
 export * from './resources';
 export * from './ordering';
 export * from './decide';
+export * from './decisions';
 export * from './health';
 export * from './admin';
 export * from './capacity';

@@ -2,7 +2,7 @@
  * Keys of request shapes: requests with equal keys place the same way, so placement and the
  * scheduling cycle cache their answers per key.
  */
-import type { ResourceRequest } from './types';
+import type { PendingRequest, ResourceRequest } from './types';
 
 /**
  * Keys computed so far, per request object: a queue is scheduled again and again, and one string
@@ -38,5 +38,22 @@ export function shapeKey(r: ResourceRequest): string {
     );
     shapeKeys.set(r, key);
   }
+  return key;
+}
+
+/**
+ * Where a request object keeps its gang key. A symbol: JSON (the carried state) and structured
+ * clones leave it out, and reading it is a plain property load. It is read once per queued request
+ * per cycle: at 10,000 queued, a WeakMap lookup and then comparing un-interned key text in the
+ * cycle's maps took a third of the cycle.
+ */
+const GANG_KEY = Symbol('allot.gangKey');
+
+/** The shape of a request and its gang size: requests with equal keys place the same way. */
+export function gangKey(r: PendingRequest): string {
+  const cached = (r as { [GANG_KEY]?: string })[GANG_KEY];
+  if (cached !== undefined) return cached;
+  const key = intern(`${shapeKey(r.resources)}#${r.replicas ?? 1}`);
+  if (Object.isExtensible(r)) Object.defineProperty(r, GANG_KEY, { value: key });
   return key;
 }
