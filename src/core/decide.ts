@@ -40,6 +40,7 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
   const cycle = startCycle(snapshot, options);
   // 2. Order.
   for (const request of cycleQueue(cycle)) {
+    // What it asks of its team's quota; without quotas, nothing.
     const vector = cycle.views.nowLedger.empty ? {} : requestVector(request.resources, request.replicas ?? 1);
     // 3. Never satisfiable.
     if (settleUnsatisfiable(cycle, request)) continue;
@@ -50,8 +51,10 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
       backfillOrWait(cycle, request, vector);
       continue;
     }
-    // 5. Place, or preempt.
-    if (grant(cycle, request, vector) || preemptFor(cycle, request, vector) || settleLostRoom(cycle, request)) continue;
+    // 5. Place, or preempt; a preemptor whose room is gone waits in its own place instead.
+    if (grant(cycle, request, vector)) continue;
+    if (preemptFor(cycle, request, vector)) continue;
+    if (settleLostRoom(cycle, request)) continue;
     // 6. Blocked.
     block(cycle, request);
   }
