@@ -100,9 +100,9 @@ export class FragmentationModel {
   }
 
   /**
-   * FGD's GPUs and score for one copy on a node where it fits now: the fewest points lost
-   * (`fgdPoints`), then best-fit's score, then the fullest device (shares pack, whole GPUs stay
-   * free).
+   * FGD's GPUs and score for one copy on a node where it fits now: the most points (`fgdPoints`:
+   * the least growth in fragmentation), then best-fit's score, then the fullest device (shares
+   * pack, whole GPUs stay free).
    */
   score(n: NodeState, r: ResourceRequest, scale: Scale): Scored {
     let cached = this.byState.get(n);
