@@ -7,6 +7,7 @@ import {
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  deprecatePatch,
   log,
   patched,
   proxyActivities,
@@ -120,6 +121,8 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
   // A worker replays a run from its start, so this tells whether this worker had to replay it.
   const replayed = workflowInfo().unsafe.isReplaying;
   const pool = new PoolState(packed ? unpackState(packed) : (input.state ?? emptyPoolState(input.name)));
+  // Every run scores placements by FGD's points now; runs recorded with the patch still replay.
+  deprecatePatch('allot-fgd-points-v1');
   // Runs from before scaling timed out waited for every scaler outcome.
   if (!patched('allot-scaling-timeout-v1')) pool.neverExpireScaling();
   const outbox: Effect[] = [];
