@@ -7,7 +7,7 @@
  *
  * Pure in the core's sense: no clock, no I/O; it changes only the state it is given.
  */
-import type { Decisions } from './decide';
+import type { Decisions } from './decisions';
 import { leaseOwnerKey } from './preemption';
 import { waitedSoFar } from './priority';
 import type { Lease, PendingRequest, Rejection } from './types';

@@ -3,15 +3,9 @@
  * and a message in the form: what went wrong, why, and what to do.
  */
 
-/** Base class of every allot error; `code` names the kind of problem. */
-export class AllotError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'AllotError';
-  }
+/** Base class of every allot error: `code`, a literal per class, names the kind of problem. */
+export abstract class AllotError extends Error {
+  abstract readonly code: string;
 }
 
 /** One problem found while validating input: where it is, what kind, and a readable message. */
@@ -26,17 +20,10 @@ export interface Issue {
 
 /** Input failed validation; `issues` lists every problem at once. */
 export class ValidationError extends AllotError {
+  readonly code = 'InvalidInput';
   constructor(readonly issues: Issue[]) {
-    super('InvalidInput', formatIssues(issues));
+    super(formatIssues(issues));
     this.name = 'ValidationError';
-  }
-}
-
-/** A request that no registered node could ever satisfy. */
-export class UnschedulableError extends AllotError {
-  constructor(message: string) {
-    super('Unschedulable', message);
-    this.name = 'UnschedulableError';
   }
 }
 

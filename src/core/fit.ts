@@ -1,12 +1,17 @@
 /**
  * Whether a request fits a node: statically (on the empty node: labels, GPU model and memory,
- * capacity) and now (given what is free). Also the GPU shares a fit would take.
+ * capacity; and why it fits no node at all), and now (given what is free, in a cycle's
+ * `NodeState` or in a node's `NodeUsage`). Also the GPU shares a fit would take.
  *
  * Invariants: a whole GPU goes only to a device with nothing on it; a share of a GPU goes only
- * where the device's milli-GPU and memory stay within capacity.
+ * where the device's milli-GPU and memory stay within capacity; CPU and memory never exceed the
+ * node's capacity.
  */
 import type { NodeState } from './cluster';
+import type { NodeUsage } from './node-usage';
+import { formatCpu, formatGpu, formatMemory } from './quantity';
 import { isFractional, wholeGpus } from './resources';
+import { shapeKey } from './shape';
 import type { GpuDevice, GpuShare, NodeSpec, ResourceRequest } from './types';
 
 /** True when the device can serve the request's model and memory constraints. */
@@ -19,49 +24,6 @@ export function gpuMatches(device: GpuDevice, request: ResourceRequest): boolean
 export function labelsMatch(node: NodeSpec, request: ResourceRequest): boolean {
   for (const [k, v] of Object.entries(request.labels)) if (node.labels[k] !== v) return false;
   return true;
-}
-
-/**
- * Keys computed so far, per request object: a queue is scheduled again and again, and one string
- * per request (with its hash cached by the engine) is cheaper than building and hashing a new one
- * each cycle. Requests are never changed once parsed.
- */
-const shapeKeys = new WeakMap<ResourceRequest, string>();
-
-/** Distinct keys kept by `intern`; past this many it starts afresh (equal keys stay equal text). */
-const INTERN_LIMIT = 50_000;
-const interned = new Map<string, string>();
-
-/**
- * One string object per distinct key text. Maps keyed by interned keys find them by identity
- * instead of comparing text (keys built by concatenation are compared character by character).
- */
-export function intern(key: string): string {
-  const known = interned.get(key);
-  if (known !== undefined) return known;
-  if (interned.size >= INTERN_LIMIT) interned.clear();
-  interned.set(key, key);
-  return key;
-}
-
-/** A key equal for requests that place the same way (same shape and constraints). */
-export function shapeKey(r: ResourceRequest): string {
-  let key = shapeKeys.get(r);
-  if (key === undefined) {
-    const labels = Object.keys(r.labels).length > 0 ? JSON.stringify(r.labels) : '';
-    const custom = r.custom ? JSON.stringify(r.custom) : '';
-    key = intern(
-      `${r.cpuMilli}|${r.memoryMiB}|${r.gpuMilli}|${r.gpuMemoryMiB}|${JSON.stringify(r.gpuModels)}|${labels}|${custom}`,
-    );
-    shapeKeys.set(r, key);
-  }
-  return key;
-}
-
-/** A key equal for requests with the same static constraints (labels, GPU model and memory). */
-export function constraintKey(r: ResourceRequest): string {
-  const labels = Object.keys(r.labels).length > 0 ? JSON.stringify(r.labels) : '';
-  return `${r.gpuMemoryMiB}|${JSON.stringify(r.gpuModels)}|${labels}`;
 }
 
 /** `copiesWhenEmpty` so far, per inventory and shape: inventories are replaced, never changed. */
@@ -151,4 +113,86 @@ export function shareCandidates(n: NodeState, r: ResourceRequest): number[] {
     out.push(i);
   }
   return out;
+}
+
+/**
+ * The GPU shares the request would get on this node given its usage, or `undefined` if it does
+ * not fit now. Whole GPUs take the lowest free indices; a share of a GPU goes to the fullest
+ * device that still has room (packing), or else to the lowest free one.
+ */
+export function fitOnNode(node: NodeSpec, usage: NodeUsage, request: ResourceRequest): GpuShare[] | undefined {
+  if (!labelsMatch(node, request)) return undefined;
+  if (usage.cpuMilli + request.cpuMilli > node.cpuMilli) return undefined;
+  if (usage.memoryMiB + request.memoryMiB > node.memoryMiB) return undefined;
+  if (request.gpuMilli === 0) return [];
+  const eligible = node.gpus.filter((d) => gpuMatches(d, request));
+  if (isFractional(request)) {
+    let best: GpuDevice | undefined;
+    let bestUsed = -1;
+    for (const d of eligible) {
+      const used = usage.gpuMilli[d.index] ?? 0;
+      const memUsed = usage.gpuMemoryMiB[d.index] ?? 0;
+      if (used + request.gpuMilli > 1000) continue;
+      if (memUsed + request.gpuMemoryMiB > d.memoryMiB) continue;
+      if (used > bestUsed) {
+        best = d;
+        bestUsed = used;
+      }
+    }
+    return best ? [{ index: best.index, milli: request.gpuMilli, memoryMiB: request.gpuMemoryMiB }] : undefined;
+  }
+  const n = wholeGpus(request);
+  const free = eligible.filter((d) => (usage.gpuMilli[d.index] ?? 0) === 0 && (usage.gpuMemoryMiB[d.index] ?? 0) === 0);
+  if (free.length < n) return undefined;
+  return free
+    .sort((a, b) => a.index - b.index)
+    .slice(0, n)
+    .map((d) => ({ index: d.index, milli: 1000, memoryMiB: d.memoryMiB }));
+}
+
+/**
+ * Why a request can never be placed on any of these nodes, even when they are empty; `undefined`
+ * when at least one node could hold it. The message names the resource, the amount asked and the
+ * largest capacity on offer.
+ */
+export function unschedulableReason(nodes: readonly NodeSpec[], request: ResourceRequest): string | undefined {
+  if (nodes.some((n) => copiesWhenEmpty(n, request) > 0)) return undefined;
+  const labelled = nodes.filter((n) => labelsMatch(n, request));
+  if (labelled.length === 0) {
+    return `no node has labels ${JSON.stringify(request.labels)}`;
+  }
+  const maxCpu = Math.max(...labelled.map((n) => n.cpuMilli));
+  if (request.cpuMilli > maxCpu) {
+    return `asked for cpu ${formatCpu(request.cpuMilli)}, but the largest node has cpu ${formatCpu(maxCpu)}`;
+  }
+  const maxMem = Math.max(...labelled.map((n) => n.memoryMiB));
+  if (request.memoryMiB > maxMem) {
+    return `asked for memory ${formatMemory(request.memoryMiB)}, but the largest node has memory ${formatMemory(maxMem)}`;
+  }
+  for (const [name, amount] of Object.entries(request.custom ?? {})) {
+    const most = Math.max(...labelled.map((n) => n.custom?.[name] ?? 0));
+    if (amount > most) {
+      return most === 0
+        ? `asked for ${name} ${amount}, but no node offers ${name}`
+        : `asked for ${name} ${amount}, but the largest node has ${name} ${most}`;
+    }
+  }
+  const matching = labelled.map((n) => n.gpus.filter((d) => gpuMatches(d, request)).length);
+  const maxGpus = Math.max(...matching);
+  const constraint = describeGpuConstraint(request);
+  if (maxGpus === 0) {
+    return `asked for gpu ${formatGpu(request.gpuMilli)}${constraint}, but no node has such a GPU`;
+  }
+  const need = Math.max(1, wholeGpus(request));
+  if (need > maxGpus) {
+    return `asked for gpu ${formatGpu(request.gpuMilli)}${constraint}, but the largest node has gpu ${maxGpus}${constraint}`;
+  }
+  return `asked for ${formatCpu(request.cpuMilli)} cpu, ${formatMemory(request.memoryMiB)} memory and gpu ${formatGpu(request.gpuMilli)}${constraint} together, but no single node has all of them`;
+}
+
+function describeGpuConstraint(request: ResourceRequest): string {
+  const parts: string[] = [];
+  if (request.gpuModels.length > 0) parts.push(`model ${request.gpuModels.join('|')}`);
+  if (request.gpuMemoryMiB > 0) parts.push(`at least ${formatMemory(request.gpuMemoryMiB)} each`);
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
 }

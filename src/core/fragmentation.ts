@@ -7,11 +7,16 @@
  * for CPU-only classes, which use no GPU), otherwise the free share of each device too small for
  * one GPU's worth of the class. The node's expected fragmentation weighs the classes by their
  * popularity in the workload. A task goes where its placement increases the expected
- * fragmentation the least.
+ * fragmentation the least, scored in whole points as FGD's scheduler plugin does (`fgdPoints`),
+ * then as best-fit.
  */
+import type { Scale, Scored } from './best-fit';
+import { bestFitKey, compareScores } from './best-fit';
 import type { NodeState } from './cluster';
-import { shapeKey } from './fit';
-import type { NodeSpec, ResourceRequest } from './types';
+import { shareCandidates, wholeGpuShares } from './fit';
+import { isFractional } from './resources';
+import { shapeKey } from './shape';
+import type { GpuShare, NodeSpec, ResourceRequest } from './types';
 
 /** One kind of task in the expected workload, with its popularity. */
 export interface TaskClass {
@@ -32,6 +37,8 @@ export const DEFAULT_CLASS_COVERAGE = 0.95;
 export class FragmentationModel {
   readonly classes: readonly TaskClass[];
   private readonly memo = new Map<string, number>();
+  /** Each node state's fragmentation, as of its version. */
+  private readonly byState = new WeakMap<NodeState, { version: number; value: number }>();
 
   constructor(classes: readonly TaskClass[]) {
     const total = classes.reduce((s, c) => s + c.weight, 0);
@@ -91,6 +98,54 @@ export class FragmentationModel {
     this.memo.set(key, total);
     return total;
   }
+
+  /**
+   * FGD's GPUs and score for one copy on a node where it fits now: the most points (`fgdPoints`:
+   * the least growth in fragmentation), then best-fit's score, then the fullest device (shares
+   * pack, whole GPUs stay free).
+   */
+  score(n: NodeState, r: ResourceRequest, scale: Scale): Scored {
+    let cached = this.byState.get(n);
+    if (!cached || cached.version !== n.version) {
+      cached = { version: n.version, value: this.fragmentation(n) };
+      this.byState.set(n, cached);
+    }
+    const before = cached.value;
+    const cpuAfter = n.freeCpuMilli - r.cpuMilli;
+    const memAfter = n.freeMemoryMiB - r.memoryMiB;
+    const options: GpuShare[][] = isFractional(r)
+      ? shareCandidates(n, r).map((i) => [
+          { index: n.spec.gpus[i]?.index ?? i, milli: r.gpuMilli, memoryMiB: r.gpuMemoryMiB },
+        ])
+      : [r.gpuMilli === 0 ? [] : wholeGpuShares(n, r)];
+    let best: Scored | undefined;
+    for (const gpus of options) {
+      const after = [...n.gpuFree];
+      for (const g of gpus) {
+        const p = n.positionOf.get(g.index);
+        if (p !== undefined) after[p] = (after[p] ?? 0) - g.milli;
+      }
+      const delta = this.fragmentation(n, after, cpuAfter, memAfter) - before;
+      let deviceFreeAfter = 0;
+      for (const g of gpus) deviceFreeAfter += after[n.positionOf.get(g.index) ?? 0] ?? 0;
+      const scored: Scored = { gpus, key: [-fgdPoints(delta), bestFitKey(n, r, gpus, scale)[0] ?? 0, deviceFreeAfter] };
+      if (!best || compareScores(scored.key, best.key) < 0) best = scored;
+    }
+    return best ?? { gpus: [], key: [Infinity] };
+  }
+}
+
+/**
+ * FGD's score of a placement, as the paper's scheduler plugin computes it (the simulator released
+ * with Weng et al., ATC '23): the decrease in expected fragmentation, in GPUs, through a sigmoid,
+ * as a whole number of the scheduler framework's 0..100 points. Placements whose fragmentation
+ * grows by nearly the same amount (about 0.04 GPU apart near zero, more further out) score alike
+ * and go to the tie-breaks, so tiny differences (often from the rarest task classes) do not decide.
+ */
+export function fgdPoints(deltaMilli: number): number {
+  // A change of zero up to rounding (the same classes fit before and after) is exactly 50 points.
+  const d = Math.abs(deltaMilli) < 1e-6 ? 0 : deltaMilli;
+  return Math.trunc(100 / (1 + Math.exp(d / 1000)));
 }
 
 /** A node's GPU models, whether they are all one, and their part of a memo key. */

@@ -51,3 +51,14 @@ function anyAged(queue: readonly PendingRequest[], now: number | undefined, agin
   }
   return longest >= agingIntervalMs;
 }
+
+/**
+ * Requests that evicted work for their room and wait for it first, the earliest eviction first
+ * (stable), then the rest in their order: the room their victims free is theirs.
+ */
+export function preemptorsFirst(queue: PendingRequest[]): PendingRequest[] {
+  if (!queue.some((r) => r.preempting !== undefined)) return queue;
+  const first = queue.filter((r) => r.preempting !== undefined);
+  first.sort((a, b) => (a.preempting ?? 0) - (b.preempting ?? 0));
+  return [...first, ...queue.filter((r) => r.preempting === undefined)];
+}

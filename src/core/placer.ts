@@ -1,39 +1,31 @@
 /**
- * Placement policies over a `ClusterState`: where one copy of a request goes, and gangs (all copies
- * or none). Two policies:
- * - `fragmentation-aware` (the default): the node and GPU whose expected fragmentation grows the
- *   least under the workload (see `fragmentation.ts`), scored in whole points as FGD's scheduler
- *   plugin does (`fgdPoints`), then as best-fit;
- * - `best-fit`: the node left with the least free resources, as the FGD paper's baseline scores it:
- *   half its free CPU plus half its free GPU after placement, each as a share of the largest node's
- *   capacity; then the fewest free whole GPUs.
- * Every order ends with the node id, so the choice is deterministic. A share of a GPU goes, under
- * best-fit, to the fullest device that still has room.
+ * Where requests go on one `ClusterState`: one copy, or every copy of a gang (all or none). Two
+ * policies score a copy on each node where it fits now:
+ * - `fragmentation-aware` (the default): FGD's score (see `fragmentation.ts`);
+ * - `best-fit`: the node left with the least free resources (see `best-fit.ts`).
+ * The placer ranks the nodes by score, then by node id, so the choice is deterministic, and keeps
+ * each shape's ranking current as the cluster changes.
  */
+import type { Scale, Scored } from './best-fit';
+import { compareScores, scaleOf, scoreBestFit } from './best-fit';
 import type { ClusterState, NodeState } from './cluster';
-import { allocationOf, freeGpuMilli, freeWholeGpus } from './cluster';
-import { copiesWhenEmpty, fitsNow, shapeKey, shareCandidates, wholeGpuShares } from './fit';
+import { allocationOf } from './cluster';
+import { copiesWhenEmpty, fitsNow } from './fit';
 import type { FragmentationModel } from './fragmentation';
-import type { Placement } from './placement';
-import { isFractional } from './resources';
+import { shapeKey } from './shape';
 import type { GpuShare, NodeSpec, ResourceRequest } from './types';
 
-/**
- * How `fragmentation-aware` compares placements: in FGD's whole points (the default), or by the
- * exact change in fragmentation (how pools decided before; kept for their recorded histories).
- */
-export type FgdScoring = 'points' | 'exact';
+/** A chosen node and the GPU shares on it. */
+export interface Placement {
+  nodeId: string;
+  gpus: GpuShare[];
+}
 
 /** A placement policy's name. */
 export type PlacementPolicyName = 'fragmentation-aware' | 'best-fit';
 
 /** The placement policies, default first. */
 export const PLACEMENT_POLICIES: readonly PlacementPolicyName[] = ['fragmentation-aware', 'best-fit'];
-
-interface Scored {
-  gpus: GpuShare[];
-  key: number[];
-}
 
 /** A node where a shape fits now, and how well. */
 interface Ranked {
@@ -43,7 +35,7 @@ interface Ranked {
 
 /** Best first: by score, then node id. */
 function byRank(a: Ranked, b: Ranked): number {
-  const c = compare(a.scored.key, b.scored.key);
+  const c = compareScores(a.scored.key, b.scored.key);
   if (c !== 0) return c;
   const x = a.node.spec.id;
   const y = b.node.spec.id;
@@ -76,13 +68,10 @@ function stateKey(n: NodeState): string {
   return key;
 }
 
-const EPSILON = 1e-9;
-
 /** Chooses nodes and GPUs for requests on one cluster view. */
 export class Placer {
   private readonly eligible = new Map<string, NodeState[]>();
   private readonly scale: Scale;
-  private readonly fragmentation = new WeakMap<NodeState, { version: number; value: number }>();
   /** Per shape: scores by node state (`stateKey`). */
   private readonly stateScores = new Map<string, Map<string, Scored>>();
   /** Per shape: where it fits now, best first, and how far into the cluster's change log. */
@@ -93,15 +82,8 @@ export class Placer {
     readonly policy: PlacementPolicyName,
     /** The expected workload; required by `fragmentation-aware`, which falls back to best-fit without it. */
     readonly model?: FragmentationModel,
-    readonly scoring: FgdScoring = 'points',
   ) {
-    let cpu = 1;
-    let gpu = 1;
-    for (const n of cluster.nodes) {
-      cpu = Math.max(cpu, n.spec.cpuMilli);
-      gpu = Math.max(gpu, n.spec.gpus.length * 1000);
-    }
-    this.scale = { cpu, gpu };
+    this.scale = scaleOf(cluster.nodes);
   }
 
   /** Nodes (ready or not) that could hold one copy of the request if they were empty. */
@@ -206,96 +188,11 @@ export class Placer {
     let scored = byState.get(state);
     if (!scored) {
       scored =
-        this.policy === 'fragmentation-aware' && this.model ? this.scoreFgd(n, r) : scoreBestFit(n, r, this.scale);
+        this.policy === 'fragmentation-aware' && this.model
+          ? this.model.score(n, r, this.scale)
+          : scoreBestFit(n, r, this.scale);
       byState.set(state, scored);
     }
     return scored;
   }
-
-  private scoreFgd(n: NodeState, r: ResourceRequest): Scored {
-    const model = this.model as FragmentationModel;
-    let cached = this.fragmentation.get(n);
-    if (!cached || cached.version !== n.version) {
-      cached = { version: n.version, value: model.fragmentation(n) };
-      this.fragmentation.set(n, cached);
-    }
-    const before = cached.value;
-    const cpuAfter = n.freeCpuMilli - r.cpuMilli;
-    const memAfter = n.freeMemoryMiB - r.memoryMiB;
-    const options: GpuShare[][] = isFractional(r)
-      ? shareCandidates(n, r).map((i) => [
-          { index: n.spec.gpus[i]?.index ?? i, milli: r.gpuMilli, memoryMiB: r.gpuMemoryMiB },
-        ])
-      : [r.gpuMilli === 0 ? [] : wholeGpuShares(n, r)];
-    let best: Scored | undefined;
-    for (const gpus of options) {
-      const after = [...n.gpuFree];
-      for (const g of gpus) {
-        const p = n.positionOf.get(g.index);
-        if (p !== undefined) after[p] = (after[p] ?? 0) - g.milli;
-      }
-      const delta = model.fragmentation(n, after, cpuAfter, memAfter) - before;
-      // Ties (equal points): the node best-fit prefers, then the fullest device (shares pack,
-      // whole GPUs stay free).
-      let deviceFreeAfter = 0;
-      for (const g of gpus) deviceFreeAfter += after[n.positionOf.get(g.index) ?? 0] ?? 0;
-      const score = this.scoring === 'points' ? -fgdPoints(delta) : delta;
-      const scored: Scored = { gpus, key: [score, bestFitKey(n, r, gpus, this.scale)[0] ?? 0, deviceFreeAfter] };
-      if (!best || compare(scored.key, best.key) < 0) best = scored;
-    }
-    return best ?? { gpus: [], key: [Infinity] };
-  }
-}
-
-/**
- * FGD's score of a placement, as the paper's scheduler plugin computes it (the simulator released
- * with Weng et al., ATC '23): the decrease in expected fragmentation, in GPUs, through a sigmoid,
- * as a whole number of the scheduler framework's 0..100 points. Placements whose fragmentation
- * grows by nearly the same amount (about 0.04 GPU apart near zero, more further out) score alike
- * and go to the tie-breaks, so tiny differences (often from the rarest task classes) do not decide.
- */
-export function fgdPoints(deltaMilli: number): number {
-  // A change of zero up to rounding (the same classes fit before and after) is exactly 50 points.
-  const d = Math.abs(deltaMilli) < 1e-6 ? 0 : deltaMilli;
-  return Math.trunc(100 / (1 + Math.exp(d / 1000)));
-}
-
-/** The largest node's CPU and GPU capacity, which best-fit scores relate to. */
-interface Scale {
-  cpu: number;
-  gpu: number;
-}
-
-function scoreBestFit(n: NodeState, r: ResourceRequest, scale: Scale): Scored {
-  let gpus: GpuShare[] = [];
-  if (isFractional(r)) {
-    // The fullest device that still has room: shares pack onto partly used GPUs.
-    let bestPos = -1;
-    for (const i of shareCandidates(n, r)) {
-      if (bestPos < 0 || (n.gpuFree[i] ?? 0) < (n.gpuFree[bestPos] ?? 0)) bestPos = i;
-    }
-    if (bestPos >= 0)
-      gpus = [{ index: n.spec.gpus[bestPos]?.index ?? bestPos, milli: r.gpuMilli, memoryMiB: r.gpuMemoryMiB }];
-  } else if (r.gpuMilli > 0) gpus = wholeGpuShares(n, r);
-  return { gpus, key: bestFitKey(n, r, gpus, scale) };
-}
-
-function bestFitKey(n: NodeState, r: ResourceRequest, gpus: readonly GpuShare[], scale: Scale): number[] {
-  let wholeTaken = 0;
-  let milli = 0;
-  for (const g of gpus) {
-    milli += g.milli;
-    const p = n.positionOf.get(g.index);
-    if (p !== undefined && n.gpuFree[p] === 1000) wholeTaken++;
-  }
-  const left = (0.5 * (n.freeCpuMilli - r.cpuMilli)) / scale.cpu + (0.5 * (freeGpuMilli(n) - milli)) / scale.gpu;
-  return [left, freeWholeGpus(n) - wholeTaken];
-}
-
-function compare(a: readonly number[], b: readonly number[]): number {
-  for (let i = 0; i < Math.max(a.length, b.length); i++) {
-    const d = (a[i] ?? 0) - (b[i] ?? 0);
-    if (Math.abs(d) > EPSILON) return d;
-  }
-  return 0;
 }

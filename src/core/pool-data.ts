@@ -8,6 +8,7 @@ import type { NodeTemplate, ScalingPolicy, ScalingState } from './capacity';
 import type { HealthPolicy } from './health';
 import type { SchedulingPolicy } from './policy';
 import type { TeamQuota } from './quota';
+import type { Reason } from './reasons';
 import type { Lease, NodeRecord, PendingRequest, Rejection, RequestOwner, ResourceRequest } from './types';
 
 /** The serialised state of a pool: carried across continue-as-new. */
@@ -80,8 +81,8 @@ export interface AcquireInput {
 /** Where an acquire stands. */
 export type AcquireOutcome =
   | { status: 'granted'; lease: Lease }
-  | { status: 'queued'; ticket: string; position: number; reason: string; message: string }
-  | { status: 'rejected'; reason: string; message: string }
+  | { status: 'queued'; ticket: string; position: number; reason: Reason; message: string }
+  | { status: 'rejected'; reason: Reason; message: string }
   | { status: 'released' };
 
 /** Something the pool must tell a request's owner. */

@@ -3,11 +3,12 @@
  * the query's options. It reads the state and changes nothing.
  */
 import { orderQueue } from './ordering';
-import { usageByNode } from './placement';
+import { usageByNode } from './node-usage';
 import type { PoolStateData } from './pool-data';
 import { describeValue } from './errors';
 import { MAX_QUEUED } from './request-queue';
 import type { Lease, ResourceRequest } from './types';
+import type { Reason } from './reasons';
 
 /** How many queued requests the `status` query lists unless asked for more or fewer. */
 export const STATUS_QUEUE_LIMIT = 1_000;
@@ -63,7 +64,7 @@ export interface PoolStatus {
     team: string;
     priority: number;
     resources: ResourceRequest;
-    reason: string;
+    reason: Reason;
     message: string;
     waitedMs: number;
   }[];

@@ -7,10 +7,10 @@
  * parseGpu(0.5); // 500
  * ```
  */
-import { describeValue } from './errors';
+import { AllotError, describeValue } from './errors';
 
 /** A quantity that could not be parsed; carries the field, the value and the allowed form. */
-export class QuantityError extends Error {
+export class QuantityError extends AllotError {
   readonly code = 'invalid_quantity';
   constructor(
     readonly field: string,

@@ -1,12 +1,12 @@
 /**
- * Words for reasons: what a request asks for and when something is due, as people read them in
- * `allot queue` and the simulator's report.
+ * Why a request waits or was rejected, as a code in the manner of Slurm's `Reason` column; the
+ * message beside it says the same in words.
  */
-import { formatCpu, formatGpu, formatMemory } from './quantity';
-import type { PendingRequest } from './types';
 
-/** The reason codes of waiting and rejected requests, in the manner of Slurm's `Reason` column. */
+/** The reason codes of waiting and rejected requests. */
 export const REASONS = {
+  /** Queued and not yet considered by a scheduling cycle. */
+  Pending: 'Pending',
   /** Not enough free resources now; first in line. */
   Resources: 'Resources',
   /** Waiting behind a request that is first in line. */
@@ -15,31 +15,17 @@ export const REASONS = {
   QuotaExhausted: 'QuotaExhausted',
   /** Waiting for preempted work to stop. */
   Preempting: 'Preempting',
+  /** No node fits it now, but a node template does: waiting for a new node. */
+  WaitingForCapacity: 'WaitingForCapacity',
   /** No node has registered. */
   NoNodes: 'NoNodes',
   /** No node or quota could ever satisfy it (a rejection). */
   Unschedulable: 'Unschedulable',
+  /** Its team is not known to a pool with quotas (a rejection). */
+  UnknownTeam: 'UnknownTeam',
+  /** The pool's queue is full (a rejection; a step asks again later). */
+  QueueFull: 'QueueFull',
 } as const;
 
-/** What a request asks for: `gpu 2 (A100), cpu 4, memory 16Gi × 2 replicas`. */
-export function describeRequest(request: Pick<PendingRequest, 'resources' | 'replicas'>): string {
-  const r = request.resources;
-  const parts: string[] = [];
-  if (r.gpuMilli > 0) {
-    const constraint = [
-      r.gpuModels.length > 0 ? r.gpuModels.join('|') : '',
-      r.gpuMemoryMiB > 0 ? `${formatMemory(r.gpuMemoryMiB)} each` : '',
-    ].filter((s) => s !== '');
-    parts.push(`gpu ${formatGpu(r.gpuMilli)}${constraint.length > 0 ? ` (${constraint.join(', ')})` : ''}`);
-  }
-  parts.push(`cpu ${formatCpu(r.cpuMilli)}`, `memory ${formatMemory(r.memoryMiB)}`);
-  for (const [k, v] of Object.entries(r.custom ?? {})) parts.push(`${k} ${v}`);
-  const replicas = request.replicas ?? 1;
-  return `${parts.join(', ')}${replicas > 1 ? ` × ${replicas} replicas` : ''}`;
-}
-
-/** When something at `at` (ms) happens, relative to `now`: `in 90s`, or `at no known time`. */
-export function describeTime(at: number, now: number): string {
-  if (!Number.isFinite(at)) return 'at no known time: it needs resources held by work with no time limit';
-  return `in ${Math.max(0, Math.round((at - now) / 1000))}s`;
-}
+/** A reason code: one of `REASONS`. */
+export type Reason = (typeof REASONS)[keyof typeof REASONS];

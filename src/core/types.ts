@@ -2,6 +2,7 @@
  * Plain-JSON shapes shared by the core, the workflows and the clients. Everything here must survive
  * `JSON.stringify` unchanged: it travels in Temporal payloads and continue-as-new state.
  */
+import type { Reason } from './reasons';
 
 /** What a user writes for a step's resources (Kubernetes-style quantities). */
 export interface ResourceSpec {
@@ -114,7 +115,7 @@ export interface PendingRequest {
   /** Arrival sequence number in the pool: the final tiebreak. */
   seq: number;
   /** Why it waits, as a reason code (`Resources`, `Priority`, `NoNodes`, ...). */
-  reason: string;
+  reason: Reason;
   /** The reason in words. */
   message: string;
   /** Gang size: this many allocations of `resources`, granted all at once or not at all. @default 1 */
@@ -179,6 +180,7 @@ export interface Lease {
 export interface Rejection {
   requestId: string;
   owner: RequestOwner;
-  reason: string;
+  /** Why, as a reason code (`Unschedulable`, `QueueFull`, `UnknownTeam`). */
+  reason: Reason;
   message: string;
 }

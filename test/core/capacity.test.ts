@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { NodeRecord, PendingRequest, ResourceRequest } from '../../src/core';
+import type { NodeRecord, PendingRequest, Reason, ResourceRequest } from '../../src/core';
 import {
   DEFAULT_SCALING,
   PoolState,
@@ -29,7 +29,7 @@ function pending(
   id: string,
   resources: ResourceRequest,
   submittedAt = 0,
-  reason = 'WaitingForCapacity',
+  reason: Reason = 'WaitingForCapacity',
 ): PendingRequest {
   return {
     requestId: id,
@@ -52,15 +52,6 @@ const cpuNode: NodeRecord = {
 };
 
 describe('node templates', () => {
-  it('reads a100x2=3 as two A100 GPUs, at most three nodes', () => {
-    expect(a100x2).toMatchObject({ name: 'a100x2', max: 3, spec: { gpus: [{ model: 'A100' }, { model: 'A100' }] } });
-  });
-
-  it('rejects a malformed --autoscale naming the flag and the form', () => {
-    const { issues } = parseAutoscaleFlag('a100-2', {});
-    expect(issues[0]?.message).toMatch(/must be <model>x<gpus>=<max nodes>.*"a100-2"/);
-  });
-
   it('keeps a request that fits no node but fits a template waiting for capacity', () => {
     const d = decide({ nodes: [cpuNode], leases: [], queue: [pending('r', req({ gpu: 2 }))], templates: [a100x2] });
     expect(d.rejections).toEqual([]);

@@ -119,7 +119,7 @@ describe('preemption', () => {
     // would borrow: b-job goes first.
     const leases = [0, 1].map((g) => lease(`a${g}`).id(`a${g}`).team('a').gpus(g).grantedAt(g).preemptible().build());
     const requeued = [2, 3].map((g) => request(`a${g}`).team('a').gpu(1).at(g).seq(g).build());
-    const reclaimer = { ...request('b-job').team('b').gpu(2).at(100).seq(100).build(), reason: 'Preempting' };
+    const reclaimer = { ...request('b-job').team('b').gpu(2).at(100).seq(100).build(), reason: 'Preempting' as const };
     const d = run(leases, [...requeued, reclaimer], teams);
     expect(d.grants.map((g) => g.requestId)).toEqual(['b-job']);
     expect(d.preemptions).toEqual([]);
@@ -138,7 +138,7 @@ describe('preemption', () => {
       { name: 'b', nominal: { gpu: 1000 } },
       { name: 'c', nominal: { gpu: 1000 } },
     ];
-    const reclaimer = { ...request('b-job').team('b').gpu(1).at(100).seq(100).build(), reason: 'Preempting' };
+    const reclaimer = { ...request('b-job').team('b').gpu(1).at(100).seq(100).build(), reason: 'Preempting' as const };
     const d = run(
       [lease('a0').id('a0').team('a').gpus(0).preemptible().build(), lease('a1').id('a1').team('a').gpus(1).build()],
       [request('a2').team('a').gpu(1).at(2).seq(2).build(), reclaimer],

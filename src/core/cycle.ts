@@ -1,0 +1,156 @@
+/**
+ * The state of one scheduling cycle, which each step of `decide()` takes and updates: the views of
+ * the cluster and quotas, the placers, what the cycle has changed so far, and the line behind a
+ * blocked request. Steps 1 and 2 of the cycle build it and order its queue.
+ */
+import type { DecideOptions, Decisions, Snapshot } from './decisions';
+import { noDecisions } from './decisions';
+import { clusterCapacity, teamShares } from './fair-share';
+import { FragmentationModel } from './fragmentation';
+import { leaseGraceMs } from './health';
+import { orderQueue, preemptorsFirst } from './ordering';
+import { Placer } from './placer';
+import type { SchedulingPolicy } from './policy';
+import { DEFAULT_POLICY } from './policy';
+import type { LeaseGroup } from './preemption';
+import { groupLeases } from './preemption';
+import { nominalFirst } from './quota';
+import type { Reason } from './reasons';
+import { CycleViews } from './reservations';
+import { EndTimeline } from './timeline';
+import type { NodeSpec, PendingRequest } from './types';
+
+/** The line behind the first blocked request, and the reserved start that backfill must not delay. */
+export interface Line {
+  /** The first request that could not start: every later one waits behind it, or backfills. */
+  blockedBy: PendingRequest | undefined;
+  /** Why a request waits behind `blockedBy`, in words. */
+  behind: string;
+  /** Requests examined for backfill so far (at most the policy's `backfillDepth`). */
+  examined: number;
+  /** The earliest reserved start (ms) of the blocked requests: backfill must end by then. */
+  shadow: number;
+  /** The blocked request whose reserved start `shadow` is. */
+  shadowOwner: PendingRequest | undefined;
+  /** Reserved starts by gang key, and the cycle's `changes` and `frees` they were found at. */
+  readonly reservations: Map<string, { changes: number; frees: number; start: number }>;
+}
+
+/** What one cycle works on and has decided so far. */
+export interface Cycle {
+  readonly snapshot: Snapshot;
+  readonly policy: SchedulingPolicy;
+  /** Time (ms) of the cycle, if known. */
+  readonly now: number | undefined;
+  readonly decisions: Decisions;
+  /** Every node's inventory, ready or not. */
+  readonly specs: readonly NodeSpec[];
+  /** Free capacity and quota usage, now and once victims stop (see `reservations.ts`). */
+  readonly views: CycleViews;
+  /** The expected workload, under fragmentation-aware placement. */
+  readonly model: FragmentationModel | undefined;
+  /** Places grants in the grant view. */
+  readonly placer: Placer;
+  /** Places reservations in the future view; made on first use. */
+  futurePlacer: Placer | undefined;
+  /** Requests whose victims are stopping: chosen in an earlier cycle or in this one. */
+  readonly terminating: Set<string>;
+  /** Requests with victims still stopping for them, and the nodes those victims are on. */
+  readonly awaiting: ReadonlyMap<string, readonly string[]>;
+  /** Whether backfill is on: the policy allows it and `now` is known. */
+  readonly backfill: boolean;
+  /** When running work ends, for backfill's reserved starts. */
+  readonly ends: EndTimeline;
+  /** Running work grouped by request; made on first use. */
+  groups: LeaseGroup[] | undefined;
+  /** Why a gang key can never be granted, per team (`undefined`: it can be); filled as asked. */
+  readonly never: Map<string, Map<string, string | undefined>>;
+  /**
+   * Gang keys that found no room in the grant view since the last preemption: grants and
+   * reservations only take room there, and only victims chosen give some back.
+   */
+  readonly noFit: Set<string>;
+  /** Changes to the cluster so far: grants, reservations and preemptions. */
+  changes: number;
+  /** Preemptions so far, which free room in the future view. */
+  frees: number;
+  readonly line: Line;
+}
+
+/**
+ * Step 1: each node's free capacity and each team's usage, from the leases, now and once the
+ * victims already stopping are gone.
+ */
+export function startCycle(snapshot: Snapshot, options: DecideOptions): Cycle {
+  const policy: SchedulingPolicy = { ...DEFAULT_POLICY, ...options.policy };
+  const now = options.now;
+  const terminating = new Set<string>();
+  const awaiting = new Map<string, string[]>();
+  for (const l of snapshot.leases) {
+    if (l.preemptedAt === undefined) continue;
+    terminating.add(l.requestId);
+    if (l.preemptedFor === undefined) continue;
+    const nodes = awaiting.get(l.preemptedFor);
+    if (!nodes) awaiting.set(l.preemptedFor, [l.nodeId]);
+    else if (!nodes.includes(l.nodeId)) nodes.push(l.nodeId);
+  }
+  // The views read `terminating` as it grows: victims chosen in this cycle stop too.
+  const views = new CycleViews(snapshot.nodes, snapshot.leases, terminating, snapshot.teams);
+  const model =
+    policy.placement === 'fragmentation-aware'
+      ? (options.workload ?? FragmentationModel.fromRequests(snapshot.queue.map((r) => r.resources)))
+      : undefined;
+  return {
+    snapshot,
+    policy,
+    now,
+    decisions: noDecisions(),
+    specs: snapshot.nodes.map((n) => n.spec),
+    views,
+    model,
+    placer: new Placer(views.grant, policy.placement, model),
+    futurePlacer: undefined,
+    terminating,
+    awaiting,
+    backfill: policy.backfill && now !== undefined,
+    // The grace the pool enforces (see `health.ts`): a victim ends by then at the latest.
+    ends: new EndTimeline(snapshot.leases, (l) => leaseGraceMs(l, policy.gracePeriodMs)),
+    groups: undefined,
+    never: new Map(),
+    noFit: new Set(),
+    changes: 0,
+    frees: 0,
+    line: {
+      blockedBy: undefined,
+      behind: '',
+      examined: 0,
+      shadow: Infinity,
+      shadowOwner: undefined,
+      reservations: new Map(),
+    },
+  };
+}
+
+/**
+ * Step 2: the queue in order (see `ordering.ts`); with quotas, what teams' own quotas cover comes
+ * first (see `nominalFirst`); requests that wait for their victims' room go before all.
+ */
+export function cycleQueue(cycle: Cycle): PendingRequest[] {
+  const { snapshot, policy, views } = cycle;
+  const byPriority = orderQueue(snapshot.queue, {
+    now: cycle.now,
+    agingIntervalMs: policy.agingIntervalMs,
+    teamShares: policy.fairShare ? teamShares(snapshot.leases, clusterCapacity(cycle.specs)) : undefined,
+  });
+  return preemptorsFirst(views.nowLedger.empty ? byPriority : nominalFirst(byPriority, views.futureLedger));
+}
+
+/** Records that a request keeps waiting, and why. */
+export function wait(cycle: Cycle, request: PendingRequest, reason: Reason, message: string): void {
+  cycle.decisions.waiting.push({ requestId: request.requestId, reason, message });
+}
+
+/** The running work, grouped by request, with priorities aged as the policy says. */
+export function runningGroups(cycle: Cycle): LeaseGroup[] {
+  return (cycle.groups ??= groupLeases(cycle.snapshot.leases, cycle.policy.agingIntervalMs));
+}

@@ -1,0 +1,77 @@
+/**
+ * What a scheduling cycle reads (a snapshot of the pool, and options) and what it decides: grants,
+ * rejections, requests left waiting and their reasons, and preemptions. Plain data.
+ */
+import type { NodeTemplate } from './capacity';
+import type { FragmentationModel } from './fragmentation';
+import type { Placement } from './placer';
+import type { SchedulingPolicy } from './policy';
+import type { TeamQuota } from './quota';
+import type { Reason } from './reasons';
+import type { GpuShare, Lease, NodeRecord, PendingRequest } from './types';
+
+/** What the scheduler looks at. */
+export interface Snapshot {
+  nodes: readonly NodeRecord[];
+  leases: readonly Lease[];
+  queue: readonly PendingRequest[];
+  /** Team quotas (one cohort); absent or empty: no quotas. */
+  teams?: readonly TeamQuota[];
+  /** Kinds of node that can be added; a request that fits one waits (`WaitingForCapacity`) instead of being rejected. */
+  templates?: readonly NodeTemplate[];
+}
+
+/** What a cycle depends on beyond the snapshot. */
+export interface DecideOptions {
+  /** Time (ms) of the cycle; backfill and aging need it. @default unknown: no backfill, no aging */
+  now?: number;
+  /** Policy fields to change from `DEFAULT_POLICY`. */
+  policy?: Partial<SchedulingPolicy>;
+  /** Expected workload for fragmentation-aware placement. @default the shapes in the queue */
+  workload?: FragmentationModel;
+}
+
+/** A request to grant now, and where. */
+export interface GrantDecision {
+  requestId: string;
+  /** Node of the first (for most requests, the only) allocation. */
+  nodeId: string;
+  /** GPUs of the first allocation. */
+  gpus: GpuShare[];
+  /** Every allocation: one per replica of a gang. */
+  allocations: Placement[];
+}
+
+/** A request to keep waiting (or to reject), and why. */
+export interface WaitDecision {
+  requestId: string;
+  /** `Resources`, `Priority`, `QuotaExhausted`, `Preempting`, `WaitingForCapacity`, `NoNodes`, or `Unschedulable` for rejections. */
+  reason: Reason;
+  message: string;
+}
+
+/** Running work to evict so that a waiting request can start. */
+export interface PreemptDecision {
+  /** The victim's request id. */
+  requestId: string;
+  /** Every lease of the victim (a gang is evicted whole). */
+  leaseIds: string[];
+  /** The request that needs the room. */
+  preemptor: string;
+  reason: 'Preempted';
+  message: string;
+}
+
+/** The outcome of one cycle. */
+export interface Decisions {
+  grants: GrantDecision[];
+  /** Requests that no node (or quota) could ever satisfy. */
+  rejections: WaitDecision[];
+  waiting: WaitDecision[];
+  preemptions: PreemptDecision[];
+}
+
+/** Decisions with nothing in them yet. */
+export function noDecisions(): Decisions {
+  return { grants: [], rejections: [], waiting: [], preemptions: [] };
+}
