@@ -2,6 +2,7 @@
  * Errors the CLI reports to people without a stack trace.
  */
 import { ValidationError } from '../core';
+import { TemporalCliPathError } from '../workers/temporal-cli';
 
 /** A mistake in the user's input or environment; printed as `allot: <message>`. */
 export class UserError extends Error {
@@ -37,6 +38,10 @@ export function reportError(err: unknown): number {
   if (err instanceof UserError) {
     process.stderr.write(`allot: ${err.message}\n`);
     return err.exitCode;
+  }
+  if (err instanceof TemporalCliPathError) {
+    process.stderr.write(`allot: ${err.message}\n`);
+    return 2;
   }
   if (err instanceof ValidationError) {
     process.stderr.write(`allot: invalid input:\n${indent(err.message)}\n`);

@@ -55,3 +55,11 @@ export function parseInput(value: string | undefined): unknown[] {
     );
   }
 }
+
+/** A TCP port from 1 to 65535. */
+export function parsePort(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535)
+    throw new UserError(`${flag} must be a port number from 1 to 65535, got ${JSON.stringify(value)}`);
+  return n;
+}

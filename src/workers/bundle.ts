@@ -9,6 +9,8 @@ import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 
 const RUNNING_FROM_SOURCE = __filename.endsWith('.ts');
 const OWN_ROOT = path.resolve(__dirname, '..');
+/** The node_modules folder that holds allot's dependencies: allot's own in its repository, the project's once installed. */
+const DEPENDENCIES = path.resolve(require.resolve('@temporalio/workflow/package.json'), '..', '..', '..');
 
 /** Absolute path (without extension) of a module of allot's own source or build. */
 function own(module: string): string {
@@ -60,10 +62,11 @@ export async function bundleWorkflows(extraWorkflows: readonly string[] = []): P
         const alias = (config.resolve.alias ?? {}) as Record<string, string>;
         alias['allot/workflow$'] = own('workflow');
         config.resolve.alias = alias;
-        // The entry lives in a temporary folder: resolve packages from allot's own node_modules too.
+        // The entry lives in a temporary folder: resolve packages from allot's own node_modules too,
+        // and from the one that holds its dependencies (the user's, where npm hoisted them).
         config.resolve.modules = [
           ...(config.resolve.modules ?? ['node_modules']),
-          path.join(OWN_ROOT, '..', 'node_modules'),
+          ...new Set([path.join(OWN_ROOT, '..', 'node_modules'), DEPENDENCIES]),
         ];
         if (RUNNING_FROM_SOURCE) config.resolve.extensions = ['.ts', '.js', ...(config.resolve.extensions ?? [])];
         return config;

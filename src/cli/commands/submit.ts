@@ -7,16 +7,50 @@ import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { constants } from 'node:os';
-import { formatIssues } from '../core';
-import { CONTROL_TASK_QUEUE, DEFAULT_POOL } from '../workflows/messages';
-import { NON_ZERO_EXIT } from '../workflows/failures';
-import type { StepInput, StepResult } from '../workflows/step-types';
-import { validateStepInput } from '../workflows/step-validation';
-import { cliClient } from './context';
-import { UserError } from './errors';
-import { parseInteger, parsePairs, parseSeconds } from './parse';
-import { followStep } from './watch';
-import { formatDuration } from './format';
+import type { Command } from 'commander';
+import { formatIssues } from '../../core';
+import { CONTROL_TASK_QUEUE, DEFAULT_POOL } from '../../workflows/messages';
+import { NON_ZERO_EXIT } from '../../workflows/failures';
+import type { StepInput, StepResult } from '../../workflows/step-types';
+import { validateStepInput } from '../../workflows/step-validation';
+import { cliClient } from '../context';
+import { UserError } from '../errors';
+import { parseInteger, parsePairs, parseSeconds } from '../parse';
+import { followStep } from '../watch';
+import type { Exit } from '../options';
+import { collect } from '../options';
+import { formatDuration } from '../format';
+
+/** Adds `submit` to the program. */
+export function registerSubmit(program: Command, exit: Exit): void {
+  program
+    .command('submit')
+    .description('run one command as a step, like srun; exits with its exit code')
+    .usage('[options] -- CMD [ARGS...]')
+    .option('--gpu <n>', 'GPUs: a whole number, or a fraction of one GPU like 0.5')
+    .option('--cpu <quantity>', 'CPU, e.g. 2 or 500m (default 1)')
+    .option('--memory <quantity>', 'memory, e.g. 8Gi (default 1Gi)')
+    .option('--gpu-model <model>', 'GPU model, or alternatives A100|H100')
+    .option('--gpu-memory <quantity>', 'minimum memory per GPU, e.g. 40Gi')
+    .option('--label <key=value>', 'node label to require (repeatable)', collect)
+    .option('--pool <name>', 'pool', DEFAULT_POOL)
+    .option('--name <name>', 'step name (default: the command)')
+    .option('--priority <n>', 'priority from -1000 to 1000, larger first (default 0)')
+    .option('--team <team>', 'team to account the step to')
+    .option('--env <key=value>', 'environment variable for the workload (repeatable)', collect)
+    .option('--cwd <dir>', 'working directory of the workload (default: here)')
+    .option('--grace-period <seconds>', 'SIGTERM to SIGKILL on cancellation (default 30)')
+    .option('--time-limit <seconds>', 'wall-clock limit')
+    .option('--memory-limit <quantity>', 'kill the step past this memory (default: --memory), e.g. 12Gi')
+    .option(
+      '--preemptible',
+      'may be evicted by higher-priority work; it then queues again and resumes from its checkpoint',
+    )
+    .option('--no-wait', 'return once submitted')
+    .option('--json', 'print one JSON object with workflowId (and the result)')
+    .argument('[command...]', 'the workload, as argv (never run through a shell)')
+    .action(async (command: string[], o: SubmitOptions) => exit(await submit(command, o)));
+}
 
 /** Options of `allot submit`. */
 export interface SubmitOptions {

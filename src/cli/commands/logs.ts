@@ -5,12 +5,25 @@
  */
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import type { WorkflowHandle } from '@temporalio/client';
-import { cliClient } from './context';
-import { UserError } from './errors';
-import type { AttemptReport } from './launches';
-import { stepAttempts, stepHandle } from './launches';
-import { parseInteger } from './parse';
-import { describeUsage } from './usage';
+import type { Command } from 'commander';
+import { cliClient } from '../context';
+import { UserError } from '../errors';
+import type { AttemptReport } from '../launches';
+import type { Exit } from '../options';
+import { stepAttempts, stepHandle } from '../launches';
+import { parseInteger } from '../parse';
+import { describeUsage } from '../usage';
+
+/** Adds `logs` to the program. */
+export function registerLogs(program: Command, exit: Exit): void {
+  program
+    .command('logs')
+    .description("print a step's log, finished or running; --follow keeps printing until it ends")
+    .argument('<step>', 'the step workflow id, e.g. <pipeline id>/<step name>')
+    .option('-f, --follow', 'keep printing while the step runs, through its next attempts')
+    .option('--attempt <n>', 'attempt to show (default: the latest)')
+    .action(async (step: string, o: LogsOptions) => exit(await logs(step, o)));
+}
 
 /** Options of `allot logs`. */
 export interface LogsOptions {

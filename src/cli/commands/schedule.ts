@@ -5,11 +5,13 @@
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Client, ScheduleSummary } from '@temporalio/client';
 import type { Command } from 'commander';
-import { CONTROL_TASK_QUEUE } from '../workflows/messages';
-import { cliClient } from './context';
-import { UserError } from './errors';
-import { table } from './format';
-import { parseInput } from './parse';
+import { CONTROL_TASK_QUEUE } from '../../workflows/messages';
+import { cliClient } from '../context';
+import { UserError } from '../errors';
+import { table } from '../format';
+import type { Exit } from '../options';
+import { collect } from '../options';
+import { parseInput } from '../parse';
 
 /** Options of `allot schedule create`. */
 export interface ScheduleCreateOptions {
@@ -210,10 +212,8 @@ async function withSchedule(name: string, fn: (client: Client) => Promise<void>)
   }
 }
 
-const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
-
 /** Adds `allot schedule ...` to the program. */
-export function registerSchedule(program: Command, exit: (code: number) => void): void {
+export function registerSchedule(program: Command, exit: Exit): void {
   const schedule = program
     .command('schedule')
     .description('run pipelines on a cron schedule, with Temporal Schedules (see them in the UI under Schedules)');

@@ -1,34 +1,17 @@
 /**
- * `allot run <workflowType>`: starts a pipeline (or attaches to a running one with the same id),
- * follows its steps, and exits 0 on success, non-zero on failure: the CI trigger.
+ * How `allot run` follows a pipeline: its steps' progress as it changes, why a pipeline is stuck,
+ * and what went wrong when it failed.
  */
-import { randomUUID } from 'node:crypto';
-import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure, TerminatedFailure, TimeoutFailure } from '@temporalio/common';
-import { CONTROL_TASK_QUEUE } from '../workflows/messages';
 import { NON_ZERO_EXIT } from '../workflows/failures';
 import type { StepProgress, StepResult } from '../workflows/step-types';
-import { cliClient } from './context';
-import { rootMessage, UserError } from './errors';
+import { rootMessage } from './errors';
 import { formatDuration } from './format';
-import { parseInput } from './parse';
 import { describeProgress, readProgress, renderProgressTable, stepElapsed } from './watch';
 
-/** Options of `allot run`. */
-export interface RunOptions {
-  input?: string;
-  id?: string;
-  wait: boolean;
-  json?: boolean;
-  taskQueue?: string;
-}
-
-/** Exit codes of `allot run`. */
-export const RUN_EXIT = { succeeded: 0, failed: 1, cancelled: 130 } as const;
-
 /** One step of the pipeline as `allot run` follows it. */
-interface FollowedStep {
+export interface FollowedStep {
   workflowId: string;
   runId: string;
   /** The step relative to the pipeline: `train`, or `sweep/train-1` inside a sub-pipeline. */
@@ -39,121 +22,11 @@ interface FollowedStep {
   final: boolean;
 }
 
-/** Runs `allot run`; returns the exit code. */
-export async function run(workflowType: string, o: RunOptions): Promise<number> {
-  if (!/^[A-Za-z_$][\w$]*$/.test(workflowType)) {
-    throw new UserError(
-      `workflow type must be the name of an exported workflow function (e.g. trainPipeline), got ${JSON.stringify(workflowType)}`,
-    );
-  }
-  const args = parseInput(o.input);
-  const { client, settings, close } = await cliClient();
-  const say = (line: string): void => void process.stderr.write(`${line}\n`);
-  try {
-    const workflowId =
-      o.id ?? `${workflowType}-${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 4)}`;
-    const running = await runningType(client, workflowId);
-    if (running !== undefined && running !== workflowType) {
-      throw new UserError(
-        `--id ${workflowId} is already running as ${running}, not ${workflowType}; choose another --id or run ${running}`,
-      );
-    }
-    // USE_EXISTING: a second `allot run --id X` while X runs attaches to it instead of starting another.
-    const handle = await client.workflow.start(workflowType, {
-      taskQueue: o.taskQueue ?? CONTROL_TASK_QUEUE,
-      workflowId,
-      args,
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      staticSummary: `allot pipeline ${workflowType}`,
-      staticDetails: `Started by \`allot run\`. Each step is an \`allotStep\` child workflow; the table of steps is in this workflow's current details. Filter the steps with \`RootWorkflowId = "${workflowId}"\`.`,
-    });
-    const { runId } = await handle.describe();
-    const attached = running !== undefined;
-    say(
-      `${attached ? 'attached to running' : 'started'} ${workflowType} ${workflowId} (run ${runId}) on ${settings.connectionOptions.address ?? 'localhost:7233'}, namespace ${settings.namespace}`,
-    );
-    if (!o.wait) {
-      if (o.json)
-        process.stdout.write(`${JSON.stringify({ workflowId, runId, status: attached ? 'attached' : 'started' })}\n`);
-      return 0;
-    }
-    const result = client.workflow.getHandle(workflowId, runId).result();
-    const steps = await followPipeline(client, { workflowId, runId }, result, async (stuck) => {
-      say(
-        `${workflowType} ${workflowId}: the worker cannot run the pipeline's code (attempt ${stuck.attempt}): ${stuck.message}`,
-      );
-      if (!attached && UNKNOWN_TYPE.test(stuck.message)) {
-        await client.workflow
-          .getHandle(workflowId, runId)
-          .terminate(`allot run: no worker knows workflow type ${workflowType}`)
-          .catch(() => undefined);
-        throw new UserError(
-          `no worker on task queue ${o.taskQueue ?? CONTROL_TASK_QUEUE} has a pipeline named ${workflowType}; check the name, or start the worker with --workflows pointing at the module that exports it (the run was terminated)`,
-        );
-      }
-      say(
-        '  Temporal retries it until a fixed worker is deployed; or stop it with `allot cancel` / `temporal workflow terminate`.',
-      );
-    });
-    const summary = steps.map(stepSummary);
-    try {
-      const value: unknown = await result;
-      say(`${workflowType} ${workflowId}: succeeded`);
-      process.stdout.write(
-        o.json
-          ? `${JSON.stringify({ workflowId, runId, status: 'succeeded', result: value ?? null, steps: summary })}\n`
-          : `${JSON.stringify(value ?? null, null, 2)}\n`,
-      );
-      return RUN_EXIT.succeeded;
-    } catch (err) {
-      if (!(err instanceof WorkflowFailedError)) throw err;
-      const outcome = describeFailure(err, steps);
-      say(
-        `${workflowType} ${workflowId}: ${outcome.status}${outcome.step ? ` at step ${outcome.step}` : ''}: ${outcome.message}`,
-      );
-      if (outcome.result && outcome.result.logTail.length > 0) {
-        say(`--- last lines of ${outcome.step ?? 'the step'}'s log (${outcome.result.logFile}) ---`);
-        say(outcome.result.logTail.join('\n'));
-        say('---');
-      }
-      if (o.json) {
-        process.stdout.write(
-          `${JSON.stringify({
-            workflowId,
-            runId,
-            status: outcome.status,
-            step: outcome.step,
-            message: outcome.message,
-            exitCode: outcome.result?.exitCode,
-            logFile: outcome.result?.logFile,
-            logTail: outcome.result?.logTail,
-            steps: summary,
-          })}\n`,
-        );
-      }
-      return outcome.status === 'cancelled' ? RUN_EXIT.cancelled : RUN_EXIT.failed;
-    }
-  } finally {
-    await close();
-  }
-}
-
-/** The type of the running workflow with this id, or `undefined` if none runs. */
-async function runningType(client: Client, workflowId: string): Promise<string | undefined> {
-  try {
-    const d = await client.workflow.getHandle(workflowId).describe();
-    return d.status.name === 'RUNNING' ? d.type : undefined;
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return undefined;
-    throw err;
-  }
-}
-
 /**
  * Shows each step's progress until the pipeline ends: a table redrawn in place on a terminal, one
  * line per change otherwise (CI logs). Returns the steps as last seen.
  */
-async function followPipeline(
+export async function followPipeline(
   client: Client,
   pipeline: { workflowId: string; runId: string },
   until: Promise<unknown>,
@@ -262,10 +135,10 @@ async function followPipeline(
 }
 
 /** The message of a workflow task failure that names a type no worker has. */
-const UNKNOWN_TYPE = /no such function is exported by the workflow bundle/;
+export const UNKNOWN_TYPE = /no such function is exported by the workflow bundle/;
 
 /** A pipeline whose code keeps failing on the worker (a bug, an unknown type): Temporal retries it. */
-interface WorkflowTaskFailure {
+export interface WorkflowTaskFailure {
   attempt: number;
   message: string;
 }
@@ -302,7 +175,7 @@ async function directStepCount(client: Client, pipeline: { workflowId: string; r
 }
 
 /** A step as `--json` reports it. */
-function stepSummary(s: FollowedStep): Record<string, unknown> {
+export function stepSummary(s: FollowedStep): Record<string, unknown> {
   const p = s.progress;
   return {
     name: s.label,
@@ -319,7 +192,7 @@ function stepSummary(s: FollowedStep): Record<string, unknown> {
 }
 
 /** What went wrong: failed or cancelled, at which step, why, and the step's result if it ran. */
-function describeFailure(
+export function describeFailure(
   err: WorkflowFailedError,
   steps: readonly FollowedStep[],
 ): { status: 'failed' | 'cancelled'; step?: string; message: string; result?: StepResult } {
@@ -345,6 +218,7 @@ function describeFailure(
   return { status, step: labelOf(stepId, steps), message };
 }
 
+/** The step's label among the followed steps, or the last part of its id. */
 function labelOf(stepId: string | undefined, steps: readonly FollowedStep[]): string | undefined {
   if (stepId === undefined) return undefined;
   return steps.find((s) => s.workflowId === stepId)?.label ?? stepId.split('/').pop();

@@ -6,9 +6,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import type { PlacementPolicyName, SchedulingPolicy } from '../core';
-import { PLACEMENT_POLICIES } from '../core';
-import type { PolicyRun, Scenario, SimJob } from '../sim';
+import type { PlacementPolicyName, SchedulingPolicy } from '../../core';
+import { PLACEMENT_POLICIES } from '../../core';
+import type { PolicyRun, Scenario, SimJob } from '../../sim';
 import {
   SIMULATION_POLICY,
   computeMetrics,
@@ -23,8 +23,8 @@ import {
   runPacking,
   simulate,
   tiresiasJobs,
-} from '../sim';
-import { UserError } from './errors';
+} from '../../sim';
+import { UserError } from '../errors';
 
 /** Options of `allot simulate`, as commander gives them. */
 interface SimulateOptions {

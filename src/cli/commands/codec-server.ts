@@ -4,11 +4,12 @@
  * docs/security.md.
  */
 import type { Command } from 'commander';
-import { CODEC_KEY_ENV, CodecKeyError, codecFromEnv } from '../workers/codec';
-import { serveCodec } from '../workers/codec-server';
-import { UserError } from './errors';
-
-const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+import { CODEC_KEY_ENV, CodecKeyError, codecFromEnv } from '../../workers/codec';
+import { serveCodec } from '../../workers/codec-server';
+import { UserError } from '../errors';
+import { say, serve } from '../lifecycle';
+import type { Exit } from '../options';
+import { collect } from '../options';
 
 /** The Temporal UI of `allot dev` and of `temporal server start-dev`. */
 export const DEV_UI_ORIGINS = ['http://localhost:8233', 'http://127.0.0.1:8233'];
@@ -22,7 +23,7 @@ interface CodecServerCommandOptions {
 }
 
 /** Adds `codec-server` to the program. */
-export function registerCodecServer(program: Command, exit: (code: number) => void): void {
+export function registerCodecServer(program: Command, exit: Exit): void {
   program
     .command('codec-server')
     .description(`serve the payload codec of ${CODEC_KEY_ENV} to the Temporal UI and CLI (see docs/security.md)`)
@@ -67,17 +68,14 @@ async function codecServer(o: CodecServerCommandOptions): Promise<number> {
   } catch (err) {
     throw new UserError(`cannot listen on ${o.ip}:${port} (${(err as Error).message}); choose another --port`, 1);
   }
-  const say = (line: string): void => void process.stderr.write(`${line}\n`);
   say(`codec server on ${server.url} (key ${codec.keyId}); browsers allowed from ${origins.join(', ')}`);
   say(
     `  Temporal UI:  Settings → Codec Server → ${server.url} (or temporal server start-dev --ui-codec-endpoint ${server.url})`,
   );
   say(`  Temporal CLI: temporal workflow show --workflow-id ID --codec-endpoint ${server.url}`);
   say('Ctrl-C stops it.');
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
+  return serve(async (stop) => {
+    await stop.requested;
+    await server.close();
   });
-  await server.close();
-  return 0;
 }

@@ -1,0 +1,64 @@
+/**
+ * What the commands share: the exit callback, repeatable options, the inventory flags of
+ * `allot dev` and `allot agent`, and the `--workflows` modules of `allot dev` and `allot worker`.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import type { InventoryFlags } from '../workers/inventory';
+import { UserError } from './errors';
+import { parsePairs } from './parse';
+
+/** Receives the exit code of the command that ran. */
+export type Exit = (code: number) => void;
+
+/** Commander's collector of a repeatable option: each use appends its value. */
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** Inventory flags as commander gives them. */
+export interface InventoryOptions {
+  gpus?: string;
+  gpuModel?: string;
+  gpuMemory?: string;
+  cpu?: string;
+  memory?: string;
+  label?: string[];
+}
+
+/** Adds the flags that declare a node's inventory instead of detecting it. */
+export function inventoryOptions(cmd: Command): Command {
+  return cmd
+    .option('--gpus <n>', 'declare this many GPUs instead of detecting them (like Slurm gres.conf)')
+    .option('--gpu-model <model>', 'model of the declared GPUs', undefined)
+    .option('--gpu-memory <quantity>', 'memory of each declared GPU, e.g. 80Gi')
+    .option('--cpu <quantity>', 'CPU to offer, e.g. 16 or 15500m (default: detected cores)')
+    .option('--memory <quantity>', 'memory to offer, e.g. 64Gi (default: detected)')
+    .option('--label <key=value>', 'node label (repeatable)', collect);
+}
+
+/** The inventory flags in the form inventory detection takes. */
+export function inventoryFlags(o: InventoryOptions): InventoryFlags {
+  return {
+    gpus: o.gpus,
+    gpuModel: o.gpuModel,
+    gpuMemory: o.gpuMemory,
+    cpu: o.cpu,
+    memory: o.memory,
+    labels: parsePairs(o.label, '--label'),
+  };
+}
+
+/** `--workflows` paths made absolute; each must exist. */
+export function workflowModules(list: string[] | undefined): string[] {
+  return (list ?? []).map((p) => {
+    const abs = path.resolve(p);
+    if (!existsSync(abs))
+      throw new UserError(`--workflows ${p}: no such file; give a module that exports your pipeline workflows`);
+    return abs;
+  });
+}
+
+/** The modules as paths relative to here, for a progress line: ` (a.ts, b.ts)`, or nothing. */
+export function describeModules(modules: readonly string[]): string {
+  return modules.length > 0 ? ` (${modules.map((m) => path.relative(process.cwd(), m)).join(', ')})` : '';
+}
