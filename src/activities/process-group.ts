@@ -32,15 +32,7 @@ export interface ProcessGroupRun {
  * SIGKILL after the grace period) on cancellation, at the time limit and on a handback, and kills
  * it at once past the memory limit.
  */
-export function runProcessGroup({
-  ctx,
-  input,
-  env,
-  log,
-  activity,
-  startedAt,
-  cgroup,
-}: ProcessGroupRun): Promise<{
+export function runProcessGroup({ ctx, input, env, log, activity, startedAt, cgroup }: ProcessGroupRun): Promise<{
   code: number | null;
   signal: NodeJS.Signals | null;
   stopped?: Stopped;
