@@ -56,6 +56,8 @@ export interface PoolStatus {
   queued: number;
   /** Queued requests and the GPUs they ask for (milli-GPU, all replicas), per team. */
   queuedByTeam: { team: string; count: number; gpuMilli: number }[];
+  /** Queued requests per waiting reason, in all (the queue may list fewer). */
+  queuedByReason: { reason: Reason; count: number }[];
   /** The first queued requests in order, at most the query's `queueLimit`. */
   queue: {
     position: number;
@@ -77,11 +79,13 @@ export interface PoolStatus {
 export function poolStatus(data: Readonly<PoolStateData>, now: number, queueLimit = STATUS_QUEUE_LIMIT): PoolStatus {
   const usage = usageByNode(data.leases);
   const byTeam = new Map<string, { team: string; count: number; gpuMilli: number }>();
+  const byReason = new Map<Reason, number>();
   for (const r of data.queue) {
     const t = byTeam.get(r.team) ?? { team: r.team, count: 0, gpuMilli: 0 };
     t.count++;
     t.gpuMilli += r.resources.gpuMilli * (r.replicas ?? 1);
     byTeam.set(r.team, t);
+    byReason.set(r.reason, (byReason.get(r.reason) ?? 0) + 1);
   }
   return {
     pool: data.name,
@@ -108,6 +112,9 @@ export function poolStatus(data: Readonly<PoolStateData>, now: number, queueLimi
     leases: data.leases.map((l) => ({ ...l, heldMs: now - l.grantedAt })),
     queued: data.queue.length,
     queuedByTeam: [...byTeam.values()].sort((a, b) => a.team.localeCompare(b.team)),
+    queuedByReason: [...byReason]
+      .map(([reason, count]) => ({ reason, count }))
+      .sort((a, b) => a.reason.localeCompare(b.reason)),
     queue: orderQueue(data.queue)
       .slice(0, queueLimit)
       .map((r, i) => ({

@@ -43,6 +43,7 @@ function status(patch: Partial<PoolStatus> = {}): PoolStatus {
     leases: [],
     queued: 0,
     queuedByTeam: [],
+    queuedByReason: [],
     queue: [],
     ...patch,
   };

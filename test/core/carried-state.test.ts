@@ -97,7 +97,7 @@ describe('the state a pool carries across continue-as-new', () => {
 });
 
 describe('the status of a large queue', () => {
-  it('lists the first queued requests in order, and counts all of them per team', () => {
+  it('lists the first queued requests in order, and counts all of them per team and per reason', () => {
     const p = new PoolState(emptyPoolState('p'));
     for (let i = 0; i < 30; i++) p.acquire(request(i, { requestId: `r-${i}`, team: i % 3 === 0 ? 'a' : 'default' }), i);
     const s = p.status(100, 5);
@@ -107,6 +107,9 @@ describe('the status of a large queue', () => {
       ['a', 10],
       ['default', 20],
     ]);
+    expect(s.queuedByReason).toEqual([{ reason: 'Pending', count: 30 }]);
+    expect(p.status(100, 0).queue).toHaveLength(0);
+    expect(p.status(100, 0).queuedByReason).toEqual(s.queuedByReason);
     expect(p.status(100).queue).toHaveLength(30);
   });
 

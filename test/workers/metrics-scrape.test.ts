@@ -30,6 +30,10 @@ function poolStatus(pool: string): PoolStatus {
     leases: [],
     queued: 3,
     queuedByTeam: [{ team: 'default', count: 3, gpuMilli: 3000 }],
+    queuedByReason: [
+      { reason: 'Priority', count: 2 },
+      { reason: 'Resources', count: 1 },
+    ],
     queue: [{ reason: 'Resources' }, { reason: 'Priority' }] as PoolStatus['queue'],
   };
 }
@@ -89,13 +93,13 @@ describe('control worker metrics', () => {
     expect(Object.fromEntries(queries)).toEqual({ 'allot-pool/a status': 2, 'allot-pool/a capacity': 2 });
   });
 
-  it('count queued requests by reason, those past the listed rows as Unlisted', async () => {
+  it('count every queued request by reason, from the counts the pool keeps, not the rows it lists', async () => {
     const registry = new Registry();
     registerControlMetrics(registry, countingClient().client, ['a']);
     const text = await registry.metrics();
     expect(text).toContain('allot_pool_queue_by_reason{pool="a",reason="Resources"} 1');
-    expect(text).toContain('allot_pool_queue_by_reason{pool="a",reason="Priority"} 1');
-    expect(text).toContain('allot_pool_queue_by_reason{pool="a",reason="Unlisted"} 1');
+    expect(text).toContain('allot_pool_queue_by_reason{pool="a",reason="Priority"} 2');
+    expect(text).not.toContain('Unlisted');
   });
 });
 

@@ -17,12 +17,6 @@ const STATUS_TIMEOUT_MS = 5000;
  */
 const SNAPSHOT_TTL_MS = 500;
 
-/**
- * Queued requests a scrape lists, to count them by reason. The pool's answer carries one row per
- * listed request (a few hundred bytes each); requests past these are counted as `Unlisted`.
- */
-export const QUEUE_ROWS_PER_SCRAPE = 500;
-
 /** Each pool's answers, `undefined` where the pool did not answer. */
 export interface PoolSnapshot {
   statuses: Promise<Map<string, PoolStatus | undefined>>;
@@ -55,8 +49,8 @@ async function fetchStatus(client: Client, pool: string): Promise<PoolStatus | u
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
-      // Counts per team come whole; the first rows of the queue give the counts per reason.
-      client.workflow.getHandle(poolWorkflowId(pool)).query(statusQuery, { queueLimit: QUEUE_ROWS_PER_SCRAPE }),
+      // Counts per team and per reason come whole: no queue rows are needed.
+      client.workflow.getHandle(poolWorkflowId(pool)).query(statusQuery, { queueLimit: 0 }),
       new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), STATUS_TIMEOUT_MS))),
     ]);
   } catch {

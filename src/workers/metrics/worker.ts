@@ -148,11 +148,10 @@ function registerPoolGauges(registry: Registry, snapshot: ReturnType<typeof pool
   });
   poolGauge(
     'allot_pool_queue_by_reason',
-    'Requests waiting in the queue, per reason (Resources, Priority, QuotaExhausted, Preempting, NoNodes; Unlisted: past the rows a scrape reads)',
+    'Requests waiting in the queue, per reason (Resources, Priority, QuotaExhausted, Preempting, NoNodes, ...)',
     ['pool', 'reason'],
     (g, pool, s) => {
-      for (const r of s.queue) g.inc({ pool, reason: r.reason });
-      if (s.queued > s.queue.length) g.set({ pool, reason: 'Unlisted' }, s.queued - s.queue.length);
+      for (const r of s.queuedByReason) g.set({ pool, reason: r.reason }, r.count);
     },
   );
   poolGauge('allot_pool_queue_gpus', 'GPUs asked for by queued requests, per team', ['pool', 'team'], (g, pool, s) => {
