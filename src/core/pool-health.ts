@@ -21,11 +21,18 @@ export class PoolHealth {
     private readonly requests: RequestQueue,
   ) {}
 
-  /** Extends a lease by its own TTL. Returns the lease, or `undefined` if the pool no longer holds it. */
+  /**
+   * Extends a request's lease (every copy of a gang) by its own TTL. Returns the lease (a gang's
+   * first copy), or `undefined` if the pool no longer holds it.
+   */
   renew(requestId: string, now: number): Lease | undefined {
-    const lease = this.data.leases.find((l) => l.requestId === requestId);
-    if (lease) lease.expiresAt = now + (lease.ttlMs ?? this.settings.health.leaseTtlMs);
-    return lease;
+    let first: Lease | undefined;
+    for (const lease of this.data.leases) {
+      if (lease.requestId !== requestId) continue;
+      lease.expiresAt = now + (lease.ttlMs ?? this.settings.health.leaseTtlMs);
+      first ??= lease;
+    }
+    return first;
   }
 
   /**

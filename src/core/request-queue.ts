@@ -137,16 +137,19 @@ export class RequestQueue {
   }
 
   /**
-   * Gives back what a request holds, or withdraws it from the queue. Returns the released lease,
-   * if there was one. Releasing twice is a no-op. With `requeue` (the step queues again), or for
-   * a lease that was preempted, the step's waiting so far carries into its next attempt.
+   * Gives back what a request holds (every copy of a gang: they end together), or withdraws it
+   * from the queue. Returns the released lease (a gang's first copy), if there was one. Releasing
+   * twice is a no-op. With `requeue` (the step queues again), or for a lease that was preempted,
+   * the step's waiting so far carries into its next attempt.
    */
   release(requestId: string, options: { requeue?: boolean } = {}): Lease | undefined {
     const queued = this.byId.has(requestId) ? this.data.queue.findIndex((r) => r.requestId === requestId) : -1;
     const request = queued >= 0 ? this.data.queue.splice(queued, 1)[0] : undefined;
     this.byId.delete(requestId);
-    const held = this.data.leases.findIndex((l) => l.requestId === requestId);
-    const lease = held >= 0 ? this.data.leases.splice(held, 1)[0] : undefined;
+    let lease: Lease | undefined;
+    for (let i = this.data.leases.length - 1; i >= 0; i--) {
+      if (this.data.leases[i]?.requestId === requestId) lease = this.data.leases.splice(i, 1)[0];
+    }
     if (request || lease) this.memory.remember(requestId);
     if (lease && lease.owner.kind === 'workflow' && (options.requeue || lease.preemptedAt !== undefined)) {
       this.memory.carryWait(lease.owner.workflowId, lease.waitedMs ?? 0);

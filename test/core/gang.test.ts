@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { decide } from '../../src/core';
-import { lease, node, request, snapshot } from './builders';
+import type { Lease } from '../../src/core';
+import { PoolState, decide, emptyPoolState } from '../../src/core';
+import { lease, node, request, res, snapshot } from './builders';
 
 describe('gangs', () => {
   it('grants every replica at once, possibly on different nodes', () => {
@@ -35,5 +36,48 @@ describe('gangs', () => {
       reason: 'Unschedulable',
       message: 'asks for 2 replicas, but all nodes together hold at most 1 at once',
     });
+  });
+});
+
+describe('a gang in the pool state', () => {
+  /** A pool of two 4-GPU nodes that has granted a 2-replica gang (one lease per copy). */
+  function grantedGang(): { pool: PoolState; leases: readonly Lease[] } {
+    const data = emptyPoolState('p');
+    data.queue.push({
+      ...request('g').gpu(4).replicas(2).build(),
+      owner: { kind: 'workflow', workflowId: 'wf-g' },
+      queuedAt: 0,
+    });
+    const pool = new PoolState(data);
+    pool.registerNode(node('n1').gpus(4).build().spec, 0);
+    pool.registerNode(node('n2').gpus(4).build().spec, 0);
+    const granted = pool.schedule(0).filter((e) => e.kind === 'grant');
+    expect(granted).toHaveLength(2);
+    return { pool, leases: [...pool.leases] };
+  }
+
+  it('gives back every copy when the gang is released', () => {
+    const { pool } = grantedGang();
+    pool.release('g');
+    expect(pool.leases).toEqual([]);
+    // All eight GPUs are free again: a whole-node request is granted at once.
+    pool.acquire({ requestId: 'next', owner: { kind: 'client', name: 'c' }, resources: res({ gpu: 4 }) }, 1);
+    expect(pool.schedule(1).map((e) => e.kind)).toEqual(['grant']);
+  });
+
+  it('renews every copy, so that no copy of a running gang expires', () => {
+    const { pool } = grantedGang();
+    const ttl = pool.health.leaseTtlMs;
+    pool.renew('g', ttl - 1);
+    for (const n of ['n1', 'n2']) pool.heartbeat(n, ttl);
+    expect(pool.leases.map((l) => l.expiresAt)).toEqual([2 * ttl - 1, 2 * ttl - 1]);
+    expect(pool.checkHealth(ttl + 1)).toEqual([]);
+  });
+
+  it('ends every copy when one is taken back', () => {
+    const { pool, leases } = grantedGang();
+    const first = leases[0] as Lease;
+    pool.register(node(first.nodeId).gpus(4).build().spec, 1, { deadLeases: [first.leaseId] });
+    expect(pool.leases).toEqual([]);
   });
 });
