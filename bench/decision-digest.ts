@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { NodeSpec, SchedulingPolicy, TeamQuota } from '../src/core';
+import { SeededRandom } from '../src/chaos/random';
 import { PoolState, decide, emptyPoolState, parseResources } from '../src/core';
 
 const args = process.argv.slice(2);
@@ -29,72 +30,22 @@ const root = path.resolve(__dirname, '..');
 
 function simulateDigest(dir: string): string {
   const t = (p: string) => path.join(dir, p);
+  const tiresias = (nodes: string, ...more: string[]) => [
+    ...['--trace', t('tiresias/60_job.csv'), '--nodes', t(`tiresias/${nodes}`), '--format', 'tiresias'],
+    ...more,
+  ];
+  const alibaba = (pods: string, ...more: string[]) => [
+    ...['--trace', t(`alibaba-gpu-v2023/${pods}`), '--nodes', t('alibaba-gpu-v2023/openb_node_list_gpu_node.csv')],
+    ...more,
+  ];
   const runs: string[][] = [
-    ['--trace', t('tiresias/60_job.csv'), '--nodes', t('tiresias/cluster_spec.csv'), '--format', 'tiresias'],
-    [
-      '--trace',
-      t('tiresias/60_job.csv'),
-      '--nodes',
-      t('tiresias/n32g4.csv'),
-      '--format',
-      'tiresias',
-      '--compare',
-      'backfill',
-    ],
-    [
-      '--trace',
-      t('tiresias/60_job.csv'),
-      '--nodes',
-      t('tiresias/n32g4.csv'),
-      '--format',
-      'tiresias',
-      '--compare',
-      'fairShare',
-    ],
-    [
-      '--trace',
-      t('tiresias/60_job.csv'),
-      '--nodes',
-      t('tiresias/cluster_spec.csv'),
-      '--format',
-      'tiresias',
-      '--compare',
-      'preemption',
-    ],
-    [
-      '--trace',
-      t('alibaba-gpu-v2023/openb_pod_list_default.csv'),
-      '--nodes',
-      t('alibaba-gpu-v2023/openb_node_list_gpu_node.csv'),
-      '--format',
-      'alibaba',
-      '--limit',
-      '1500',
-      '--compare',
-      'placement',
-    ],
-    [
-      '--trace',
-      t('alibaba-gpu-v2023/openb_pod_list_gpuspec33.csv'),
-      '--nodes',
-      t('alibaba-gpu-v2023/openb_node_list_gpu_node.csv'),
-      '--format',
-      'alibaba',
-      '--limit',
-      '1500',
-      '--compare',
-      'preemption',
-    ],
-    [
-      '--mode',
-      'packing',
-      '--trace',
-      t('alibaba-gpu-v2023/openb_pod_list_gpushare100.csv'),
-      '--nodes',
-      t('alibaba-gpu-v2023/openb_node_list_gpu_node.csv'),
-      '--limit',
-      '3000',
-    ],
+    tiresias('cluster_spec.csv'),
+    tiresias('n32g4.csv', '--compare', 'backfill'),
+    tiresias('n32g4.csv', '--compare', 'fairShare'),
+    tiresias('cluster_spec.csv', '--compare', 'preemption'),
+    alibaba('openb_pod_list_default.csv', '--format', 'alibaba', '--limit', '1500', '--compare', 'placement'),
+    alibaba('openb_pod_list_gpuspec33.csv', '--format', 'alibaba', '--limit', '1500', '--compare', 'preemption'),
+    ['--mode', 'packing', ...alibaba('openb_pod_list_gpushare100.csv', '--limit', '3000')],
   ];
   const out = runs.map((r) =>
     execFileSync(process.execPath, [path.join(root, 'bin/allot.js'), 'simulate', '--json', ...r], {
@@ -105,22 +56,11 @@ function simulateDigest(dir: string): string {
   return sha(out.join('\n'));
 }
 
-/** mulberry32: a small seeded generator, so every run drives the same pools. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function pools(count: number): string {
   const hash = createHash('sha256');
   for (let seed = 1; seed <= count; seed++) {
-    const r = rng(seed);
+    const random = new SeededRandom(seed);
+    const r = () => random.next();
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
     const pool = new PoolState(emptyPoolState(`p${seed}`));
     let now = 0;
