@@ -3,6 +3,7 @@
  */
 import { ValidationError } from '../core';
 import { TemporalCliPathError } from '../workers/temporal-cli';
+import { WorkflowModulesError } from '../workers/bundle-error';
 
 /** A mistake in the user's input or environment; printed as `allot: <message>`. */
 export class UserError extends Error {
@@ -39,7 +40,7 @@ export function reportError(err: unknown): number {
     process.stderr.write(`allot: ${err.message}\n`);
     return err.exitCode;
   }
-  if (err instanceof TemporalCliPathError) {
+  if (err instanceof TemporalCliPathError || err instanceof WorkflowModulesError) {
     process.stderr.write(`allot: ${err.message}\n`);
     return 2;
   }

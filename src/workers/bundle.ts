@@ -1,11 +1,12 @@
 /**
  * Bundles allot's workflows, plus a user's pipeline modules, into one workflow bundle.
  */
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { WorkflowModulesError } from './bundle-error';
 
 const RUNNING_FROM_SOURCE = __filename.endsWith('.ts');
 const OWN_ROOT = path.resolve(__dirname, '..');
@@ -27,6 +28,12 @@ const NOT_A_MODULE = /(\.d\.ts|\.(test|spec)\.[jt]s)$/;
  */
 export function workflowModulePaths(target: string): string[] {
   const abs = path.resolve(target);
+  if (!existsSync(abs)) {
+    throw new WorkflowModulesError(
+      [target],
+      `--workflows ${target}: no such file or folder; give a module that exports your pipelines, or a folder of them`,
+    );
+  }
   if (!statSync(abs).isDirectory()) return [abs];
   const found: string[] = [];
   const walk = (dir: string): void => {
@@ -72,6 +79,14 @@ export async function bundleWorkflows(extraWorkflows: readonly string[] = []): P
         return config;
       },
     });
+  } catch (err) {
+    if (!/Webpack finished with errors/.test((err as Error).message)) throw err;
+    const where = extraWorkflows.length > 0 ? extraWorkflows.join(', ') : 'allot';
+    throw new WorkflowModulesError(
+      extraWorkflows,
+      `cannot bundle the workflows of ${where}: the errors above say where (a syntax error, or an import ` +
+        'that does not resolve, such as a Node module, which workflow code cannot use); fix them and start again',
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

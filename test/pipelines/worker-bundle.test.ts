@@ -7,10 +7,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { reportError } from '../../src/cli/errors';
 import { startAgent } from '../../src/workers/agent';
 import type { Agent } from '../../src/workers/agent';
 import { bundleWorkflows, workflowModulePaths } from '../../src/workers/bundle';
+import { WorkflowModulesError } from '../../src/workers/bundle-error';
 import { ensurePool } from '../../src/workers/pool-client';
 import { poolWorkflowId } from '../../src/workflows/messages';
 import { tempDir } from '../helpers/temp';
@@ -103,5 +105,44 @@ describe('bundling a folder of pipelines', () => {
       args: [{ pool }],
     });
     expect(count).toBe(2);
+  });
+});
+
+describe('a --workflows path that is wrong', () => {
+  const said = (err: unknown): { code: number; text: string } => {
+    const lines: string[] = [];
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      return { code: reportError(err), text: lines.join('') };
+    } finally {
+      write.mockRestore();
+    }
+  };
+
+  it('names a path that does not exist, without a stack trace', async () => {
+    const missing = path.join(dir, 'no-such-pipelines');
+    const err: unknown = await bundleWorkflows([missing]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowModulesError);
+    const { code, text } = said(err);
+    expect(code).toBe(2);
+    expect(text).toBe(
+      `allot: --workflows ${missing}: no such file or folder; give a module that exports your pipelines, or a folder of them\n`,
+    );
+  });
+
+  it('says that a module with a syntax error cannot be bundled, without a stack trace', async () => {
+    const broken = path.join(dir, 'broken');
+    mkdirSync(broken, { recursive: true });
+    writeFileSync(path.join(broken, 'index.ts'), 'export async function brokenPipeline( {\n');
+    const err: unknown = await bundleWorkflows([broken]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowModulesError);
+    const { code, text } = said(err);
+    expect(code).toBe(2);
+    expect(text).toContain(`allot: cannot bundle the workflows of ${broken}: the errors above say where`);
+    expect(text).not.toContain('unexpected error');
+    expect(text).not.toMatch(/\n\s+at /);
   });
 });
