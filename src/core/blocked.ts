@@ -11,6 +11,7 @@ import { wait } from './cycle';
 import { describeRequest, describeTime } from './describe';
 import type { ResourceVector } from './quota';
 import { gangKey } from './shape';
+import { describeShortage } from './shortage';
 import type { PendingRequest } from './types';
 
 /** Step 6: the request blocks the line, with its reserved start when backfill knows it. */
@@ -23,12 +24,13 @@ export function block(cycle: Cycle, request: PendingRequest): void {
     cycle.backfill && line.shadowOwner === request && line.shadow !== Infinity
       ? `; due to start ${describeTime(line.shadow, cycle.now ?? 0)}`
       : '';
-  wait(
-    cycle,
-    request,
-    'Resources',
-    `waiting for resources: ${describeRequest(request)} is not free on any Ready node${eta}`,
-  );
+  wait(cycle, request, 'Resources', `${notFree(cycle, request)}${eta}`);
+}
+
+/** `waiting for resources: … is not free on any Ready node`, and what is short. */
+function notFree(cycle: Cycle, request: PendingRequest): string {
+  const short = describeShortage(cycle.views.grant.nodes, request.resources);
+  return `waiting for resources: ${describeRequest(request)} is not free on any Ready node${short ? `; ${short}` : ''}`;
 }
 
 /**
@@ -63,7 +65,7 @@ export function backfillOrWait(cycle: Cycle, request: PendingRequest, vector: Re
  */
 export function settleLostRoom(cycle: Cycle, request: PendingRequest): boolean {
   if (request.preempting === undefined) return false;
-  wait(cycle, request, 'Resources', `waiting for resources: ${describeRequest(request)} is not free on any Ready node`);
+  wait(cycle, request, 'Resources', notFree(cycle, request));
   return true;
 }
 

@@ -56,7 +56,8 @@ describe('every waiting request carries a reason', () => {
         {
           requestId: 'r',
           reason: 'Resources',
-          message: 'waiting for resources: gpu 1, cpu 1, memory 1Gi is not free on any Ready node',
+          message:
+            'waiting for resources: gpu 1, cpu 1, memory 1Gi is not free on any Ready node; short: gpu (at most 0 of 1 free)',
         },
       ],
     },
@@ -68,7 +69,8 @@ describe('every waiting request carries a reason', () => {
         {
           requestId: 'a',
           reason: 'Resources',
-          message: 'waiting for resources: gpu 1, cpu 1, memory 1Gi is not free on any Ready node',
+          message:
+            'waiting for resources: gpu 1, cpu 1, memory 1Gi is not free on any Ready node; short: gpu (at most 0 of 1 free)',
         },
         { requestId: 'b', reason: 'Priority', message: 'waiting behind a (priority 0), which is first in line' },
       ],
@@ -79,5 +81,76 @@ describe('every waiting request carries a reason', () => {
 
   it('NoNodes before any node registers', () => {
     expect(decide(snapshot({ nodes: [], queue: [request('r').gpu(1).build()] })).waiting[0]?.reason).toBe('NoNodes');
+  });
+});
+
+describe('a wait for resources says what is short', () => {
+  const waitingFor = (parts: Parameters<typeof snapshot>[0]): string | undefined =>
+    decide(snapshot(parts)).waiting.find((w) => w.reason === 'Resources')?.message;
+
+  it('names CPU when a 2-CPU node has free GPUs but no free CPU', () => {
+    const small = [node('n1').gpus(4, 'A100').cpu(2).memoryGi(64).build()];
+    const message = waitingFor({
+      nodes: small,
+      leases: [lease('x').on('n1').gpus().cpu(2).build()],
+      queue: [request('r').gpu(1).build()],
+    });
+    expect(message).toBe(
+      'waiting for resources: gpu 1, cpu 1, memory 1Gi is not free on any Ready node; short: cpu (at most 0 of 1 free)',
+    );
+  });
+
+  it('names every resource short on all nodes, with the most free of each', () => {
+    const two = [
+      node('n1').gpus(1, 'A100').cpu(4).memoryGi(8).build(),
+      node('n2').gpus(1, 'A100').cpu(4).memoryGi(8).build(),
+    ];
+    const message = waitingFor({
+      nodes: two,
+      leases: [lease('x').on('n1').gpus().cpu(4).build(), lease('y').on('n2').gpus().cpu(3).build()],
+      queue: [
+        request('r')
+          .resources(res({ cpu: 2, memGi: 8 }))
+          .build(),
+      ],
+    });
+    expect(message).toMatch(/; short: cpu \(at most 1 of 2 free\) and memory \(at most 7Gi of 8Gi free\)$/);
+  });
+
+  it('says which node lacks what when no resource is short on all of them', () => {
+    const two = [
+      node('n1').gpus(1, 'A100').cpu(4).memoryGi(8).build(),
+      node('n2').gpus(1, 'A100').cpu(4).memoryGi(8).build(),
+    ];
+    const message = waitingFor({
+      nodes: two,
+      leases: [lease('x').on('n1').gpus(0).cpu(0).build(), lease('y').on('n2').gpus().cpu(4).build()],
+      queue: [request('r').gpu(1).build()],
+    });
+    expect(message).toMatch(/; no node has all of it free at once: n1 lacks gpu, n2 lacks cpu$/);
+  });
+
+  it('names a share of a GPU that no GPU has free, and a custom resource', () => {
+    const one = [node('n1').gpus(1, 'A100').cpu(8).memoryGi(64).custom({ licenses: 2 }).build()];
+    expect(
+      waitingFor({
+        nodes: one,
+        leases: [lease('x').on('n1').share(0, 700).build()],
+        queue: [request('r').gpu(0.5).build()],
+      }),
+    ).toMatch(/; short: gpu \(no GPU that fits has 0\.5 free\)$/);
+    const licensed = lease('y').on('n1').build();
+    licensed.custom = { licenses: 2 };
+    expect(
+      waitingFor({
+        nodes: one,
+        leases: [licensed],
+        queue: [
+          request('r')
+            .resources(res({ custom: { licenses: 1 } }))
+            .build(),
+        ],
+      }),
+    ).toMatch(/; short: licenses \(at most 0 of 1 free\)$/);
   });
 });
