@@ -36,6 +36,13 @@ export function inventoryOptions(cmd: Command): Command {
     .option('--label <key=value>', 'node label (repeatable)', collect);
 }
 
+/** Adds `--metrics-port` and `--metrics-host`; `what` says what the endpoint serves. */
+export function metricsOptions(cmd: Command, what: string): Command {
+  return cmd
+    .option('--metrics-port <port>', `serve Prometheus metrics (${what}) at /metrics`)
+    .option('--metrics-host <address>', 'address of the metrics endpoint', '0.0.0.0');
+}
+
 /** The inventory flags in the form inventory detection takes. */
 export function inventoryFlags(o: InventoryOptions): InventoryFlags {
   return {

@@ -14,7 +14,7 @@ import { DEFAULT_POOL } from '../../workflows/messages';
 import type { MetricsOptions } from '../lifecycle';
 import { connectTemporal, metricsEndpoint, quietRuntime, say, serve, untilStopped } from '../lifecycle';
 import type { Exit, InventoryOptions } from '../options';
-import { collect, inventoryFlags, inventoryOptions } from '../options';
+import { collect, inventoryFlags, inventoryOptions, metricsOptions } from '../options';
 import { parseInteger, parsePort, parseSeconds } from '../parse';
 
 /** Options of `allot agent`. */
@@ -34,15 +34,16 @@ export interface AgentCommandOptions extends InventoryOptions, MetricsOptions {
 /** Adds `agent` to the program. */
 export function registerAgent(program: Command, exit: Exit): void {
   inventoryOptions(
-    program
-      .command('agent')
-      .description('register this machine with a pool and run the steps granted to it')
-      .option('--pool <name>', 'pool to join', DEFAULT_POOL)
-      .option('--node-id <id>', 'node id (default: host name); the agent polls allot-node-<id>')
-      .option('--data-dir <dir>', 'where logs, outputs and checkpoints live', '.allot/agent')
-      .option('--env-allow <name>', 'pass this variable of the agent through to workloads (repeatable)', collect)
-      .option('--metrics-port <port>', "serve Prometheus metrics (this node's GPUs, steps and usage) at /metrics")
-      .option('--metrics-host <address>', 'address of the metrics endpoint', '0.0.0.0')
+    metricsOptions(
+      program
+        .command('agent')
+        .description('register this machine with a pool and run the steps granted to it')
+        .option('--pool <name>', 'pool to join', DEFAULT_POOL)
+        .option('--node-id <id>', 'node id (default: host name); the agent polls allot-node-<id>')
+        .option('--data-dir <dir>', 'where logs, outputs and checkpoints live', '.allot/agent')
+        .option('--env-allow <name>', 'pass this variable of the agent through to workloads (repeatable)', collect),
+      "this node's GPUs, steps and usage",
+    )
       .option(
         '--drain-timeout <seconds>',
         'on SIGTERM, time running steps have to finish before they are handed back',

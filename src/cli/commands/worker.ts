@@ -9,7 +9,7 @@ import { DEFAULT_POOL } from '../../workflows/messages';
 import type { MetricsOptions } from '../lifecycle';
 import { connectTemporal, metricsEndpoint, quietRuntime, say, serve, untilStopped } from '../lifecycle';
 import type { Exit } from '../options';
-import { collect, describeModules, workflowModules } from '../options';
+import { collect, describeModules, metricsOptions, workflowModules } from '../options';
 
 /** Options of `allot worker`. */
 export interface WorkerOptions extends MetricsOptions {
@@ -21,13 +21,14 @@ export interface WorkerOptions extends MetricsOptions {
 
 /** Adds `worker` to the program. */
 export function registerWorker(program: Command, exit: Exit): void {
-  program
-    .command('worker')
-    .description('run the control worker (pool, step and your pipeline workflows) against TEMPORAL_ADDRESS')
-    .option('--workflows <module>', 'module exporting your pipeline workflows (repeatable)', collect)
-    .option('--pool <name>', 'pool to start if it does not run (repeatable)', collect)
-    .option('--metrics-port <port>', 'serve Prometheus metrics (pools, queues, waits, outcomes) at /metrics')
-    .option('--metrics-host <address>', 'address of the metrics endpoint', '0.0.0.0')
+  metricsOptions(
+    program
+      .command('worker')
+      .description('run the control worker (pool, step and your pipeline workflows) against TEMPORAL_ADDRESS')
+      .option('--workflows <module>', 'module exporting your pipeline workflows (repeatable)', collect)
+      .option('--pool <name>', 'pool to start if it does not run (repeatable)', collect),
+    'pools, queues, waits, outcomes',
+  )
     .option(
       '--scaler-command <argv...>',
       'command run to scale: CMD up <template> <count> | CMD down <template> <node>',
