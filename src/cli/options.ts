@@ -2,11 +2,10 @@
  * What the commands share: the exit callback, repeatable options, the inventory flags of
  * `allot dev` and `allot agent`, and the `--workflows` modules of `allot dev` and `allot worker`.
  */
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { existingWorkflowPath } from '../workers/bundle-error';
 import type { InventoryFlags } from '../workers/inventory';
-import { UserError } from './errors';
 import { parsePairs } from './parse';
 
 /** Receives the exit code of the command that ran. */
@@ -57,12 +56,7 @@ export function inventoryFlags(o: InventoryOptions): InventoryFlags {
 
 /** `--workflows` paths made absolute; each must exist. */
 export function workflowModules(list: string[] | undefined): string[] {
-  return (list ?? []).map((p) => {
-    const abs = path.resolve(p);
-    if (!existsSync(abs))
-      throw new UserError(`--workflows ${p}: no such file; give a module that exports your pipeline workflows`);
-    return abs;
-  });
+  return (list ?? []).map(existingWorkflowPath);
 }
 
 /** The modules as paths relative to here, for a progress line: ` (a.ts, b.ts)`, or nothing. */

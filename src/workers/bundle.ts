@@ -1,12 +1,12 @@
 /**
  * Bundles allot's workflows, plus a user's pipeline modules, into one workflow bundle.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { WorkflowModulesError } from './bundle-error';
+import { WorkflowModulesError, existingWorkflowPath } from './bundle-error';
 
 const RUNNING_FROM_SOURCE = __filename.endsWith('.ts');
 const OWN_ROOT = path.resolve(__dirname, '..');
@@ -27,13 +27,7 @@ const NOT_A_MODULE = /(\.d\.ts|\.(test|spec)\.[jt]s)$/;
  * in a stable order.
  */
 export function workflowModulePaths(target: string): string[] {
-  const abs = path.resolve(target);
-  if (!existsSync(abs)) {
-    throw new WorkflowModulesError(
-      [target],
-      `--workflows ${target}: no such file or folder; give a module that exports your pipelines, or a folder of them`,
-    );
-  }
+  const abs = existingWorkflowPath(target);
   if (!statSync(abs).isDirectory()) return [abs];
   const found: string[] = [];
   const walk = (dir: string): void => {

@@ -56,8 +56,8 @@ export function registerWorker(program: Command, exit: Exit): void {
 /** `allot worker`: the control worker, with the user's pipeline workflows. */
 export async function worker(o: WorkerOptions): Promise<number> {
   quietRuntime();
-  const temporal = await connectTemporal();
   const modules = workflowModules(o.workflows);
+  const temporal = await connectTemporal();
   const metrics = await metricsEndpoint(o, '0.0.0.0');
   say(`bundling workflows${describeModules(modules)}`);
   const control = await startControlWorker({
