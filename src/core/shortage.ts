@@ -25,13 +25,14 @@ interface Lack {
 /** What one node lacks to take the request now (empty: it has room). */
 function lacks(n: NodeState, r: ResourceRequest): Lack[] {
   const out: Lack[] = [];
+  // Free is below zero where a node registered again smaller than its leases: none is free.
   if (n.freeCpuMilli < r.cpuMilli)
-    out.push({ resource: 'cpu', free: n.freeCpuMilli, need: r.cpuMilli, format: formatCpu });
+    out.push({ resource: 'cpu', free: Math.max(0, n.freeCpuMilli), need: r.cpuMilli, format: formatCpu });
   if (n.freeMemoryMiB < r.memoryMiB)
-    out.push({ resource: 'memory', free: n.freeMemoryMiB, need: r.memoryMiB, format: formatMemory });
+    out.push({ resource: 'memory', free: Math.max(0, n.freeMemoryMiB), need: r.memoryMiB, format: formatMemory });
   for (const [name, need] of Object.entries(r.custom ?? {})) {
     const free = n.customFree[name] ?? 0;
-    if (free < need) out.push({ resource: name, free, need, format: String });
+    if (free < need) out.push({ resource: name, free: Math.max(0, free), need, format: String });
   }
   if (r.gpuMilli > 0) {
     const fractional = isFractional(r);
@@ -66,7 +67,11 @@ export function describeShortage(nodes: readonly NodeState[], r: ResourceRequest
     const parts = everywhere.map((name) => {
       const all = perNode.flatMap((p) => p.lacks.filter((l) => l.resource === name));
       const first = all[0] as Lack;
-      if (first.share) return `gpu (no GPU that fits has ${formatGpu(first.need)} free)`;
+      if (first.share) {
+        // A device may have the share free but not the memory it reserves: name both.
+        const memory = r.gpuMemoryMiB > 0 ? ` with ${formatMemory(r.gpuMemoryMiB)} of its memory` : '';
+        return `gpu (no GPU that fits has ${formatGpu(first.need)}${memory} free)`;
+      }
       const most = Math.max(...all.map((l) => l.free));
       return `${name} (at most ${first.format(most)} of ${first.format(first.need)} free)`;
     });

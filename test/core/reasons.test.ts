@@ -153,4 +153,33 @@ describe('a wait for resources says what is short', () => {
       }),
     ).toMatch(/; short: licenses \(at most 0 of 1 free\)$/);
   });
+
+  it('names the GPU memory of a share when the share is free but its memory is not', () => {
+    const one = [node('n1').gpus(1, 'A100').cpu(8).memoryGi(64).build()];
+    const big = lease('x').on('n1').share(0, 500).build();
+    const share = big.gpus[0];
+    if (share) share.memoryMiB = 70 * 1024;
+    expect(
+      waitingFor({
+        nodes: one,
+        leases: [big],
+        queue: [request('r').gpu(0.5, { gpuMemGi: 20 }).build()],
+      }),
+    ).toMatch(/; short: gpu \(no GPU that fits has 0\.5 with 20Gi of its memory free\)$/);
+  });
+
+  it('says none is free, not a negative amount, when a node came back smaller than its leases', () => {
+    const shrunk = [node('n1').gpus(0, 'A100').cpu(1).memoryGi(64).build()];
+    expect(
+      waitingFor({
+        nodes: shrunk,
+        leases: [lease('x').on('n1').cpu(4).build()],
+        queue: [
+          request('r')
+            .resources(res({ cpu: 0.5 }))
+            .build(),
+        ],
+      }),
+    ).toMatch(/; short: cpu \(at most 0 of 500m free\)$/);
+  });
 });
