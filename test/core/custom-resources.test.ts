@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AcquireInput, NodeSpec } from '../../src/core';
-import { PoolState, emptyPoolState, parseResources } from '../../src/core';
+import { PoolState, emptyPoolState, parseResources, validateNodeSpec } from '../../src/core';
 
 const licensed: NodeSpec = {
   id: 'n1',
@@ -44,5 +44,27 @@ describe('custom resources a node declares are never over-allocated', () => {
     pool.release('r1');
     expect(pool.schedule(2).map((e) => e.kind)).toEqual(['grant']);
     expect(pool.leases.map((l) => l.requestId).sort()).toEqual(['r2', 'r3']);
+  });
+});
+
+describe('custom resource names', () => {
+  it.each([
+    ['nvme', true],
+    ['ib-port', true],
+    ['fs_slot2', true],
+    ['NVMe', false],
+    ['2nvme', false],
+    ['fast disk', false],
+    ['gpu', false],
+    ['memory', false],
+    ['a'.repeat(64), false],
+  ])('%s is a custom resource name: %s', (name, ok) => {
+    const parsed = parseResources({ cpu: 1, custom: { [name]: 1 } });
+    expect(parsed.issues.length === 0).toBe(ok);
+    if (!ok) expect(parsed.issues[0]?.path).toEqual(['resources', 'custom', name]);
+  });
+
+  it('are checked where users write them, not in what the pool already holds (so old histories replay)', () => {
+    expect(validateNodeSpec({ ...licensed, custom: { Licenses: 2 } })).toEqual([]);
   });
 });
