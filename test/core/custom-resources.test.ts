@@ -68,3 +68,28 @@ describe('custom resource names', () => {
     expect(validateNodeSpec({ ...licensed, custom: { Licenses: 2 } })).toEqual([]);
   });
 });
+
+describe('quotas of custom resources (allot quota set T --custom lic=1)', () => {
+  it('a team at its license quota waits with QuotaExhausted, in a later cycle too, until its lease ends', () => {
+    const pool = new PoolState({
+      ...emptyPoolState('p'),
+      teams: [
+        { name: 'a', nominal: { lic: 1 }, borrowingLimit: { lic: 0 } },
+        { name: 'default', nominal: {} },
+      ],
+    });
+    pool.registerNode({ ...licensed, custom: { licenses: 4, lic: 4 } }, 0);
+    const licFor = (id: string): AcquireInput => {
+      const resources = parseResources({ cpu: 1, custom: { lic: 1 } }).request;
+      if (!resources) throw new Error('bad fixture');
+      return { requestId: id, owner: { kind: 'workflow', workflowId: `w-${id}` }, resources, team: 'a' };
+    };
+    pool.acquire(licFor('r1'), 0);
+    expect(pool.schedule(0).map((e) => e.kind)).toEqual(['grant']);
+    pool.acquire(licFor('r2'), 1);
+    expect(pool.schedule(1)).toEqual([]);
+    expect(pool.queue.map((r) => [r.requestId, r.reason])).toEqual([['r2', 'QuotaExhausted']]);
+    pool.release('r1');
+    expect(pool.schedule(2).map((e) => e.kind)).toEqual(['grant']);
+  });
+});
