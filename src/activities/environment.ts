@@ -2,6 +2,7 @@
  * The environment a workload starts with: only allowlisted variables of the agent pass through,
  * then the step's explicit values, then allot's own (its GPUs, ids and folders).
  */
+import { customResourceEnvName } from '../core';
 import type { LaunchInput } from '../workflows/step-types';
 import type { AgentContext } from './context';
 
@@ -45,5 +46,8 @@ export function stepEnvironment(
     allotEnv.ALLOT_GPU_FRACTION = String(input.gpuFraction);
     allotEnv.CUDA_MPS_ACTIVE_THREAD_PERCENTAGE = String(Math.max(1, Math.round(input.gpuFraction * 100)));
   }
+  // One variable per custom resource held, so that a workload knows how many NVMe slots (say) are its own.
+  for (const [name, amount] of Object.entries(input.custom ?? {}))
+    allotEnv[customResourceEnvName(name)] = String(amount);
   return workloadEnv(process.env, ctx.envAllowlist ?? DEFAULT_ENV_ALLOWLIST, input.env, allotEnv);
 }

@@ -1,9 +1,9 @@
 /**
  * Fencing: before a workload starts, the agent checks with its own pool that the launch's lease is
  * current and is exactly what the launch says: granted by this agent's pool, for this node, to this
- * step and request, on these GPUs (whole or the same share), with this CPU and memory. A launch
- * that fails any check is refused as `StaleLease`; one the pool cannot be asked about in time is
- * refused as `FencingUnavailable` (it never runs on a grant nobody could confirm).
+ * step and request, on these GPUs (whole or the same share), with this CPU, memory and custom
+ * resources. A launch that fails any check is refused as `StaleLease`; one the pool cannot be asked
+ * about in time is refused as `FencingUnavailable` (it never runs on a grant nobody could confirm).
  */
 import type { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -42,6 +42,11 @@ export function leaseMismatch(
       `the pool granted GPUs ${describeGpus(lease.gpus)}, and the launch asks for ${describeGpus(input.gpuIndices.map((index) => ({ index, milli: share })))}`,
     );
   }
+  if (input.custom !== undefined && describeCustom(input.custom) !== describeCustom(lease.custom)) {
+    return refuse(
+      `the pool granted custom resources ${describeCustom(lease.custom)}, and the launch asks for ${describeCustom(input.custom)}`,
+    );
+  }
   const requested = input.requested;
   if (requested) {
     const cpuMilli = Math.round(requested.cpu * 1000);
@@ -54,6 +59,16 @@ export function leaseMismatch(
     }
   }
   return undefined;
+}
+
+function describeCustom(custom: Readonly<Record<string, number>> | undefined): string {
+  const held = Object.entries(custom ?? {}).filter(([, n]) => n > 0);
+  return held.length === 0
+    ? 'none'
+    : held
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([k, n]) => `${k}=${n}`)
+        .join(',');
 }
 
 function describeGpus(gpus: readonly { index: number; milli: number }[]): string {

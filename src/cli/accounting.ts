@@ -29,12 +29,16 @@ const num = (x: number): string => x.toFixed(x >= 100 ? 0 : x >= 1 ? 2 : 4);
 /** Renders rows as a table, CSV or JSON. */
 export function renderUsage(rows: UsageRow[], by: UsageGrouping, format: 'table' | 'csv' | 'json'): string {
   if (format === 'json') return JSON.stringify(rows, null, 2);
+  // One column of resource-hours per custom resource any row held, after memory.
+  const customNames = [...new Set(rows.flatMap((r) => Object.keys(r.customHours ?? {})))].sort();
+  const customHours = (r: UsageRow): number[] => customNames.map((n) => r.customHours?.[n] ?? 0);
   const header = [
     by.toUpperCase(),
     'STEPS',
     'GPU-HOURS',
     'CPU-HOURS',
     'MEM-GIB-HOURS',
+    ...customNames.map((n) => `${n.toUpperCase()}-HOURS`),
     'CPU-EFF',
     'MEM-EFF',
     'GPU-UTIL',
@@ -45,6 +49,7 @@ export function renderUsage(rows: UsageRow[], by: UsageGrouping, format: 'table'
     num(r.gpuHours),
     num(r.cpuHours),
     num(r.memoryGiBHours),
+    ...customHours(r).map(num),
     pct(r.cpuEfficiency),
     pct(r.memoryEfficiency),
     pct(r.gpuUtilization),
@@ -57,6 +62,7 @@ export function renderUsage(rows: UsageRow[], by: UsageGrouping, format: 'table'
       String(r.gpuHours),
       String(r.cpuHours),
       String(r.memoryGiBHours),
+      ...customHours(r).map(String),
       String(r.cpuEfficiency ?? ''),
       String(r.memoryEfficiency ?? ''),
       String(r.gpuUtilization ?? ''),

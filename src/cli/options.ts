@@ -22,6 +22,7 @@ export interface InventoryOptions {
   cpu?: string;
   memory?: string;
   label?: string[];
+  resource?: string[];
 }
 
 /** Adds the flags that declare a node's inventory instead of detecting it. */
@@ -32,7 +33,12 @@ export function inventoryOptions(cmd: Command): Command {
     .option('--gpu-memory <quantity>', 'memory of each declared GPU, e.g. 80Gi')
     .option('--cpu <quantity>', 'CPU to offer, e.g. 16 or 15500m (default: detected cores)')
     .option('--memory <quantity>', 'memory to offer, e.g. 64Gi (default: detected)')
-    .option('--label <key=value>', 'node label (repeatable)', collect);
+    .option('--label <key=value>', 'node label (repeatable)', collect)
+    .option(
+      '--resource <name=n>',
+      'custom resource this node offers, e.g. nvme=2 (repeatable, like Slurm gres)',
+      collect,
+    );
 }
 
 /** Adds `--metrics-port` and `--metrics-host`; `what` says what the endpoint serves. */
@@ -51,6 +57,7 @@ export function inventoryFlags(o: InventoryOptions): InventoryFlags {
     cpu: o.cpu,
     memory: o.memory,
     labels: parsePairs(o.label, '--label'),
+    ...(o.resource ? { resources: o.resource } : {}),
   };
 }
 

@@ -66,6 +66,7 @@ export function statusJson(s: PoolStatus, usage: RunningUsage = new Map()): unkn
         used: g.used,
         holders: g.holders,
       })),
+      ...(n.custom ? { custom: customJson(n.custom) } : {}),
     })),
     leases: s.leases.map((l) => ({
       leaseId: l.leaseId,
@@ -75,6 +76,7 @@ export function statusJson(s: PoolStatus, usage: RunningUsage = new Map()): unkn
       gpus: l.gpus.map((g) => g.index),
       cpu: l.cpuMilli / 1000,
       memoryMiB: l.memoryMiB,
+      ...(l.custom ? { custom: l.custom } : {}),
       heldMs: l.heldMs,
       ...(usage.get(l.leaseId) ? { usage: usage.get(l.leaseId) } : {}),
     })),
@@ -89,6 +91,7 @@ export function statusJson(s: PoolStatus, usage: RunningUsage = new Map()): unkn
       gpu: q.resources.gpuMilli / 1000,
       cpu: q.resources.cpuMilli / 1000,
       memoryMiB: q.resources.memoryMiB,
+      ...(q.resources.custom ? { custom: q.resources.custom } : {}),
       reason: q.reason,
       message: q.message,
       waitedMs: q.waitedMs,
@@ -109,9 +112,11 @@ export function renderStatus(s: PoolStatus, usage: RunningUsage = new Map()): st
   if (s.nodes.length === 0) out.push('no nodes yet: start one with `allot agent`');
   else {
     out.push(
-      table(
+      customColumn(
         ['NODE', 'STATUS', 'CPU', 'MEMORY', 'GPUS'],
-        s.nodes.map((n) => [
+        s.nodes,
+        (n) => describeFree(n.custom),
+        (n) => [
           n.id,
           n.status,
           `${formatCpu(n.cpu.usedMilli)}/${formatCpu(n.cpu.capacityMilli)}`,
@@ -124,7 +129,8 @@ export function renderStatus(s: PoolStatus, usage: RunningUsage = new Map()): st
                     `${g.index}:${g.used === 0 ? 'free' : g.holders.map((h) => h.label).join('+') + (g.used < 1 ? `(${g.used})` : '')}`,
                 )
                 .join(' '),
-        ]),
+        ],
+        5,
       ),
     );
   }
@@ -140,9 +146,11 @@ export function renderStatus(s: PoolStatus, usage: RunningUsage = new Map()): st
 
 /** Running steps with what they use now beside what they asked for (`-`: not sampled yet, or no GPU). */
 export function renderRunning(s: PoolStatus, usage: RunningUsage = new Map()): string {
-  return table(
+  return customColumn(
     ['RUNNING', 'NODE', 'GPUS', 'CPU NOW/ASKED', 'MEMORY NOW/ASKED', 'GPU UTIL', 'GPU MEM', 'FOR'],
-    s.leases.map((l) => {
+    s.leases,
+    (l) => describeAmounts(l.custom),
+    (l) => {
       const u = usage.get(l.leaseId);
       const cells = usageCells(u?.usage, u?.current);
       const asked = u?.usage?.requested;
@@ -158,7 +166,7 @@ export function renderRunning(s: PoolStatus, usage: RunningUsage = new Map()): s
         cells.gpuMemory,
         formatDuration(l.heldMs),
       ];
-    }),
+    },
   );
 }
 
@@ -172,9 +180,11 @@ export function renderQueue(s: PoolStatus): string {
           .map((t) => `${t.team}: ${t.count.toLocaleString('en-US')}`)
           .join(', ')} in all); \`allot queue --limit N\` lists more`
       : '';
-  return `${table(
+  return `${customColumn(
     ['#', 'STEP', 'TEAM', 'PRIO', 'GPU', 'CPU', 'MEMORY', 'WAITED', 'REASON'],
-    s.queue.map((q) => [
+    s.queue,
+    (q) => describeAmounts(q.resources.custom),
+    (q) => [
       String(q.position),
       q.label,
       q.team,
@@ -184,6 +194,50 @@ export function renderQueue(s: PoolStatus): string {
       formatMemory(q.resources.memoryMiB),
       formatDuration(q.waitedMs),
       `${q.reason}: ${q.message}`,
-    ]),
+    ],
   )}${more}`;
+}
+
+/**
+ * A table with a CUSTOM column at `at` (default: before the last column), only when some row has
+ * custom resources: a pool without them reads as before.
+ */
+function customColumn<T>(
+  headers: string[],
+  rows: readonly T[],
+  custom: (row: T) => string,
+  cells: (row: T) => string[],
+  at = headers.length - 1,
+): string {
+  const shown = rows.map(custom);
+  if (shown.every((c) => c === '')) return table(headers, rows.map(cells));
+  const splice = (r: string[], c: string): string[] => [...r.slice(0, at), c, ...r.slice(at)];
+  return table(
+    splice(headers, 'CUSTOM'),
+    rows.map((r, i) => splice(cells(r), shown[i] || '-')),
+  );
+}
+
+/** Custom amounts held or asked for: `nvme 1, lic 2`; empty when none. */
+function describeAmounts(custom: Readonly<Record<string, number>> | undefined): string {
+  return Object.entries(custom ?? {})
+    .map(([name, n]) => `${name} ${n}`)
+    .join(', ');
+}
+
+/** A node's custom resources, free of total: `nvme 1/2 free`; empty when it offers none. */
+function describeFree(custom: PoolStatus['nodes'][number]['custom']): string {
+  return Object.entries(custom ?? {})
+    .map(([name, c]) => `${name} ${Math.max(0, c.capacity - c.used)}/${c.capacity} free`)
+    .join(', ');
+}
+
+/** The JSON form of a node's custom resources: capacity, used and free of each. */
+function customJson(custom: NonNullable<PoolStatus['nodes'][number]['custom']>): unknown {
+  return Object.fromEntries(
+    Object.entries(custom).map(([name, c]) => [
+      name,
+      { capacity: c.capacity, used: c.used, free: Math.max(0, c.capacity - c.used) },
+    ]),
+  );
 }

@@ -21,6 +21,8 @@ export interface UsageRow {
   cpuHours: number;
   /** GiB-hours. */
   memoryGiBHours: number;
+  /** Custom resource-hours by name (`{ nvme: 2.5 }`); absent when no lease held any. */
+  customHours?: Record<string, number>;
   /** Mean CPU used / CPU held, over leases with samples; absent without samples. */
   cpuEfficiency?: number;
   /** Mean memory used / memory held. */
@@ -78,6 +80,10 @@ export function usageReport(
       row.gpuHours += lease.gpu * hours;
       row.cpuHours += lease.cpu * hours;
       row.memoryGiBHours += (lease.memoryMiB / 1024) * hours;
+      for (const [name, n] of Object.entries(lease.custom ?? {})) {
+        const custom = (row.customHours ??= {});
+        custom[name] = (custom[name] ?? 0) + n * hours;
+      }
       const u = lease.usage;
       if (u?.cpuCores && lease.cpu > 0) {
         row.eff.cpu[0] += u.cpuCores.mean * hours;

@@ -50,6 +50,8 @@ export interface PoolStatus {
       used: number;
       holders: { leaseId: string; label: string }[];
     }[];
+    /** Custom resources the node offers and how much of each its leases hold; absent when none. */
+    custom?: Record<string, { capacity: number; used: number }>;
   }[];
   leases: (Lease & { heldMs: number })[];
   /** Requests queued in all; `queue` lists the first of them. */
@@ -107,6 +109,7 @@ export function poolStatus(data: Readonly<PoolStateData>, now: number, queueLimi
             .filter((l) => l.gpus.some((g) => g.index === d.index))
             .map((l) => ({ leaseId: l.leaseId, label: l.label })),
         })),
+        ...(n.spec.custom ? { custom: customUse(n.spec.custom, leases) } : {}),
       };
     }),
     leases: data.leases.map((l) => ({ ...l, heldMs: now - l.grantedAt })),
@@ -129,4 +132,20 @@ export function poolStatus(data: Readonly<PoolStateData>, now: number, queueLimi
         waitedMs: now - r.submittedAt,
       })),
   };
+}
+
+/** Each custom resource of a node: its capacity and what the node's leases hold of it. */
+function customUse(
+  capacity: Readonly<Record<string, number>>,
+  leases: readonly Lease[],
+): Record<string, { capacity: number; used: number }> {
+  const use = new Map(Object.entries(capacity).map(([name, total]) => [name, { capacity: total, used: 0 }]));
+  for (const l of leases) {
+    for (const [name, n] of Object.entries(l.custom ?? {})) {
+      const c = use.get(name) ?? { capacity: 0, used: 0 };
+      c.used += n;
+      use.set(name, c);
+    }
+  }
+  return Object.fromEntries(use);
 }

@@ -103,13 +103,40 @@ export function parseResources(
 }
 
 /**
+ * What a custom resource may be called: a lowercase letter, then lowercase letters, digits, `_` or
+ * `-`, at most 63 characters, and not a name the built-in resources use. A workload sees the amount
+ * it holds as `ALLOT_RESOURCE_<NAME>` (upper case, `-` as `_`).
+ */
+export const CUSTOM_RESOURCE_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
+
+const RESERVED_CUSTOM_NAMES: ReadonlySet<string> = new Set(['gpu', 'cpu', 'memory']);
+
+/** Why `name` cannot name a custom resource, as the end of a message, or `undefined` when it can. */
+export function customNameProblem(name: string): string | undefined {
+  if (RESERVED_CUSTOM_NAMES.has(name)) {
+    return `must not be ${[...RESERVED_CUSTOM_NAMES].join(', ')} (built-in resources), got ${describeValue(name)}`;
+  }
+  if (!CUSTOM_RESOURCE_NAME.test(name)) {
+    return `must be a lowercase letter, then lowercase letters, digits, "_" or "-" (at most 63, e.g. "nvme"), got ${describeValue(name)}`;
+  }
+  return undefined;
+}
+
+/** The variable that tells a workload how much of custom resource `name` it holds. */
+export function customResourceEnvName(name: string): string {
+  return `ALLOT_RESOURCE_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+}
+
+/**
  * Parses custom integer resources (`{ licenses: 2 }`); `undefined` when absent or empty. Problems
- * go to `issues`.
+ * go to `issues`. Names are checked against {@link CUSTOM_RESOURCE_NAME} unless `names` is `'any'`
+ * (for what the pool already holds: a stricter check there would change how old histories replay).
  */
 export function parseCustom(
   value: unknown,
   path: (string | number)[],
   issues: Issue[],
+  names: 'checked' | 'any' = 'checked',
 ): Record<string, number> | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -122,13 +149,48 @@ export function parseCustom(
   }
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(value)) {
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    const badName = names === 'checked' ? customNameProblem(k) : undefined;
+    if (badName) issues.push({ code: 'invalid_name', path: [...path, k], message: badName });
+    else if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
       issues.push({
         code: 'invalid_quantity',
         path: [...path, k],
         message: `must be a whole number >= 0, got ${describeValue(v)}`,
       });
     } else if (v > 0) out[k] = v;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/**
+ * Parses `NAME=N` flags (`--resource nvme=2`, repeatable) into custom amounts; `undefined` when
+ * none is given or all are 0. Problems go to `issues`, each at `path` (the flag) and quoting the flag.
+ */
+export function parseCustomPairs(
+  values: readonly string[] | undefined,
+  path: (string | number)[],
+  issues: Issue[],
+): Record<string, number> | undefined {
+  const out: Record<string, number> = {};
+  const seen = new Set<string>();
+  const problem = (message: string): void => void issues.push({ code: 'invalid_resource', path, message });
+  for (const v of values ?? []) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) {
+      problem(`must be NAME=N, a custom resource and a whole number (e.g. nvme=2), got ${describeValue(v)}`);
+      continue;
+    }
+    const name = v.slice(0, eq);
+    const amount = v.slice(eq + 1);
+    const badName = customNameProblem(name);
+    if (badName) problem(`the name in ${JSON.stringify(v)} ${badName}`);
+    else if (!/^\d{1,15}$/.test(amount)) {
+      problem(`the amount in ${JSON.stringify(v)} must be a whole number >= 0, got ${describeValue(amount)}`);
+    } else if (seen.has(name)) problem(`names ${name} twice (${JSON.stringify(v)}); give each resource once`);
+    else {
+      seen.add(name);
+      if (Number(amount) > 0) out[name] = Number(amount);
+    }
   }
   return Object.keys(out).length > 0 ? out : undefined;
 }
@@ -187,6 +249,6 @@ export function validateResourceRequest(value: unknown, path: (string | number)[
       message: `must be an object of string values, got ${describeValue(r.labels)}`,
     });
   }
-  if (r.custom !== undefined) parseCustom(r.custom, [...path, 'custom'], issues);
+  if (r.custom !== undefined) parseCustom(r.custom, [...path, 'custom'], issues, 'any');
   return issues;
 }

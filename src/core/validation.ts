@@ -80,7 +80,7 @@ export function validateNodeSpec(spec: unknown): Issue[] {
     issues.push({ code: 'invalid_type', path: ['labels'], message: 'must be an object of string values' });
   }
   // Custom amounts are added and compared: a string here would grant without limit.
-  if (s.custom !== undefined) parseCustom(s.custom, ['custom'], issues);
+  if (s.custom !== undefined) parseCustom(s.custom, ['custom'], issues, 'any');
   return issues;
 }
 

@@ -6,7 +6,7 @@
 import os from 'node:os';
 import si from 'systeminformation';
 import type { Issue, NodeSpec } from '../core';
-import { ValidationError, describeValue, parseCpu, parseMemory, QuantityError } from '../core';
+import { ValidationError, describeValue, parseCpu, parseCustomPairs, parseMemory, QuantityError } from '../core';
 import type { DetectedGpu } from './detect/gpus';
 import { detectGpus, schedulableGpus } from './detect/gpus';
 
@@ -24,6 +24,8 @@ export interface InventoryFlags {
   memory?: string;
   /** Extra node labels. */
   labels?: Record<string, string>;
+  /** Custom resources the node offers, as `NAME=N` (`--resource nvme=2`, like Slurm gres). @default none */
+  resources?: string[];
 }
 
 /** A node's inventory, with how its devices are named to workloads. */
@@ -78,6 +80,7 @@ export async function detectInventory(nodeId: string, flags: InventoryFlags): Pr
       message: `must be one model name such as A100 (no "|"), got ${describeValue(flags.gpuModel)}`,
     });
   }
+  const custom = parseCustomPairs(flags.resources, ['--resource'], issues);
   if (issues.length > 0) throw new ValidationError(issues);
 
   let inventory: Omit<Inventory, 'spec'> & { gpus: NodeSpec['gpus'] };
@@ -99,7 +102,14 @@ export async function detectInventory(nodeId: string, flags: InventoryFlags): Pr
   const [detectedCpu, detectedMem] = await Promise.all([cpuMilli ?? detectCpuMilli(), memoryMiB ?? detectMemoryMiB()]);
   const { gpus, ...rest } = inventory;
   return {
-    spec: { id: nodeId, cpuMilli: detectedCpu, memoryMiB: detectedMem, gpus, labels: { ...flags.labels } },
+    spec: {
+      id: nodeId,
+      cpuMilli: detectedCpu,
+      memoryMiB: detectedMem,
+      gpus,
+      labels: { ...flags.labels },
+      ...(custom ? { custom } : {}),
+    },
     ...rest,
   };
 }
@@ -123,6 +133,13 @@ async function detectMemoryMiB(): Promise<number> {
 
 function kebab(s: string): string {
   return s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** The custom resources a node offers, for start-up lines: `nvme 2, lic 1`; empty when none. */
+export function describeCustom(spec: Pick<NodeSpec, 'custom'>): string {
+  return Object.entries(spec.custom ?? {})
+    .map(([name, n]) => `${name} ${n}`)
+    .join(', ');
 }
 
 /** One line per detected GPU, for the agent's start-up message. */

@@ -17,6 +17,8 @@ export interface AccountedLease {
   /** Cores held. */
   cpu: number;
   memoryMiB: number;
+  /** Custom resources held, by name (`{ nvme: 1 }`); absent when none. */
+  custom?: Record<string, number>;
   /** Grant time, ms since the epoch. */
   start: number;
   /** Release time; absent while held (or when the step was terminated: its close time ends it). */

@@ -73,6 +73,7 @@ export async function launchOnGrant(run: StepRun, lease: Lease, attempt: number)
         cwd: input.cwd,
         gpuIndices,
         gpuFraction,
+        ...(lease.custom ? { custom: { ...lease.custom } } : {}),
         gracePeriodMs: graceMs,
         ...(lease.fenceMs !== undefined ? { fenceMs: lease.fenceMs } : {}),
         ...launchLimits(input, run.resources),

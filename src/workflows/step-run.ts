@@ -157,6 +157,7 @@ export class StepRun {
       gpu: lease.gpus.reduce((sum, g) => sum + g.milli, 0) / 1000,
       cpu: lease.cpuMilli / 1000,
       memoryMiB: lease.memoryMiB,
+      ...(lease.custom ? { custom: { ...lease.custom } } : {}),
       start: lease.grantedAt,
     };
     this.accounted.push(this.held);

@@ -132,6 +132,8 @@ export interface LaunchInput {
   gpuIndices: number[];
   /** Share of one GPU, when the step holds part of one. */
   gpuFraction?: number;
+  /** Custom resources the lease holds on the node, by name (`ALLOT_RESOURCE_<NAME>`). @default none */
+  custom?: Record<string, number>;
   /** SIGTERM → SIGKILL, ms: the step's own, or for a preemptible step at most the pool's. */
   gracePeriodMs: number;
   /**

@@ -64,8 +64,42 @@ const request = (patch: Record<string, unknown>): Record<string, unknown> => ({
   ...patch,
 });
 
+/**
+ * `--resource NAME=N` of the commands that take it: a node's custom resources (agent, dev) and a
+ * step's (submit). Each malformed form, on each command.
+ */
+const RESOURCE_FLAG_ROWS: CliRow[] = (
+  [
+    ['agent', []],
+    ['dev', []],
+    ['submit', ['--', 'true']],
+  ] as const
+).flatMap(([command, rest]) => [
+  {
+    name: `${command}: --resource without =`,
+    args: [command, '--resource', 'nvme', ...rest],
+    expect: /--resource: must be NAME=N, a custom resource and a whole number \(e\.g\. nvme=2\), got "nvme"/,
+  },
+  {
+    name: `${command}: --resource with a negative amount`,
+    args: [command, '--resource', 'nvme=-1', ...rest],
+    expect: /--resource: the amount in "nvme=-1" must be a whole number >= 0, got "-1"/,
+  },
+  {
+    name: `${command}: --resource with a fraction`,
+    args: [command, '--resource', 'nvme=0.5', ...rest],
+    expect: /--resource: the amount in "nvme=0\.5" must be a whole number >= 0, got "0\.5"/,
+  },
+  {
+    name: `${command}: --resource with a name in capitals`,
+    args: [command, '--resource', 'NVMe=1', ...rest],
+    expect: /--resource: the name in "NVMe=1" must be a lowercase letter, then lowercase letters, digits/,
+  },
+]);
+
 /** CLI flags, including the agent's inventory flags. */
 export const CLI_ROWS: CliRow[] = [
+  ...RESOURCE_FLAG_ROWS,
   {
     name: 'status: an ALLOT_CODEC_KEY that is too short',
     args: ['status'],
@@ -196,6 +230,17 @@ export const FILE_ROWS: FileRow[] = [
     }),
     args: ['{file}'],
     expect: /nodes\.0\.memory: .*"8GB"[\s\S]*jobs\.0\.duration: must be a number of seconds > 0/,
+  },
+  {
+    name: 'scenario: a custom resource in capitals on a node and a fraction of one in a job',
+    file: 's.json',
+    content: scenario({
+      nodes: [{ name: 'n', cpu: '4', memory: '8Gi', custom: { NVMe: 2 } }],
+      jobs: [{ name: 'j', duration: 10, resources: { custom: { nvme: 0.5 } } }],
+    }),
+    args: ['{file}'],
+    expect:
+      /nodes\.0\.custom\.NVMe: must be a lowercase letter[\s\S]*jobs\.0\.resources\.custom\.nvme: must be a whole number >= 0, got 0\.5/,
   },
   {
     name: 'scenario: five billion GPUs on a node',
@@ -628,4 +673,29 @@ export const STEP_ROWS: StepRow[] = [
   { name: 'a typo of an option', options: { gpus: 2 }, expect: /gpus: is not an option of step\(\)/ },
   { name: 'a name with a slash', options: { name: 'a/b' }, expect: /name: .*without "\/"/ },
   { name: 'a grace period in words', options: { gracePeriodMs: 'long' }, expect: /gracePeriodMs/ },
+  {
+    name: 'a custom resource amount that is a fraction',
+    options: { resources: { custom: { nvme: 0.5 } } },
+    expect: /resources\.custom\.nvme: must be a whole number >= 0, got 0\.5/,
+  },
+  {
+    name: 'a custom resource that is negative',
+    options: { resources: { custom: { nvme: -1 } } },
+    expect: /resources\.custom\.nvme: must be a whole number >= 0, got -1/,
+  },
+  {
+    name: 'a custom resource named like a built-in one',
+    options: { resources: { custom: { gpu: 1 } } },
+    expect: /resources\.custom\.gpu: must not be gpu, cpu, memory \(built-in resources\)/,
+  },
+  {
+    name: 'a custom resource name with a space',
+    options: { resources: { custom: { 'fast disk': 1 } } },
+    expect: /resources\.custom\.fast disk: must be a lowercase letter/,
+  },
+  {
+    name: 'custom resources as a string',
+    options: { resources: { custom: 'nvme=1' } },
+    expect: /resources\.custom: must be an object of whole numbers like \{ "licenses": 2 \}/,
+  },
 ];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AcquireInput, NodeSpec } from '../../src/core';
-import { PoolState, emptyPoolState, parseResources } from '../../src/core';
+import { PoolState, emptyPoolState, parseResources, validateNodeSpec } from '../../src/core';
 
 const licensed: NodeSpec = {
   id: 'n1',
@@ -44,5 +44,52 @@ describe('custom resources a node declares are never over-allocated', () => {
     pool.release('r1');
     expect(pool.schedule(2).map((e) => e.kind)).toEqual(['grant']);
     expect(pool.leases.map((l) => l.requestId).sort()).toEqual(['r2', 'r3']);
+  });
+});
+
+describe('custom resource names', () => {
+  it.each([
+    ['nvme', true],
+    ['ib-port', true],
+    ['fs_slot2', true],
+    ['NVMe', false],
+    ['2nvme', false],
+    ['fast disk', false],
+    ['gpu', false],
+    ['memory', false],
+    ['a'.repeat(64), false],
+  ])('%s is a custom resource name: %s', (name, ok) => {
+    const parsed = parseResources({ cpu: 1, custom: { [name]: 1 } });
+    expect(parsed.issues.length === 0).toBe(ok);
+    if (!ok) expect(parsed.issues[0]?.path).toEqual(['resources', 'custom', name]);
+  });
+
+  it('are checked where users write them, not in what the pool already holds (so old histories replay)', () => {
+    expect(validateNodeSpec({ ...licensed, custom: { Licenses: 2 } })).toEqual([]);
+  });
+});
+
+describe('quotas of custom resources (allot quota set T --custom lic=1)', () => {
+  it('a team at its license quota waits with QuotaExhausted, in a later cycle too, until its lease ends', () => {
+    const pool = new PoolState({
+      ...emptyPoolState('p'),
+      teams: [
+        { name: 'a', nominal: { lic: 1 }, borrowingLimit: { lic: 0 } },
+        { name: 'default', nominal: {} },
+      ],
+    });
+    pool.registerNode({ ...licensed, custom: { licenses: 4, lic: 4 } }, 0);
+    const licFor = (id: string): AcquireInput => {
+      const resources = parseResources({ cpu: 1, custom: { lic: 1 } }).request;
+      if (!resources) throw new Error('bad fixture');
+      return { requestId: id, owner: { kind: 'workflow', workflowId: `w-${id}` }, resources, team: 'a' };
+    };
+    pool.acquire(licFor('r1'), 0);
+    expect(pool.schedule(0).map((e) => e.kind)).toEqual(['grant']);
+    pool.acquire(licFor('r2'), 1);
+    expect(pool.schedule(1)).toEqual([]);
+    expect(pool.queue.map((r) => [r.requestId, r.reason])).toEqual([['r2', 'QuotaExhausted']]);
+    pool.release('r1');
+    expect(pool.schedule(2).map((e) => e.kind)).toEqual(['grant']);
   });
 });

@@ -1,11 +1,23 @@
 /**
  * Property tests of DESIGN invariants 1 (no over-allocation) and 5 (deterministic decisions) over
  * random sequences of submits, completions, node joins and node losses, under random policies.
+ * Decisions are applied with the core's `applyDecisions`, as the pool and the simulator apply
+ * them; the last test runs the same check on an apply that forgets custom amounts, and the check
+ * must fail there.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Lease, NodeRecord, PendingRequest, SchedulingPolicy, Snapshot, TeamQuota } from '../../src/core';
-import { decide } from '../../src/core';
+import type {
+  CycleState,
+  Decisions,
+  Lease,
+  LeaseTerms,
+  NodeRecord,
+  SchedulingPolicy,
+  Snapshot,
+  TeamQuota,
+} from '../../src/core';
+import { applyDecisions, decide } from '../../src/core';
 
 const RUNS = Number(process.env.ALLOT_PROPERTY_RUNS ?? 10_000);
 
@@ -15,6 +27,7 @@ const nodeArb = fc.record({
   cpu: fc.integer({ min: 2, max: 16 }),
   memGi: fc.integer({ min: 4, max: 64 }),
   zone: fc.constantFrom('a', 'b'),
+  custom: fc.constantFrom<Record<string, number> | undefined>(undefined, { lic: 1 }, { lic: 2 }, { lic: 2, nvme: 1 }),
 });
 
 const requestArb = fc.record({
@@ -28,6 +41,13 @@ const requestArb = fc.record({
   replicas: fc.constantFrom(1, 1, 1, 2),
   limit: fc.constantFrom(undefined, 10_000, 60_000),
   preemptible: fc.boolean(),
+  custom: fc.constantFrom<Record<string, number> | undefined>(
+    undefined,
+    undefined,
+    { lic: 1 },
+    { lic: 2 },
+    { nvme: 1 },
+  ),
 });
 
 const opArb = fc.oneof(
@@ -53,8 +73,16 @@ const teamsArb: fc.Arbitrary<TeamQuota[]> = fc.constantFrom(
   ],
 );
 
-/** Invariant 1: no node holds more than it has, and a whole GPU is never shared. */
-function checkNoOverAllocation(nodes: readonly NodeRecord[], leases: readonly Lease[]): void {
+/**
+ * Invariant 1: no node holds more than it has, and a whole GPU is never shared. Custom amounts are
+ * counted from what each lease's request asked for (`asked`), not from the lease's own `custom`:
+ * an apply that left them off the lease would otherwise hide the very over-allocation it causes.
+ */
+function checkNoOverAllocation(
+  nodes: readonly NodeRecord[],
+  leases: readonly Lease[],
+  asked: ReadonlyMap<string, Readonly<Record<string, number>>> = new Map(),
+): void {
   for (const n of nodes) {
     const on = leases.filter((l) => l.nodeId === n.spec.id);
     expect(on.reduce((s, l) => s + l.cpuMilli, 0)).toBeLessThanOrEqual(n.spec.cpuMilli);
@@ -65,103 +93,136 @@ function checkNoOverAllocation(nodes: readonly NodeRecord[], leases: readonly Le
       expect(shares.reduce((s, g) => s + g.memoryMiB, 0)).toBeLessThanOrEqual(d.memoryMiB);
       if (shares.some((g) => g.milli === 1000)) expect(shares).toHaveLength(1);
     }
+    // Every custom resource the node's leases hold, against what the node offers (none if absent).
+    const holds = (l: Lease): Readonly<Record<string, number>> => asked.get(l.requestId) ?? l.custom ?? {};
+    for (const name of new Set(on.flatMap((l) => Object.keys(holds(l))))) {
+      const held = on.reduce((s, l) => s + (holds(l)[name] ?? 0), 0);
+      expect(held, `custom ${name} held on ${n.spec.id}`).toBeLessThanOrEqual(n.spec.custom?.[name] ?? 0);
+    }
   }
 }
 
+/** How a cycle's decisions are applied: the core's own, or a broken one the check must catch. */
+type Apply = (state: CycleState, decisions: Decisions, now: number, terms: LeaseTerms) => void;
+
+const terms: LeaseTerms = { leaseId: (r, replica) => `${r.requestId}/${replica}` };
+
+/** What one random sequence reached: whether a lease held a custom resource at some point. */
+interface Reach {
+  customHeld: boolean;
+}
+
+/** Runs one random sequence, checking both invariants after every cycle. */
+function runSequence(
+  ops: Op[],
+  policy: Partial<SchedulingPolicy>,
+  teams: TeamQuota[],
+  apply: Apply,
+  reach: Reach = { customHeld: false },
+): void {
+  const nodes: NodeRecord[] = [];
+  const state: CycleState = { leases: [], queue: [] };
+  const asked = new Map<string, Record<string, number>>();
+  let now = 0;
+  let id = 0;
+  let joined = 0;
+  for (const op of ops) {
+    now += 1000;
+    if (op.kind === 'submit') {
+      const r = op.request;
+      if (r.custom) asked.set(`r${id}`, r.custom);
+      state.queue.push({
+        requestId: `r${id}`,
+        owner: { kind: 'client', name: 'p' },
+        resources: {
+          cpuMilli: r.cpu * 1000,
+          memoryMiB: r.memGi * 1024,
+          gpuMilli: r.gpuMilli,
+          gpuMemoryMiB: 0,
+          gpuModels: r.model ? [r.model] : [],
+          labels: r.zone ? { zone: r.zone } : {},
+          ...(r.custom ? { custom: { ...r.custom } } : {}),
+        },
+        priority: r.priority,
+        team: r.team,
+        label: `r${id}`,
+        submittedAt: now,
+        seq: id++,
+        reason: 'Pending',
+        message: '',
+        replicas: r.replicas,
+        ...(r.limit === undefined ? {} : { timeLimitMs: r.limit }),
+        preemptible: r.preemptible,
+      });
+    } else if (op.kind === 'complete' && state.leases.length > 0) {
+      const victim = state.leases[op.pick % state.leases.length]?.requestId;
+      state.leases = state.leases.filter((l) => l.requestId !== victim);
+    } else if (op.kind === 'join') {
+      const n = op.node;
+      nodes.push({
+        spec: {
+          id: `n${joined++}`,
+          cpuMilli: n.cpu * 1000,
+          memoryMiB: n.memGi * 1024,
+          gpus: Array.from({ length: n.gpus }, (_, index) => ({ index, model: n.model, memoryMiB: 16_384 })),
+          labels: { zone: n.zone },
+          ...(n.custom ? { custom: { ...n.custom } } : {}),
+        },
+        status: 'Ready',
+        registeredAt: now,
+      });
+    } else if (op.kind === 'lose' && nodes.length > 0) {
+      const [gone] = nodes.splice(op.pick % nodes.length, 1);
+      state.leases = state.leases.filter((l) => l.nodeId !== gone?.spec.id);
+    }
+    const snap: Snapshot = { nodes, leases: state.leases, queue: state.queue, teams };
+    const d = decide(snap, { now, policy });
+    expect(decide(structuredClone(snap), { now, policy })).toEqual(d);
+    const byId = new Map(state.queue.map((r) => [r.requestId, r]));
+    for (const g of d.grants) expect(g.allocations).toHaveLength(byId.get(g.requestId)?.replicas ?? 1);
+    for (const p of d.preemptions) {
+      expect(state.leases.find((l) => l.requestId === p.requestId)?.preemptible).toBe(true);
+    }
+    apply(state, d, now, terms);
+    if ((policy.gracePeriodMs ?? 0) === 0) state.leases = state.leases.filter((l) => l.preemptedAt === undefined);
+    if (state.leases.some((l) => l.custom)) reach.customHeld = true;
+    checkNoOverAllocation(nodes, state.leases, asked);
+  }
+}
+
+type Op =
+  | { kind: 'submit'; request: typeof requestArb extends fc.Arbitrary<infer R> ? R : never }
+  | { kind: 'complete'; pick: number }
+  | { kind: 'join'; node: typeof nodeArb extends fc.Arbitrary<infer N> ? N : never }
+  | { kind: 'lose'; pick: number };
+
+const opsArb = fc.array(opArb, { minLength: 1, maxLength: 10 }) as fc.Arbitrary<Op[]>;
+
 describe('scheduling invariants over random sequences', () => {
   it(`never over-allocates and decides deterministically (${RUNS} sequences)`, () => {
+    const reach: Reach = { customHeld: false };
     fc.assert(
-      fc.property(fc.array(opArb, { minLength: 1, maxLength: 10 }), policyArb, teamsArb, (ops, policy, teams) => {
-        const nodes: NodeRecord[] = [];
-        let leases: Lease[] = [];
-        let queue: PendingRequest[] = [];
-        let now = 0;
-        let id = 0;
-        let joined = 0;
-        for (const op of ops) {
-          now += 1000;
-          if (op.kind === 'submit') {
-            const r = op.request;
-            queue.push({
-              requestId: `r${id}`,
-              owner: { kind: 'client', name: 'p' },
-              resources: {
-                cpuMilli: r.cpu * 1000,
-                memoryMiB: r.memGi * 1024,
-                gpuMilli: r.gpuMilli,
-                gpuMemoryMiB: 0,
-                gpuModels: r.model ? [r.model] : [],
-                labels: r.zone ? { zone: r.zone } : {},
-              },
-              priority: r.priority,
-              team: r.team,
-              label: `r${id}`,
-              submittedAt: now,
-              seq: id++,
-              reason: 'Pending',
-              message: '',
-              replicas: r.replicas,
-              ...(r.limit === undefined ? {} : { timeLimitMs: r.limit }),
-              preemptible: r.preemptible,
-            });
-          } else if (op.kind === 'complete' && leases.length > 0) {
-            const victim = leases[op.pick % leases.length]?.requestId;
-            leases = leases.filter((l) => l.requestId !== victim);
-          } else if (op.kind === 'join') {
-            const n = op.node;
-            nodes.push({
-              spec: {
-                id: `n${joined++}`,
-                cpuMilli: n.cpu * 1000,
-                memoryMiB: n.memGi * 1024,
-                gpus: Array.from({ length: n.gpus }, (_, index) => ({ index, model: n.model, memoryMiB: 16_384 })),
-                labels: { zone: n.zone },
-              },
-              status: 'Ready',
-              registeredAt: now,
-            });
-          } else if (op.kind === 'lose' && nodes.length > 0) {
-            const [gone] = nodes.splice(op.pick % nodes.length, 1);
-            leases = leases.filter((l) => l.nodeId !== gone?.spec.id);
-          }
-          const snap: Snapshot = { nodes, leases, queue, teams };
-          const d = decide(snap, { now, policy });
-          expect(decide(structuredClone(snap), { now, policy })).toEqual(d);
-          const byId = new Map(queue.map((r) => [r.requestId, r]));
-          for (const g of d.grants) {
-            const r = byId.get(g.requestId);
-            if (!r) continue;
-            expect(g.allocations).toHaveLength(r.replicas ?? 1);
-            g.allocations.forEach((a, i) =>
-              leases.push({
-                leaseId: `${r.requestId}/${i}`,
-                requestId: r.requestId,
-                owner: r.owner,
-                nodeId: a.nodeId,
-                cpuMilli: r.resources.cpuMilli,
-                memoryMiB: r.resources.memoryMiB,
-                gpus: a.gpus,
-                priority: r.priority,
-                team: r.team,
-                label: r.label,
-                submittedAt: r.submittedAt,
-                grantedAt: now,
-                preemptible: r.preemptible,
-                ...(r.timeLimitMs === undefined ? {} : { timeLimitMs: r.timeLimitMs }),
-              }),
-            );
-          }
-          for (const p of d.preemptions) {
-            for (const l of leases) if (l.requestId === p.requestId) l.preemptedAt = now;
-            expect(leases.find((l) => l.requestId === p.requestId)?.preemptible).toBe(true);
-          }
-          if ((policy.gracePeriodMs ?? 0) === 0) leases = leases.filter((l) => l.preemptedAt === undefined);
-          const done = new Set([...d.grants.map((g) => g.requestId), ...d.rejections.map((r) => r.requestId)]);
-          queue = queue.filter((r) => !done.has(r.requestId));
-          checkNoOverAllocation(nodes, leases);
-        }
-      }),
+      fc.property(opsArb, policyArb, teamsArb, (ops, policy, teams) =>
+        runSequence(ops, policy, teams, applyDecisions, reach),
+      ),
       { numRuns: RUNS },
     );
+    // The draws put custom resources on nodes and requests, and some were granted: the custom check had work.
+    expect(reach.customHeld).toBe(true);
+  });
+
+  it('the check fails when an apply forgets to hold custom amounts on the leases', () => {
+    // Before custom amounts were copied onto leases, each cycle saw a node's licenses all free again.
+    const forgetsCustom: Apply = (state, decisions, now, t) => {
+      const before = new Set(state.leases);
+      applyDecisions(state, decisions, now, t);
+      for (const l of state.leases) if (!before.has(l)) delete l.custom;
+    };
+    const result = fc.check(
+      fc.property(opsArb, policyArb, teamsArb, (ops, policy, teams) => runSequence(ops, policy, teams, forgetsCustom)),
+      { numRuns: Math.max(RUNS, 2_000), seed: 1 },
+    );
+    expect(result.failed).toBe(true);
+    expect(String(result.errorInstance)).toMatch(/custom (lic|nvme) held on n\d+/);
   });
 });

@@ -61,8 +61,12 @@ const acquireArb = fc.record({
   timeLimitMs: fc.option(field(fc.nat({ max: 3_600_000 })), { nil: undefined }),
 });
 
-/** No node holds more than it has (DESIGN invariant 1). */
-function expectNoOverAllocation(pool: PoolState): void {
+/**
+ * No node holds more than it has (DESIGN invariant 1). Custom amounts are counted from what each
+ * lease's acquire asked for (`asked`, by request id), so that leases without them cannot hide an
+ * over-allocation.
+ */
+function expectNoOverAllocation(pool: PoolState, asked: ReadonlyMap<string, Record<string, number>>): void {
   for (const n of pool.nodes) {
     const leases = pool.leases.filter((l) => l.nodeId === n.spec.id);
     expect(leases.reduce((s, l) => s + l.cpuMilli, 0)).toBeLessThanOrEqual(n.spec.cpuMilli);
@@ -71,8 +75,10 @@ function expectNoOverAllocation(pool: PoolState): void {
       const milli = leases.flatMap((l) => l.gpus).filter((s) => s.index === g.index);
       expect(milli.reduce((s, x) => s + x.milli, 0)).toBeLessThanOrEqual(1000);
     }
-    for (const [name, amount] of Object.entries(n.spec.custom ?? {})) {
-      expect(leases.reduce((s, l) => s + (l.custom?.[name] ?? 0), 0)).toBeLessThanOrEqual(amount);
+    const holds = (l: (typeof leases)[number]): Record<string, number> => asked.get(l.requestId) ?? l.custom ?? {};
+    for (const name of new Set(leases.flatMap((l) => Object.keys(holds(l))))) {
+      const held = leases.reduce((s, l) => s + (holds(l)[name] ?? 0), 0);
+      expect(held, `custom ${name} held on ${n.spec.id}`).toBeLessThanOrEqual(n.spec.custom?.[name] ?? 0);
     }
   }
 }
@@ -90,26 +96,38 @@ describe('what the pool takes from outside, fuzzed', () => {
     );
   });
 
+  /** Registers the nodes, then acquires and schedules one by one, checking after each; `after` may tamper with the pool. */
+  const takesAll =
+    (after: (pool: PoolState) => void = () => {}) =>
+    (nodes: unknown[], acquires: unknown[]): void => {
+      const pool = new PoolState(emptyPoolState('fuzz'));
+      const asked = new Map<string, Record<string, number>>();
+      let now = 0;
+      for (const spec of nodes) if (validateNodeSpec(spec).length === 0) pool.registerNode(spec as NodeSpec, now);
+      for (const a of acquires) {
+        now += 1000;
+        if (validateAcquireInput(a).length > 0) continue;
+        const input = a as AcquireInput;
+        if (input.resources.custom && !asked.has(input.requestId)) asked.set(input.requestId, input.resources.custom);
+        pool.acquire(input, now);
+        pool.schedule(now);
+        after(pool);
+        expectNoOverAllocation(pool, asked);
+      }
+      expect(() => JSON.stringify(pool.status(now))).not.toThrow();
+    };
+  const inputs = [fc.array(nodeArb, { minLength: 1, maxLength: 3 }), fc.array(acquireArb, { maxLength: 12 })] as const;
+
   it('takes any inventories and acquires its validators let through, without over-allocating', () => {
-    fc.assert(
-      fc.property(
-        fc.array(nodeArb, { minLength: 1, maxLength: 3 }),
-        fc.array(acquireArb, { maxLength: 12 }),
-        (nodes, acquires) => {
-          const pool = new PoolState(emptyPoolState('fuzz'));
-          let now = 0;
-          for (const spec of nodes) if (validateNodeSpec(spec).length === 0) pool.registerNode(spec as NodeSpec, now);
-          for (const a of acquires) {
-            now += 1000;
-            if (validateAcquireInput(a).length > 0) continue;
-            pool.acquire(a as AcquireInput, now);
-            pool.schedule(now);
-            expectNoOverAllocation(pool);
-          }
-          expect(() => JSON.stringify(pool.status(now))).not.toThrow();
-        },
-      ),
-      { numRuns: Math.ceil(RUNS / 2) },
-    );
+    fc.assert(fc.property(...inputs, takesAll()), { numRuns: Math.ceil(RUNS / 2) });
+  });
+
+  it('the check fails on leases that carry no custom amounts, as the pool once granted them', () => {
+    const forgetCustom = (pool: PoolState): void => {
+      for (const l of pool.leases) delete l.custom;
+    };
+    const result = fc.check(fc.property(...inputs, takesAll(forgetCustom)), { numRuns: 2_000, seed: 1 });
+    expect(result.failed).toBe(true);
+    expect(String(result.errorInstance)).toMatch(/custom licenses held on n\d/);
   });
 });

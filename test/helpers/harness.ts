@@ -86,6 +86,7 @@ export async function createWorld(name: string, options: { metrics?: Registry } 
         memoryMiB: spec.memoryMiB ?? 65_536,
         gpus: spec.gpus ?? gpus(4),
         labels: spec.labels ?? {},
+        ...(spec.custom ? { custom: spec.custom } : {}),
       };
       const agent = await startAgent({
         client,

@@ -97,6 +97,7 @@ export class AgentModel implements AgentLike {
       memoryMiB: 64 * 1024,
       gpus: Array.from({ length: this.node.gpus }, (_, index) => ({ index, model: 'A100', memoryMiB: 81920 })),
       labels: {},
+      ...(this.node.custom ? { custom: { ...this.node.custom } } : {}),
     };
   }
 

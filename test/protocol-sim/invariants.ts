@@ -145,11 +145,15 @@ export class Invariants implements WorkloadObserver {
 
   private checkAllocation(): void {
     const pool = this.pool.state;
+    // A lease holds what its step asked for: counted from the step, a lease that lost its custom amounts still counts.
+    const asked = (l: Lease): Readonly<Record<string, number>> =>
+      (l.owner.kind === 'workflow' ? this.steps.get(l.owner.workflowId)?.spec.custom : undefined) ?? l.custom ?? {};
     for (const n of pool.nodes)
       checkNode(
         n,
         pool.leases.filter((l) => l.nodeId === n.spec.id),
         (m) => this.fail('over-allocation', m),
+        asked,
       );
     for (const agent of this.agents.values()) {
       const used = new Map<number, number>();
@@ -177,7 +181,12 @@ export class Invariants implements WorkloadObserver {
   }
 }
 
-function checkNode(n: NodeRecord, leases: readonly Lease[], fail: (m: string) => void): void {
+function checkNode(
+  n: NodeRecord,
+  leases: readonly Lease[],
+  fail: (m: string) => void,
+  asked: (l: Lease) => Readonly<Record<string, number>> = (l) => l.custom ?? {},
+): void {
   const cpu = leases.reduce((s, l) => s + l.cpuMilli, 0);
   const mem = leases.reduce((s, l) => s + l.memoryMiB, 0);
   if (cpu > n.spec.cpuMilli) fail(`node ${n.spec.id} has ${cpu}m CPU granted of ${n.spec.cpuMilli}m`);
@@ -189,8 +198,9 @@ function checkNode(n: NodeRecord, leases: readonly Lease[], fail: (m: string) =>
       fail(`GPU ${d.index} of node ${n.spec.id} is granted to ${shares.map((x) => x.l.leaseId).join(', ')}`);
     }
   }
-  for (const [k, cap] of Object.entries(n.spec.custom ?? {})) {
-    const used = leases.reduce((s, l) => s + (l.custom?.[k] ?? 0), 0);
+  for (const k of new Set(leases.flatMap((l) => Object.keys(asked(l))))) {
+    const used = leases.reduce((s, l) => s + (asked(l)[k] ?? 0), 0);
+    const cap = n.spec.custom?.[k] ?? 0;
     if (used > cap) fail(`node ${n.spec.id} has ${used} of ${k} granted of ${cap}`);
   }
 }

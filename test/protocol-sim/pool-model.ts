@@ -19,6 +19,11 @@ export interface RegistrationAnswer {
 }
 
 export class PoolModel extends WorkflowModel {
+  /**
+   * `true` leaves custom amounts off every lease, as the pool once did: the protocol-sim test sets
+   * it to show that the over-allocation check of custom resources can fail.
+   */
+  static forgetCustom = false;
   state: PoolState;
   /** Effects decided and delivered, for the invariants: preemptions by victim and preemptor. */
   readonly onEffect: ((e: Effect) => void)[] = [];
@@ -144,6 +149,7 @@ export class PoolModel extends WorkflowModel {
       dirty = true;
     }
     if (dirty) for (const e of this.state.schedule(now)) this.deliver(e);
+    if (PoolModel.forgetCustom) for (const l of this.state.leases) delete l.custom;
     this.armHealthTimer();
   }
 

@@ -9,9 +9,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { runScenario } from './run';
 import { generateScenario } from './scenario';
 import { AgentModel } from './agent-model';
+import { PoolModel } from './pool-model';
 
 afterEach(() => {
   AgentModel.fenceWhenCutOff = true;
+  PoolModel.forgetCustom = false;
 });
 
 function violations(seeds: number | number[]): string[] {
@@ -34,5 +36,10 @@ describe('the protocol simulation', () => {
   it('finds two copies of a step when cut-off agents do not stop their workloads', () => {
     AgentModel.fenceWhenCutOff = false;
     expect(violations(60).join('\n')).toMatch(/two-copies: step \S+ runs on .* at once/);
+  }, 120_000);
+
+  it('finds custom resources over-allocated when the pool leaves them off its leases', () => {
+    PoolModel.forgetCustom = true;
+    expect(violations(60).join('\n')).toMatch(/over-allocation: node \S+ has \d+ of (lic|nvme) granted of \d+/);
   }, 120_000);
 });

@@ -11,6 +11,8 @@ export interface SimNodeSpec {
   id: string;
   gpus: number;
   cpu: number;
+  /** Custom resources the node offers (`lic`, `nvme`); absent when none. */
+  custom?: Record<string, number>;
 }
 
 /** A step a pipeline submits. */
@@ -28,6 +30,8 @@ export interface SimStepSpec {
   durationMs: number;
   /** How long the workload takes to exit after SIGTERM, ms (Infinity: it ignores SIGTERM). */
   exitAfterTermMs: number;
+  /** Custom resources the step holds on its node; absent when none. */
+  custom?: Record<string, number>;
 }
 
 /** One input of a run, at a time in ms. */
@@ -74,6 +78,10 @@ export function generateScenario(seed: number, count: number): Scenario {
     gpus: rnd.int(1, 4),
     cpu: rnd.pick([4, 8, 16]),
   }));
+  // Custom resources come from a stream of their own: the rest of a seed's scenario stays as it was.
+  const customRnd = new SeededRandom(seed * 2654435761 + 0x5eed);
+  const customOn = customRnd.next() < 0.5;
+  if (customOn) for (const n of nodes) n.custom = drawNodeCustom(customRnd);
   const totalGpus = nodes.reduce((s, n) => s + n.gpus, 0);
   const policy: Partial<SchedulingPolicy> = {
     gracePeriodMs: rnd.pick([5_000, 10_000, 30_000]),
@@ -112,6 +120,7 @@ export function generateScenario(seed: number, count: number): Scenario {
       graceMs: rnd.pick([2_000, 10_000, 30_000, 120_000]),
       durationMs: rnd.pick([5_000, 30_000, 120_000, 600_000]),
       exitAfterTermMs: rnd.next() < 0.1 ? Infinity : rnd.pick([100, 1_000, 5_000, 40_000]),
+      ...(customOn ? drawStepCustom(customRnd) : {}),
       ...overrides,
     };
     return { at, kind: 'submit', step };
@@ -223,7 +232,8 @@ export function describeEvent(e: InputEvent): string {
       const exit = s.exitAfterTermMs === Infinity ? 'ignores SIGTERM' : `exits ${s.exitAfterTermMs}ms after SIGTERM`;
       return (
         `${t} submit ${s.id}: gpu ${s.gpu}, cpu ${s.cpu}, priority ${s.priority}, team ${s.team}, ` +
-        `${s.preemptible ? 'preemptible' : 'not preemptible'}, grace ${s.graceMs}ms, runs ${s.durationMs}ms, ${exit}`
+        `${s.preemptible ? 'preemptible' : 'not preemptible'}, grace ${s.graceMs}ms, runs ${s.durationMs}ms, ${exit}` +
+        (s.custom ? `, custom ${JSON.stringify(s.custom)}` : '')
       );
     }
     case 'cancel':
@@ -247,4 +257,16 @@ export function describeEvent(e: InputEvent): string {
     case 'clock-jump':
       return `${t} the server clock jumps ${e.byMs}ms`;
   }
+}
+
+/** A node's custom resources: licenses and NVMe slots, some nodes with none. */
+function drawNodeCustom(rnd: SeededRandom): Record<string, number> | undefined {
+  const custom = rnd.pick<Record<string, number>>([{}, { lic: 1 }, { lic: 2 }, { lic: 2, nvme: 1 }, { nvme: 2 }]);
+  return Object.keys(custom).length > 0 ? { ...custom } : undefined;
+}
+
+/** A step's ask of custom resources: often none, sometimes more than one node has free. */
+function drawStepCustom(rnd: SeededRandom): { custom?: Record<string, number> } {
+  const custom = rnd.pick<Record<string, number>>([{}, {}, { lic: 1 }, { lic: 2 }, { nvme: 1 }]);
+  return Object.keys(custom).length > 0 ? { custom: { ...custom } } : {};
 }

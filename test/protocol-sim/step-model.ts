@@ -267,6 +267,7 @@ export class StepModel extends WorkflowModel {
         gpuMemoryMiB: 0,
         gpuModels: [],
         labels: {},
+        ...(s.custom ? { custom: { ...s.custom } } : {}),
       },
       priority: s.priority,
       team: s.team,

@@ -3,6 +3,8 @@ import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AccountingRecord } from '../../src/workflows/accounting-types';
+import { ACCOUNTING_MEMO } from '../../src/workflows/accounting-types';
 import type { StepInput, StepResult } from '../../src/workflows/step-types';
 import type { World } from '../helpers/harness';
 import { createWorld, eventually } from '../helpers/harness';
@@ -139,6 +141,44 @@ describe('allotStep on a real Temporal server', () => {
     }));
     expect(maxConcurrent(runs)).toBe(2);
     expect(sharedGpus(runs)).toEqual([]);
+    await expectAllFree();
+  });
+
+  it('holds resources.custom on the node that offers it: two steps asking for its one nvme slot run one after the other', async () => {
+    const { nodeId: nvmeNode } = await world.addAgent({ gpus: [], custom: { nvme: 1 } });
+    const command = [
+      'sh',
+      '-c',
+      's=$(date +%s%N); sleep 1; e=$(date +%s%N); echo "{\\"nvme\\": \\"$ALLOT_RESOURCE_NVME\\", \\"start\\": $s, \\"end\\": $e}" > "$ALLOT_OUTPUT"',
+    ];
+    const handles = await Promise.all(
+      ['nvme-a', 'nvme-b'].map((name) => startStep({ name, command, resources: { cpu: 1, custom: { nvme: 1 } } })),
+    );
+    // While they run, the pool's lease holds the slot, and the node shows it taken.
+    const held = await eventually(
+      async () => {
+        const s = await world.status();
+        const lease = s.leases.find((l) => l.custom?.nvme);
+        return lease ? { lease, node: s.nodes.find((n) => n.id === nvmeNode) } : undefined;
+      },
+      20_000,
+      'a lease holding the nvme slot',
+    );
+    expect(held.lease).toMatchObject({ nodeId: nvmeNode, custom: { nvme: 1 } });
+    expect(held.node?.custom).toEqual({ nvme: { capacity: 1, used: 1 } });
+
+    const results: StepResult[] = await Promise.all(handles.map((h) => h.result()));
+    for (const r of results) {
+      expect(r.nodeId).toBe(nvmeNode);
+      expect(r.outputs.nvme).toBe('1');
+    }
+    const runs = results.map((r) => ({ start: Number(r.outputs.start), end: Number(r.outputs.end), gpus: [] }));
+    expect(maxConcurrent(runs)).toBe(1);
+    // The accounting record of each step says what it held.
+    for (const h of handles) {
+      const memo = (await h.describe()).memo?.[ACCOUNTING_MEMO] as AccountingRecord | undefined;
+      expect(memo?.leases.map((l) => l.custom)).toEqual([{ nvme: 1 }]);
+    }
     await expectAllFree();
   });
 });

@@ -9,7 +9,7 @@ import { DEFAULT_ENV_ALLOWLIST } from '../../activities/environment';
 import { formatCpu, formatMemory } from '../../core';
 import { startAgent } from '../../workers/agent';
 import type { Inventory } from '../../workers/inventory';
-import { describeDetected, detectInventory } from '../../workers/inventory';
+import { describeCustom, describeDetected, detectInventory } from '../../workers/inventory';
 import { DEFAULT_POOL } from '../../workflows/messages';
 import type { MetricsOptions } from '../lifecycle';
 import { connectTemporal, metricsEndpoint, quietRuntime, say, serve, untilStopped } from '../lifecycle';
@@ -59,7 +59,8 @@ function describeInventory(inv: Inventory): string[] {
   const lines = [
     `node ${spec.id}: cpu ${formatCpu(spec.cpuMilli)}, memory ${formatMemory(spec.memoryMiB)}, ` +
       `${spec.gpus.length} GPU${spec.gpus.length === 1 ? '' : 's'}` +
-      (inv.detected ? ` (detected${inv.detected.length === 0 ? ': none on this machine' : ''})` : ' (declared)'),
+      (inv.detected ? ` (detected${inv.detected.length === 0 ? ': none on this machine' : ''})` : ' (declared)') +
+      (describeCustom(spec) ? `, ${describeCustom(spec)}` : ''),
   ];
   for (const d of describeDetected(inv.detected ?? [])) lines.push(`  ${d}`);
   if (!inv.detected || inv.detected.some((g) => g.migEnabled)) {

@@ -20,7 +20,7 @@ import {
 import { startAgent } from '../../workers/agent';
 import { serveCodec } from '../../workers/codec-server';
 import { startControlWorker } from '../../workers/control';
-import { detectInventory } from '../../workers/inventory';
+import { describeCustom, detectInventory } from '../../workers/inventory';
 import { localAgentScaler } from '../../workers/local-scaler';
 import type { TemporalCli } from '../../workers/temporal-cli';
 import { PACKAGE_ROOT, describeTemporalCli, findTemporalCli } from '../../workers/temporal-cli';
@@ -237,7 +237,8 @@ export async function dev(o: DevOptions): Promise<number> {
       step(
         `agent ${inventory.id}: ${inventory.gpus.length} GPU${inventory.gpus.length === 1 ? '' : 's'}` +
           `${inventory.gpus[0] ? ` (${inventory.gpus[0].model}, ${formatMemory(inventory.gpus[0].memoryMiB)})` : ''}, ` +
-          `cpu ${formatCpu(inventory.cpuMilli)}, memory ${formatMemory(inventory.memoryMiB)}`,
+          `cpu ${formatCpu(inventory.cpuMilli)}, memory ${formatMemory(inventory.memoryMiB)}` +
+          (describeCustom(inventory) ? `, ${describeCustom(inventory)}` : ''),
       );
       say('');
       say(`allot dev is up`);

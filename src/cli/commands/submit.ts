@@ -8,7 +8,8 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { constants } from 'node:os';
 import type { Command } from 'commander';
-import { formatIssues } from '../../core';
+import type { Issue } from '../../core';
+import { formatIssues, parseCustomPairs } from '../../core';
 import { CONTROL_TASK_QUEUE, DEFAULT_POOL } from '../../workflows/messages';
 import { NON_ZERO_EXIT } from '../../workflows/failures';
 import type { StepInput, StepResult } from '../../workflows/step-types';
@@ -33,6 +34,7 @@ export function registerSubmit(program: Command, exit: Exit): void {
     .option('--gpu-model <model>', 'GPU model, or alternatives A100|H100')
     .option('--gpu-memory <quantity>', 'minimum memory per GPU, e.g. 40Gi')
     .option('--label <key=value>', 'node label to require (repeatable)', collect)
+    .option('--resource <name=n>', 'custom resource to hold on the node, e.g. nvme=1 (repeatable)', collect)
     .option('--pool <name>', 'pool', DEFAULT_POOL)
     .option('--name <name>', 'step name (default: the command)')
     .option('--priority <n>', 'priority from -1000 to 1000, larger first (default 0)')
@@ -60,6 +62,7 @@ export interface SubmitOptions {
   gpuModel?: string;
   gpuMemory?: string;
   label?: string[];
+  resource?: string[];
   pool?: string;
   name?: string;
   priority?: string;
@@ -86,6 +89,9 @@ export function buildSubmitStep(command: string[], o: SubmitOptions): StepInput 
   if (o.gpuModel !== undefined) resources.gpuModel = o.gpuModel;
   if (o.gpuMemory !== undefined) resources.gpuMemory = o.gpuMemory;
   if (o.label) resources.labels = parsePairs(o.label, '--label');
+  const resourceIssues: Issue[] = [];
+  const custom = parseCustomPairs(o.resource, ['--resource'], resourceIssues);
+  if (custom) resources.custom = custom;
   const step: StepInput = {
     name: o.name ?? path.basename(command[0] ?? 'step'),
     command,
@@ -100,7 +106,7 @@ export function buildSubmitStep(command: string[], o: SubmitOptions): StepInput 
     ...(o.memoryLimit !== undefined ? { memoryLimit: o.memoryLimit } : {}),
     preemptible: o.preemptible,
   };
-  const { issues } = validateStepInput(step);
+  const issues = [...resourceIssues, ...validateStepInput(step).issues];
   if (issues.length > 0) {
     const flags: Record<string, string> = {
       'resources.gpu': '--gpu',

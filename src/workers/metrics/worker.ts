@@ -136,6 +136,24 @@ function registerPoolGauges(registry: Registry, snapshot: ReturnType<typeof pool
   poolGauge('allot_pool_memory_bytes_allocated', 'Memory granted, per node', ['pool', 'node'], (g, pool, s) => {
     for (const n of s.nodes) g.set({ pool, node: n.id }, n.memory.usedMiB * MiB);
   });
+  poolGauge(
+    'allot_pool_custom_resources',
+    'Custom resources offered (allot agent --resource), per node and resource',
+    ['pool', 'node', 'resource'],
+    (g, pool, s) => {
+      for (const n of s.nodes)
+        for (const [resource, c] of Object.entries(n.custom ?? {})) g.set({ pool, node: n.id, resource }, c.capacity);
+    },
+  );
+  poolGauge(
+    'allot_pool_custom_resources_allocated',
+    'Custom resources granted to running steps, per node and resource',
+    ['pool', 'node', 'resource'],
+    (g, pool, s) => {
+      for (const n of s.nodes)
+        for (const [resource, c] of Object.entries(n.custom ?? {})) g.set({ pool, node: n.id, resource }, c.used);
+    },
+  );
   poolGauge('allot_pool_nodes', 'Nodes by status (Ready, NotReady, Draining)', ['pool', 'status'], (g, pool, s) => {
     for (const status of NODE_STATES) g.set({ pool, status }, 0);
     for (const n of s.nodes) g.inc({ pool, status: n.status });
