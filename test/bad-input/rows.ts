@@ -234,7 +234,7 @@ export const FILE_ROWS: FileRow[] = [
     content: scenario({ policy: { fairShare: true, fairShareHalfLife: -1 }, teams: [{ name: 'a', weight: 0 }] }),
     args: ['{file}'],
     expect:
-      /policy\.fairShareHalfLife: must be a number of seconds >= 0, got -1[\s\S]*teams\.0\.weight: must be a number greater than 0/,
+      /teams\.0\.weight: must be a number greater than 0[\s\S]*policy\.fairShareHalfLife: must be a number of seconds >= 0, got -1/,
   },
   {
     name: 'scenario: two jobs with one name',
