@@ -25,6 +25,21 @@ export function parseSeconds(value: string | undefined, flag: string): number | 
   return Math.round(n * 1000);
 }
 
+const DURATION_UNITS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration: seconds (`90`), or a number with a unit `s`, `m`, `h` or `d` (`6h`, `7d`); ms, or `undefined` if absent. */
+export function parseDuration(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$/.exec(value);
+  const ms = m ? Math.round(Number(m[1]) * (DURATION_UNITS[m[2] || 's'] ?? 1_000)) : NaN;
+  if (!Number.isSafeInteger(ms)) {
+    throw new UserError(
+      `${flag} must be a duration: a number of seconds, or a number with s, m, h or d (e.g. 6h, 7d; 0 turns it off), got ${JSON.stringify(value)}`,
+    );
+  }
+  return ms;
+}
+
 /** An integer within a range. */
 export function parseInteger(value: string | undefined, flag: string, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;

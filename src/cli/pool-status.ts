@@ -96,6 +96,8 @@ export function statusJson(s: PoolStatus, usage: RunningUsage = new Map()): unkn
       message: q.message,
       waitedMs: q.waitedMs,
     })),
+    // Fair share, when on: each team's weight, share now, and decayed usage (unit-seconds).
+    ...(s.fairShare ? { fairShare: s.fairShare } : {}),
   };
 }
 

@@ -9,6 +9,7 @@ import { wait } from './cycle';
 import type { Placement } from './placer';
 import { preemptFor } from './preemptor';
 import type { ResourceVector } from './quota';
+import { requestVector } from './quota';
 import { gangKey } from './shape';
 import type { PendingRequest } from './types';
 
@@ -45,6 +46,7 @@ export function grant(cycle: Cycle, request: PendingRequest, vector: ResourceVec
   });
   const allocations = placed.map((p) => allocationOf(p.nodeId, request.resources, p.gpus));
   cycle.views.recordGrant(allocations, request.team, vector);
+  cycle.fairShares?.granted(request.team, requestVector(request.resources, request.replicas ?? 1));
   if (cycle.now !== undefined) {
     cycle.ends.granted(allocations, request.timeLimitMs !== undefined ? cycle.now + request.timeLimitMs : Infinity);
   }

@@ -5,10 +5,11 @@
  */
 import type { DecideOptions, Decisions, Snapshot } from './decisions';
 import { noDecisions } from './decisions';
-import { clusterCapacity, teamShares } from './fair-share';
+import { FairShares, clusterCapacity, progressiveOrder, teamShares } from './fair-share';
 import { FragmentationModel } from './fragmentation';
 import { leaseGraceMs } from './health';
 import { orderQueue, preemptorsFirst } from './ordering';
+import { requestPriority } from './priority';
 import { Placer } from './placer';
 import type { SchedulingPolicy } from './policy';
 import { DEFAULT_POLICY } from './policy';
@@ -70,6 +71,8 @@ export interface Cycle {
    * reservations only take room there, and only victims chosen give some back.
    */
   readonly noFit: Set<string>;
+  /** Teams' shares, raised by each grant (progressive filling); `undefined` unless fair share is on. */
+  readonly fairShares: FairShares | undefined;
   /** Changes to the cluster so far: grants, reservations and preemptions. */
   changes: number;
   /** Preemptions so far, which free room in the future view. */
@@ -118,6 +121,10 @@ export function startCycle(snapshot: Snapshot, options: DecideOptions): Cycle {
     groups: undefined,
     never: new Map(),
     noFit: new Set(),
+    fairShares:
+      policy.fairShare && !options.fairShare?.fixed
+        ? new FairShares(snapshot.leases, specs(snapshot), options.fairShare?.history, options.fairShare?.weights)
+        : undefined,
     changes: 0,
     frees: 0,
     line: {
@@ -131,12 +138,26 @@ export function startCycle(snapshot: Snapshot, options: DecideOptions): Cycle {
   };
 }
 
+/** Every node's inventory. */
+function specs(snapshot: Snapshot): NodeSpec[] {
+  return snapshot.nodes.map((n) => n.spec);
+}
+
 /**
  * Step 2: the queue in order (see `ordering.ts`); with quotas, what teams' own quotas cover comes
- * first (see `nominalFirst`); requests that wait for their victims' room go before all.
+ * first (see `nominalFirst`); requests that wait for their victims' room go before all. With fair
+ * share, the order is found one request at a time, as grants raise teams' shares (see
+ * `progressiveOrder`).
  */
-export function cycleQueue(cycle: Cycle): PendingRequest[] {
+export function cycleQueue(cycle: Cycle): Iterable<PendingRequest> {
   const { snapshot, policy, views } = cycle;
+  if (cycle.fairShares) {
+    const byPriority = orderQueue(snapshot.queue, { now: cycle.now, agingIntervalMs: policy.agingIntervalMs });
+    const preemptors = preemptorsFirst(byPriority.filter((r) => r.preempting !== undefined));
+    const rest = byPriority.filter((r) => r.preempting === undefined);
+    const priorityOf = (r: PendingRequest): number => requestPriority(r, cycle.now, policy.agingIntervalMs);
+    return progressiveOrder(preemptors, rest, priorityOf, cycle.fairShares, views.futureLedger);
+  }
   const byPriority = orderQueue(snapshot.queue, {
     now: cycle.now,
     agingIntervalMs: policy.agingIntervalMs,

@@ -9,6 +9,8 @@ import type { SchedulingPolicy } from './policy';
 import type { TeamQuota } from './quota';
 import type { Reason } from './reasons';
 import type { GpuShare, Lease, NodeRecord, PendingRequest } from './types';
+import type { TeamWeight } from './fair-share';
+import type { UsageHistory } from './usage-history';
 
 /** What the scheduler looks at. */
 export interface Snapshot {
@@ -29,6 +31,21 @@ export interface DecideOptions {
   policy?: Partial<SchedulingPolicy>;
   /** Expected workload for fragmentation-aware placement. @default the shapes in the queue */
   workload?: FragmentationModel;
+  /** What fair share reads besides the leases, when the policy turns it on. @default no history, weights of 1 */
+  fairShare?: FairShareInput;
+}
+
+/** What fair share reads besides the leases (see `fair-share.ts`). */
+export interface FairShareInput {
+  /** Each team's decayed usage, accrued to the cycle's time. @default none: current leases only */
+  history?: UsageHistory;
+  /** Team weights. @default 1 for every team */
+  weights?: readonly TeamWeight[];
+  /**
+   * Shares fixed at the cycle's start, from leases only: how pools decided before progressive
+   * filling and history, for runs recorded then. @default false
+   */
+  fixed?: boolean;
 }
 
 /** A request to grant now, and where. */

@@ -40,6 +40,7 @@ export * from './fragmentation';
 export * from './placer';
 export * from './quota';
 export * from './fair-share';
+export * from './usage-history';
 export * from './preemption';
 export * from './backfill';
 export * from './policy';

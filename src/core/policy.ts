@@ -14,6 +14,11 @@ export interface SchedulingPolicy {
   backfill: boolean;
   /** Whether teams with smaller dominant resource shares go first among equal priorities. @default false */
   fairShare: boolean;
+  /**
+   * Fair share counts each team's recent usage, halved every this many ms; 0 counts current
+   * leases only (see `fair-share.ts`). @default 604800000 (7 days)
+   */
+  fairShareHalfLifeMs: number;
   /** How long (ms) a preempted step has to stop before its resources are taken back. @default 30000 */
   gracePeriodMs: number;
   /** Aging: one priority point per this many ms waited; 0 turns aging off. @default 3600000 (one hour) */
@@ -28,6 +33,7 @@ export const DEFAULT_POLICY: Readonly<SchedulingPolicy> = {
   preemption: true,
   backfill: true,
   fairShare: false,
+  fairShareHalfLifeMs: 604_800_000,
   gracePeriodMs: 30_000,
   agingIntervalMs: 3_600_000,
   backfillDepth: 100,

@@ -5,11 +5,13 @@
  * modules, named on the field; `PoolState` puts the owners together.
  */
 import type { NodeTemplate, ScalingPolicy, ScalingState } from './capacity';
+import type { TeamWeight } from './fair-share';
 import type { HealthPolicy } from './health';
 import type { SchedulingPolicy } from './policy';
 import type { TeamQuota } from './quota';
 import type { Reason } from './reasons';
 import type { Lease, NodeRecord, PendingRequest, Rejection, RequestOwner, ResourceRequest } from './types';
+import type { UsageHistory } from './usage-history';
 
 /** The serialised state of a pool: carried across continue-as-new. */
 export interface PoolStateData {
@@ -53,6 +55,10 @@ export interface PoolStateData {
    * meanwhile (`pool-settings.ts`).
    */
   previousNodeLost?: { nodeLostAfterMs: number; until: number };
+  /** Team weights in fair share, by team name; a team not listed has weight 1 (`pool-settings.ts`). */
+  teamWeights?: TeamWeight[];
+  /** Each team's decayed usage, while fair share with history is on (`PoolState`, `usage-history.ts`). */
+  usageHistory?: UsageHistory;
 }
 
 /** A fresh, empty pool. */

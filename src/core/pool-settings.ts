@@ -4,6 +4,7 @@
  * only once the old one has passed since the change (agents learn the new one meanwhile, and stop
  * cut-off workloads within it).
  */
+import type { TeamWeight } from './fair-share';
 import type { HealthPolicy } from './health';
 import { DEFAULT_HEALTH } from './health';
 import type { PoolStateData } from './pool-data';
@@ -29,11 +30,29 @@ export class PoolSettings {
     this.data.teams = teams;
   }
 
-  /** Removes a team's quota; returns whether it had one. */
+  /** Removes a team's quota and its weight; returns whether it had either. */
   removeTeamQuota(name: string): boolean {
-    const before = this.data.teams?.length ?? 0;
+    const before = (this.data.teams?.length ?? 0) + (this.data.teamWeights?.length ?? 0);
     this.data.teams = (this.data.teams ?? []).filter((t) => t.name !== name);
-    return this.data.teams.length < before;
+    if (this.data.teamWeights) {
+      this.data.teamWeights = this.data.teamWeights.filter((w) => w.team !== name);
+      if (this.data.teamWeights.length === 0) delete this.data.teamWeights;
+    }
+    return this.data.teams.length + (this.data.teamWeights?.length ?? 0) < before;
+  }
+
+  /** Team weights in fair share (a team not listed has weight 1). */
+  get teamWeights(): readonly TeamWeight[] {
+    return this.data.teamWeights ?? [];
+  }
+
+  /** Sets a team's weight in fair share (> 0); a weight of 1 is the default and is not kept. Its quota is unchanged. */
+  setTeamWeight(team: string, weight: number): void {
+    const weights = (this.data.teamWeights ?? []).filter((w) => w.team !== team);
+    if (weight !== 1) weights.push({ team, weight });
+    weights.sort((a, b) => (a.team < b.team ? -1 : a.team > b.team ? 1 : 0));
+    if (weights.length > 0) this.data.teamWeights = weights;
+    else delete this.data.teamWeights;
   }
 
   /** What each team uses now, as resource vectors. */

@@ -11,6 +11,9 @@
 import type { DemandGroup, NodeTemplate, ScalingAction, ScalingPolicy } from './capacity';
 import { applyDecisions } from './apply-decisions';
 import { decide } from './decide';
+import type { FairShareInput } from './decisions';
+import type { TeamShare } from './fair-share';
+import { FairShares, clusterCapacity } from './fair-share';
 import type { NodeReport, Registration } from './node-registry';
 import { NodeRegistry } from './node-registry';
 import type { AcquireInput, AcquireOutcome, Effect, PoolStateData } from './pool-data';
@@ -23,6 +26,7 @@ import { STATUS_QUEUE_LIMIT, poolStatus } from './pool-status';
 import { RequestMemory } from './request-memory';
 import { RequestQueue } from './request-queue';
 import type { Lease, NodeRecord, NodeSpec, PendingRequest, Rejection } from './types';
+import { accrueUsage } from './usage-history';
 
 /** The pool's state machine: its own settings (quotas, policy, health timing), and the owners of the rest. */
 export class PoolState extends PoolSettings {
@@ -31,6 +35,11 @@ export class PoolState extends PoolSettings {
   private readonly registry: NodeRegistry;
   private readonly liveness: PoolHealth;
   private readonly scaling: PoolScaling;
+  /**
+   * Whether fair share fills progressively and counts decayed usage; asked only while fair share
+   * is on. The pool workflow answers false while it replays a run recorded before that change.
+   */
+  progressiveFairShare: () => boolean = () => true;
 
   constructor(data: PoolStateData) {
     super(data);
@@ -94,20 +103,63 @@ export class PoolState extends PoolSettings {
   }
 
   /** Gives back what a request holds, or withdraws it from the queue; returns the released lease. */
-  release(requestId: string, options: { requeue?: boolean } = {}): Lease | undefined {
+  release(requestId: string, options: { requeue?: boolean; now?: number } = {}): Lease | undefined {
+    if (options.now !== undefined) this.accrueUsage(options.now);
     return this.requests.release(requestId, options);
   }
 
   /** A release signal: as `release`, telling owners whose request someone else withdrew or stopped. */
   handleRelease(requestId: string, now: number, options: { requeue?: boolean; stopped?: boolean } = {}): Effect[] {
+    this.accrueUsage(now);
     return this.requests.handleRelease(requestId, now, options);
+  }
+
+  // Fair share (fair-share.ts, usage-history.ts).
+
+  /**
+   * Counts the teams' usage up to `now` into the decayed history. Called before anything grants
+   * or gives back a lease, so the leases held since the last count are the ones held now. The
+   * history is kept only while fair share is on with a half-life; it starts when it is turned on.
+   */
+  private accrueUsage(now: number): void {
+    const policy = this.policy;
+    if (!policy.fairShare || policy.fairShareHalfLifeMs <= 0 || !this.progressiveFairShare()) {
+      if (this.data.usageHistory) delete this.data.usageHistory;
+      return;
+    }
+    const capacity = clusterCapacity(this.data.nodes.map((n) => n.spec));
+    const history = accrueUsage(this.data.usageHistory, this.data.leases, capacity, now, policy.fairShareHalfLifeMs);
+    if (history) this.data.usageHistory = history;
+  }
+
+  /** What fair share reads in a cycle at the time of the last count. */
+  private fairShareInput(): FairShareInput | undefined {
+    if (!this.policy.fairShare) return undefined;
+    if (!this.progressiveFairShare()) return { fixed: true };
+    return {
+      ...(this.data.usageHistory ? { history: this.data.usageHistory } : {}),
+      ...(this.data.teamWeights ? { weights: this.data.teamWeights } : {}),
+    };
+  }
+
+  /** Each team's fair share at `now`: weight, share now, and decayed usage. Read-only: queries call it. */
+  fairShareReport(now: number): TeamShare[] {
+    const policy = this.policy;
+    const specs = this.data.nodes.map((n) => n.spec);
+    const history =
+      policy.fairShare && this.data.usageHistory
+        ? accrueUsage(this.data.usageHistory, this.data.leases, clusterCapacity(specs), now, policy.fairShareHalfLifeMs)
+        : undefined;
+    return new FairShares(this.data.leases, specs, history, this.data.teamWeights).report();
   }
 
   // The scheduling cycle.
 
   /** Runs one scheduling cycle, applies its grants and rejections, and returns what to tell owners. */
   schedule(now: number): Effect[] {
-    const decisions = decide(this.data, { now, policy: this.data.policy });
+    this.accrueUsage(now);
+    const fairShare = this.fairShareInput();
+    const decisions = decide(this.data, { now, policy: this.data.policy, ...(fairShare ? { fairShare } : {}) });
     const { leaseTtlMs, nodeLostAfterMs } = this.health;
     const terms = {
       leaseId: () => `${this.data.name}-${++this.data.leaseCounter}`,
@@ -131,7 +183,11 @@ export class PoolState extends PoolSettings {
 
   /** A readable picture of the pool for `allot status`, listing at most `queueLimit` queued requests. */
   status(now: number, queueLimit = STATUS_QUEUE_LIMIT): PoolStatus {
-    return poolStatus(this.data, now, queueLimit);
+    const status = poolStatus(this.data, now, queueLimit);
+    const policy = this.policy;
+    if (policy.fairShare)
+      status.fairShare = { halfLifeMs: policy.fairShareHalfLifeMs, teams: this.fairShareReport(now) };
+    return status;
   }
 
   // Nodes (node-registry.ts) and health (pool-health.ts).
@@ -142,6 +198,7 @@ export class PoolState extends PoolSettings {
     now: number,
     options: { runningLeases?: readonly string[]; deadLeases?: readonly string[] } = {},
   ): Registration {
+    this.accrueUsage(now);
     const registration = this.registry.register(spec, now, options);
     if (registration.status === 'registered') this.scaling.nodeJoined(spec);
     return registration;
@@ -149,6 +206,7 @@ export class PoolState extends PoolSettings {
 
   /** Adds a node or replaces its inventory; leases already on it are kept. */
   registerNode(spec: NodeSpec, now: number): 'registered' | 'updated' {
+    this.accrueUsage(now);
     const status = this.registry.registerNode(spec, now);
     if (status === 'registered') this.scaling.nodeJoined(spec);
     return status;
@@ -196,6 +254,7 @@ export class PoolState extends PoolSettings {
 
   /** Takes back expired and overdue preempted leases, and marks silent nodes; returns the revocations. */
   checkHealth(now: number): Effect[] {
+    this.accrueUsage(now);
     return this.liveness.checkHealth(now);
   }
 

@@ -7,6 +7,7 @@ import { usageByNode } from './node-usage';
 import type { PoolStateData } from './pool-data';
 import { describeValue } from './errors';
 import { MAX_QUEUED } from './request-queue';
+import type { TeamShare } from './fair-share';
 import type { Lease, ResourceRequest } from './types';
 import type { Reason } from './reasons';
 
@@ -72,6 +73,8 @@ export interface PoolStatus {
     message: string;
     waitedMs: number;
   }[];
+  /** While fair share is on: each team's weight, share and decayed usage (see `fair-share.ts`). */
+  fairShare?: { halfLifeMs: number; teams: TeamShare[] };
 }
 
 /**

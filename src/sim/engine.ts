@@ -4,10 +4,11 @@
  * time it applies completions, the ends of grace periods and arrivals, then runs scheduling
  * cycles until nothing changes. A preempted job loses its work since its last checkpoint and
  * queues again with its original submit time, carrying the time it waited before (aging counts
- * waiting, not running).
+ * waiting, not running). With fair share, teams' decayed usage is counted at each event time,
+ * before anything is granted or given back, by the pool's own `accrueUsage`.
  */
-import type { CycleState, LeaseTerms, NodeRecord } from '../core';
-import { FragmentationModel, applyDecisions, decide } from '../core';
+import type { CycleState, LeaseTerms, NodeRecord, UsageHistory } from '../core';
+import { FragmentationModel, accrueUsage, applyDecisions, clusterCapacity, decide } from '../core';
 import type { Scenario, SimJob } from './scenario';
 
 /** One job's outcome, in seconds. */
@@ -45,6 +46,8 @@ export interface SimulationRun {
   timeline: { time: number; gpuAllocated: number; queued: number }[];
   intervals: GpuInterval[];
   gpuCapacity: number;
+  /** Teams' decayed usage at the last event time, with fair share and a half-life. */
+  usage?: UsageHistory;
 }
 
 interface JobState {
@@ -102,6 +105,9 @@ export function simulate(scenario: Scenario): SimulationRun {
   const timeline: SimulationRun['timeline'] = [];
   const open = new Map<string, GpuInterval[]>();
   let next = 0;
+  const capacity = clusterCapacity(scenario.nodes);
+  const { fairShare, fairShareHalfLifeMs } = scenario.policy;
+  let history: UsageHistory | undefined;
 
   const enqueue = (s: JobState, now: number): void => {
     s.queuedAt = now;
@@ -137,6 +143,8 @@ export function simulate(scenario: Scenario): SimulationRun {
     const nextEvent = events.reduce((m, e) => Math.min(m, e.at), Infinity);
     const now = Math.min(nextArrival, nextEvent);
     if (now === Infinity) break;
+    // Usage up to now, while the leases held since the last event time are still held.
+    if (fairShare) history = accrueUsage(history, cycle.leases, capacity, now, fairShareHalfLifeMs);
     // Completions and ends of grace periods, then arrivals.
     for (const e of events.filter((x) => x.at === now)) {
       const s = states.get(e.job);
@@ -166,7 +174,15 @@ export function simulate(scenario: Scenario): SimulationRun {
     }
     // Scheduling cycles until nothing changes at this time.
     for (let round = 0; round < 1000; round++) {
-      const d = decide({ ...cycle, nodes, teams: scenario.teams }, { now, policy: scenario.policy, workload });
+      const d = decide(
+        { ...cycle, nodes, teams: scenario.teams },
+        {
+          now,
+          policy: scenario.policy,
+          workload,
+          ...(fairShare ? { fairShare: { ...(history ? { history } : {}), weights: scenario.weights ?? [] } } : {}),
+        },
+      );
       const applied = applyDecisions(cycle, d, now, terms);
       for (const r of applied.rejected) {
         const s = states.get(r.requestId);
@@ -253,5 +269,5 @@ export function simulate(scenario: Scenario): SimulationRun {
       reason: s.reason,
     };
   });
-  return { jobs, timeline, intervals, gpuCapacity };
+  return { jobs, timeline, intervals, gpuCapacity, ...(history ? { usage: history } : {}) };
 }

@@ -3,10 +3,11 @@
  * and jobs, with times in seconds. Validation reports every problem at once, each naming its
  * field, its value and what is allowed.
  */
-import type { Issue, NodeSpec, ResourceRequest, SchedulingPolicy, TeamQuota } from '../core';
+import type { Issue, NodeSpec, ResourceRequest, SchedulingPolicy, TeamQuota, TeamWeight } from '../core';
 import {
   DEFAULT_POLICY,
   PLACEMENT_POLICIES,
+  weightProblem,
   ValidationError,
   describeValue,
   parseCpu,
@@ -39,6 +40,8 @@ export interface SimJob {
 export interface Scenario {
   nodes: NodeSpec[];
   teams: TeamQuota[];
+  /** Team weights in fair share; a team not listed has weight 1. @default none */
+  weights?: TeamWeight[];
   policy: SchedulingPolicy;
   jobs: SimJob[];
 }
@@ -56,12 +59,13 @@ type Path = (string | number)[];
 
 const TOP = new Set(['nodes', 'teams', 'policy', 'jobs']);
 const NODE = new Set(['name', 'cpu', 'memory', 'gpus', 'gpuModel', 'gpuMemory', 'labels', 'custom', 'count']);
-const TEAM = new Set(['name', 'quota', 'borrowingLimit']);
+const TEAM = new Set(['name', 'quota', 'borrowingLimit', 'weight']);
 const POLICY = new Set([
   'placement',
   'preemption',
   'backfill',
   'fairShare',
+  'fairShareHalfLife',
   'gracePeriod',
   'agingInterval',
   'backfillDepth',
@@ -107,7 +111,10 @@ export function parseScenario(value: unknown): Scenario {
       });
     names.add(n.id);
   });
-  const teams = list(root.teams, ['teams'], issues, false).flatMap((t, i) => parseTeam(t, ['teams', i], issues));
+  const weights: TeamWeight[] = [];
+  const teams = list(root.teams, ['teams'], issues, false).flatMap((t, i) =>
+    parseTeam(t, ['teams', i], issues, weights),
+  );
   const policy = parsePolicy(root.policy, ['policy'], issues);
   const jobs = list(root.jobs, ['jobs'], issues, true).flatMap((j, i) => parseJob(j, ['jobs', i], issues));
   const jobNames = new Set<string>();
@@ -121,7 +128,7 @@ export function parseScenario(value: unknown): Scenario {
     jobNames.add(j.name);
   });
   if (issues.length > 0) throw new ValidationError(issues);
-  return { nodes, teams, policy, jobs };
+  return { nodes, teams, policy, jobs, ...(weights.length > 0 ? { weights } : {}) };
 }
 
 function parseNode(value: unknown, path: Path, issues: Issue[]): NodeSpec[] {
@@ -161,11 +168,18 @@ function parseNode(value: unknown, path: Path, issues: Issue[]): NodeSpec[] {
   });
 }
 
-function parseTeam(value: unknown, path: Path, issues: Issue[]): TeamQuota[] {
+/** A team's quota, if it has one (a team with only a weight has none); its weight goes to `weights`. */
+function parseTeam(value: unknown, path: Path, issues: Issue[], weights: TeamWeight[]): TeamQuota[] {
   const o = object(value, path, issues);
   if (!o) return [];
   unknownFields(o, TEAM, path, issues);
   const name = text(o.name, [...path, 'name'], issues);
+  if (o.weight !== undefined) {
+    const problem = weightProblem(o.weight);
+    if (problem) issues.push({ code: 'invalid_weight', path: [...path, 'weight'], message: problem });
+    else if (name !== undefined) weights.push({ team: name, weight: o.weight as number });
+    if (o.quota === undefined && o.borrowingLimit === undefined) return [];
+  }
   const nominal = parseResourceVector(o.quota ?? {}, [...path, 'quota'], issues);
   const team: TeamQuota = { name: name ?? '', nominal };
   if (o.borrowingLimit !== undefined)
@@ -204,6 +218,10 @@ function parsePolicy(value: unknown, path: Path, issues: Issue[]): SchedulingPol
     seconds(o.gracePeriod, [...path, 'gracePeriod'], issues, policy.gracePeriodMs / 1000, true) * 1000;
   policy.agingIntervalMs =
     seconds(o.agingInterval, [...path, 'agingInterval'], issues, policy.agingIntervalMs / 1000, true) * 1000;
+  policy.fairShareHalfLifeMs = Math.round(
+    seconds(o.fairShareHalfLife, [...path, 'fairShareHalfLife'], issues, policy.fairShareHalfLifeMs / 1000, true) *
+      1000,
+  );
   policy.backfillDepth = whole(o.backfillDepth, [...path, 'backfillDepth'], issues, policy.backfillDepth, 0);
   return policy;
 }

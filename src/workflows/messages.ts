@@ -18,6 +18,7 @@ import type {
   StatusOptions,
   Rejection,
   ResourceVector,
+  TeamShare,
   SchedulingPolicy,
   TeamQuotaInput,
 } from '../core';
@@ -36,6 +37,8 @@ export interface QuotaReport {
   teams: { name: string; nominal: ResourceVector; borrowingLimit?: ResourceVector; usage: ResourceVector }[];
   /** Usage of teams without a quota. */
   unlimited: { name: string; usage: ResourceVector }[];
+  /** Fair share: whether it is on, its half-life, and each team's weight, share and decayed usage. */
+  fairShare?: { on: boolean; halfLifeMs: number; teams: TeamShare[] };
 }
 import type { StepProgress } from './step-types';
 

@@ -14,6 +14,7 @@ import { ownerWorkflow, signalOwner } from './pool-delivery';
 import { HealthTimer } from './pool-health';
 import { Scaling } from './pool-scaling';
 import { checkAcquire, registrationProblem } from './pool-validation';
+import { FAIR_SHARE_PATCH, isPatched } from './versions';
 
 /** Input of `allotPool`: its name, and the state carried over by continue-as-new. */
 export interface PoolInput {
@@ -41,6 +42,8 @@ export class PoolController {
   /** `packed`: a large carried state, deflated (see `carry.ts`). */
   constructor(input: PoolInput, packed?: Uint8Array) {
     this.pool = new PoolState(packed ? unpackState(packed) : (input.state ?? emptyPoolState(input.name)));
+    // Asked only while fair share is on: pools without it record no marker and replay as before.
+    this.pool.progressiveFairShare = () => isPatched(FAIR_SHARE_PATCH);
     this.health = new HealthTimer(this.pool);
     this.scaling = new Scaling(this.pool, () => (this.dirty = true));
   }
@@ -137,7 +140,7 @@ export class PoolController {
 
   /** A client releases by Update. */
   release(requestId: string): { released: boolean } {
-    const released = this.pool.release(requestId) !== undefined;
+    const released = this.pool.release(requestId, { now: Date.now() }) !== undefined;
     this.dirty = true;
     return { released };
   }
@@ -172,8 +175,9 @@ export class PoolController {
 
   /** Sets (or replaces) a team's quota (validated). */
   setQuota(input: TeamQuotaInput): QuotaReport {
-    const { quota } = parseTeamQuotaInput(input);
+    const { quota, weight } = parseTeamQuotaInput(input);
     if (quota) this.pool.setTeamQuota(quota);
+    if (weight !== undefined) this.pool.setTeamWeight(input.team, weight);
     this.dirty = true;
     return this.quotaReport();
   }
@@ -202,15 +206,21 @@ export class PoolController {
 
   // Reports.
 
-  /** Every team's quota and usage, and the usage of teams without one. */
+  /** Every team's quota and usage, the usage of teams without one, and each team's fair share. */
   quotaReport(): QuotaReport {
     const usage = this.pool.teamUsage();
     const named = new Set(this.pool.teams.map((t) => t.name));
+    const policy = this.pool.policy;
     return {
       teams: this.pool.teams.map((t) => ({ ...t, usage: usage[t.name] ?? {} })),
       unlimited: Object.entries(usage)
         .filter(([name]) => !named.has(name))
         .map(([name, u]) => ({ name, usage: u })),
+      fairShare: {
+        on: policy.fairShare,
+        halfLifeMs: policy.fairShareHalfLifeMs,
+        teams: this.pool.fairShareReport(Date.now()),
+      },
     };
   }
 
@@ -268,7 +278,7 @@ export class PoolController {
     } catch (err) {
       if (effect.kind === 'grant') {
         log.warn('owner of a grant is gone; releasing its lease', { owner: workflowId, error: String(err) });
-        this.pool.release(effect.lease.requestId);
+        this.pool.release(effect.lease.requestId, { now: Date.now() });
         this.dirty = true;
       }
     }

@@ -63,7 +63,7 @@ export function checkQuota(input: TeamQuotaInput): void {
 
 /** Refuses to remove the quota of a team that has none. */
 export function checkQuotaRemoval(pool: PoolState, team: string): void {
-  if (!pool.teams.some((t) => t.name === team)) {
+  if (!pool.teams.some((t) => t.name === team) && !pool.teamWeights.some((w) => w.team === team)) {
     throw new Error(
       `team ${JSON.stringify(team)} has no quota; teams with quotas: ${pool.teams.map((t) => t.name).join(', ') || 'none'}`,
     );

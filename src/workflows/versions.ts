@@ -33,8 +33,20 @@ export interface LivePatch {
   deprecated: boolean;
 }
 
-/** The live patches, oldest first. None today: every earlier patch is folded into the baseline. */
-export const LIVE_PATCHES: readonly LivePatch[] = [];
+/** Progressive filling, decayed usage and team weights in fair share (asked only while fair share is on). */
+export const FAIR_SHARE_PATCH = 'allot-fair-share-progressive-v1';
+
+/** The live patches, oldest first. */
+export const LIVE_PATCHES: readonly LivePatch[] = [
+  {
+    id: FAIR_SHARE_PATCH,
+    change:
+      'fair share raises a team share after every grant in a cycle, counts decayed usage, and divides by team weights',
+    fixture: 'pool-fair-share-before-progressive.json',
+    since: '0.3.0',
+    deprecated: false,
+  },
+];
 
 /**
  * Whether this run takes the new branch of the listed patch `id`: always for a new run, and on

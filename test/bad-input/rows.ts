@@ -192,6 +192,16 @@ export const CLI_ROWS: CliRow[] = [
     args: ['agent', '--sample-interval', '5'],
     expect: /--sample-interval must be an integer from 50 to 60000/,
   },
+  {
+    name: 'quota set: a fair-share weight of 0',
+    args: ['quota', 'set', 'vision', '--weight', '0'],
+    expect: /--weight must be a number greater than 0 and at most 1000000 .*got "0"/,
+  },
+  {
+    name: 'policy: a fair-share half-life in weeks',
+    args: ['policy', '--fair-share-half-life', '2w'],
+    expect: /--fair-share-half-life must be a duration: .*s, m, h or d .*got "2w"/,
+  },
 ];
 
 const NODES = 'sn,cpu_milli,memory_mib,gpu,model\nn1,8000,16384,2,A100\n';
@@ -262,6 +272,14 @@ export const FILE_ROWS: FileRow[] = [
     content: scenario({ policy: { placement: 'random', backfil: true } }),
     args: ['{file}'],
     expect: /policy\.backfil: is not a field here[\s\S]*policy\.placement: must be one of/,
+  },
+  {
+    name: 'scenario: a negative fair-share half-life and a team weight of 0, reported together',
+    file: 's.json',
+    content: scenario({ policy: { fairShare: true, fairShareHalfLife: -1 }, teams: [{ name: 'a', weight: 0 }] }),
+    args: ['{file}'],
+    expect:
+      /teams\.0\.weight: must be a number greater than 0[\s\S]*policy\.fairShareHalfLife: must be a number of seconds >= 0, got -1/,
   },
   {
     name: 'scenario: two jobs with one name',
@@ -493,6 +511,20 @@ export const POOL_ROWS: PoolRow[] = [
     message: 'setPolicy',
     args: input({ preemption: 'yes' }),
     expect: /preemption: must be true or false, got "yes"/,
+  },
+  {
+    name: 'setPolicy: a fair-share half-life below zero',
+    kind: 'update',
+    message: 'setPolicy',
+    args: input({ fairShareHalfLifeMs: -5 }),
+    expect: /fairShareHalfLifeMs: must be a whole number >= 0, got -5/,
+  },
+  {
+    name: 'setQuota: a fair-share weight of 0',
+    kind: 'update',
+    message: 'setQuota',
+    args: input({ team: 'vision', weight: 0 }),
+    expect: /invalid quota:[\s\S]*weight: must be a number greater than 0 .*got 0/,
   },
   {
     name: 'setPolicy: a setting that does not exist',

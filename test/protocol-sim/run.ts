@@ -37,6 +37,7 @@ export function runScenario(scenario: Scenario, options: { trace?: number } = {}
       ...(q.borrow !== undefined ? { borrowingLimit: { gpu: q.borrow * 1000 } } : {}),
     });
   }
+  for (const w of scenario.weights ?? []) pool.state.setTeamWeight(w.team, w.weight);
   const steps = new Map<string, StepModel>();
   const agents = new Map<string, AgentModel>();
   const invariants = new Invariants(world, pool, steps, agents);

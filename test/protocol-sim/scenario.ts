@@ -57,6 +57,8 @@ export interface Scenario {
   health: Partial<HealthPolicy>;
   /** Quotas at the start (teams a and b), when the scenario uses them. */
   quotas: { team: string; gpu: number; borrow?: number }[];
+  /** Fair-share weights at the start (a team not listed has weight 1). */
+  weights?: { team: string; weight: number }[];
   events: InputEvent[];
   /** When faults and arrivals stop and the world heals, ms. */
   horizonMs: number;
@@ -219,8 +221,17 @@ export function generateScenario(seed: number, count: number): Scenario {
         break;
     }
   }
+  // Fair share's half-life and team weights, from a stream of their own so that the draws above
+  // stay what they were for every seed.
+  const fair = new SeededRandom(seed * 40503 + 17);
+  policy.fairShareHalfLifeMs = fair.pick([0, 30_000, 300_000, 604_800_000]);
+  const weights = TEAMS.filter(() => fair.next() < 0.4).map((team) => ({ team, weight: fair.pick([0.5, 2, 3]) }));
+  for (const e of events) {
+    if (e.kind === 'set-policy' && e.policy.fairShare === true && fair.next() < 0.5)
+      e.policy.fairShareHalfLifeMs = fair.pick([0, 60_000, 3_600_000]);
+  }
   events.sort((a, b) => a.at - b.at);
-  return { seed, nodes, policy, health, quotas, events: events.slice(0, count), horizonMs };
+  return { seed, nodes, policy, health, quotas, weights, events: events.slice(0, count), horizonMs };
 }
 
 /** One input event in a line, for repro output. */

@@ -12,7 +12,14 @@ import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, inject, it } from 'vitest';
 import { findTemporalCli } from '../../src/workers/temporal-cli';
-import { poolWorkflowId, releaseSignal, setPolicyUpdate } from '../../src/workflows/messages';
+import {
+  acquireUpdate,
+  drainUpdate,
+  poolWorkflowId,
+  releaseSignal,
+  releaseUpdate,
+  setPolicyUpdate,
+} from '../../src/workflows/messages';
 import { LIVE_PATCHES } from '../../src/workflows/versions';
 import type { StepInput } from '../../src/workflows/step-types';
 import type { World } from '../helpers/harness';
@@ -155,5 +162,38 @@ describe.skipIf(!RECORD)('record replay fixtures', () => {
     await eventually(async () => ((await pool.describe()).runId !== firstRun ? true : undefined), 30_000);
     await save('pool-grants-preempts-and-compacts', pool.workflowId, firstRun);
     writeFileSync(path.join(FIXTURES, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  });
+
+  it('records a fair-share pool granting several GPUs that free at once', async () => {
+    // Team a holds every GPU, the node is drained while they are given back, and undrained with
+    // three requests of team a queued before three of team b: one cycle grants four GPUs.
+    const fair = await createWorld('record-fair');
+    try {
+      const { nodeId } = await fair.addAgent();
+      const pool = fair.client.workflow.getHandle(poolWorkflowId(fair.pool));
+      await pool.executeUpdate(setPolicyUpdate, { args: [{ fairShare: true }] });
+      const acquire = (id: string, team: string) =>
+        pool.executeUpdate(acquireUpdate, {
+          args: [
+            {
+              requestId: id,
+              owner: { kind: 'client', name: 'record' },
+              team,
+              resources: { cpuMilli: 100, memoryMiB: 64, gpuMilli: 1000, gpuMemoryMiB: 0, gpuModels: [], labels: {} },
+            },
+          ],
+        });
+      for (const id of ['a1', 'a2', 'a3', 'a4']) await acquire(id, 'a');
+      await pool.executeUpdate(drainUpdate, { args: [{ nodeId, drain: true }] });
+      for (const id of ['a5', 'a6', 'a7']) await acquire(id, 'a');
+      for (const id of ['b1', 'b2', 'b3']) await acquire(id, 'b');
+      for (const id of ['a1', 'a2', 'a3', 'a4']) await pool.executeUpdate(releaseUpdate, { args: [id] });
+      await pool.executeUpdate(drainUpdate, { args: [{ nodeId, drain: false }] });
+      await eventually(async () => ((await fair.status()).leases.length === 4 ? true : undefined));
+      await save('pool-fair-share-before-progressive', pool.workflowId);
+      writeFileSync(path.join(FIXTURES, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+    } finally {
+      await fair.close();
+    }
   });
 });

@@ -6,7 +6,7 @@ import type { SchedulingPolicy } from '../../core';
 import { DEFAULT_POOL, policyQuery, setHealthPolicyUpdate, setPolicyUpdate } from '../../workflows/messages';
 import { table } from '../format';
 import type { Exit } from '../options';
-import { parseSeconds } from '../parse';
+import { parseDuration, parseSeconds } from '../parse';
 import { onOff, withPool } from '../pool-admin';
 
 /** Adds `policy` to the program. */
@@ -17,7 +17,11 @@ export function registerPolicy(program: Command, exit: Exit): void {
     .option('--placement <name>', 'fragmentation-aware or best-fit')
     .option('--preemption <on|off>', 'evict preemptible work for higher priority and reclaim')
     .option('--backfill <on|off>', 'let short jobs start ahead of a blocked one')
-    .option('--fair-share <on|off>', 'order teams by dominant resource share')
+    .option('--fair-share <on|off>', 'order teams by dominant resource share, recent usage and weight')
+    .option(
+      '--fair-share-half-life <duration>',
+      'recent usage counts half after this long, e.g. 6h, 7d; 0: leases only',
+    )
     .option('--grace-period <seconds>', 'time the scheduler allows a preempted step to stop')
     .option('--lease-ttl <seconds>', 'lease time-to-live; running steps renew at a third of it')
     .option('--node-not-ready-after <seconds>', 'agent silence after which a node gets no new grants')
@@ -33,6 +37,8 @@ export function registerPolicy(program: Command, exit: Exit): void {
       if (backfill !== undefined) policy.backfill = backfill;
       const fairShare = onOff(o.fairShare, '--fair-share');
       if (fairShare !== undefined) policy.fairShare = fairShare;
+      const halfLife = parseDuration(o.fairShareHalfLife, '--fair-share-half-life');
+      if (halfLife !== undefined) policy.fairShareHalfLifeMs = halfLife;
       const grace = parseSeconds(o.gracePeriod, '--grace-period');
       if (grace !== undefined) policy.gracePeriodMs = grace;
       const health: Record<string, number> = {};

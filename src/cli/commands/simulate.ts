@@ -25,6 +25,7 @@ import {
   tiresiasJobs,
 } from '../../sim';
 import { UserError } from '../errors';
+import { parseDuration } from '../parse';
 
 /** Options of `allot simulate`, as commander gives them. */
 interface SimulateOptions {
@@ -38,6 +39,7 @@ interface SimulateOptions {
   preemption?: string;
   backfill?: string;
   fairShare?: string;
+  fairShareHalfLife?: string;
   gracePeriod?: string;
   compare?: 'backfill' | 'placement' | 'preemption' | 'fairShare';
   limit?: string;
@@ -63,6 +65,10 @@ export function registerSimulate(program: Command): void {
     .option('--preemption <on|off>', 'override the policy: preemption')
     .option('--backfill <on|off>', 'override the policy: backfill')
     .option('--fair-share <on|off>', 'override the policy: fair share across teams')
+    .option(
+      '--fair-share-half-life <duration>',
+      'override the policy: half-life of recent usage, e.g. 6h; 0: leases only',
+    )
     .option('--grace-period <seconds>', 'override the policy: grace period of preempted jobs')
     .addOption(
       new Option('--compare <knob>', 'run twice, with this policy knob off and on (placement: both policies)').choices([
@@ -202,6 +208,8 @@ function applyOverrides(policy: SchedulingPolicy, o: SimulateOptions): Schedulin
   if (o.preemption !== undefined) p.preemption = onOff(o.preemption, '--preemption');
   if (o.backfill !== undefined) p.backfill = onOff(o.backfill, '--backfill');
   if (o.fairShare !== undefined) p.fairShare = onOff(o.fairShare, '--fair-share');
+  const halfLife = parseDuration(o.fairShareHalfLife, '--fair-share-half-life');
+  if (halfLife !== undefined) p.fairShareHalfLifeMs = halfLife;
   if (o.gracePeriod !== undefined) {
     const s = Number(o.gracePeriod);
     if (!Number.isFinite(s) || s < 0)
