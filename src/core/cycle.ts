@@ -155,7 +155,8 @@ export function cycleQueue(cycle: Cycle): Iterable<PendingRequest> {
     const byPriority = orderQueue(snapshot.queue, { now: cycle.now, agingIntervalMs: policy.agingIntervalMs });
     const preemptors = preemptorsFirst(byPriority.filter((r) => r.preempting !== undefined));
     const rest = byPriority.filter((r) => r.preempting === undefined);
-    const priorityOf = (r: PendingRequest): number => requestPriority(r, cycle.now, policy.agingIntervalMs);
+    const caughtUp = priorityClasses(snapshot.queue);
+    const priorityOf = (r: PendingRequest): number => caughtUp(requestPriority(r, cycle.now, policy.agingIntervalMs));
     return progressiveOrder(preemptors, rest, priorityOf, cycle.fairShares, views.futureLedger);
   }
   const byPriority = orderQueue(snapshot.queue, {
@@ -164,6 +165,19 @@ export function cycleQueue(cycle: Cycle): Iterable<PendingRequest> {
     teamShares: policy.fairShare ? teamShares(snapshot.leases, clusterCapacity(cycle.specs)) : undefined,
   });
   return preemptorsFirst(views.nowLedger.empty ? byPriority : nominalFirst(byPriority, views.futureLedger));
+}
+
+/**
+ * With fair share, aging lifts a request to the highest priority of the queue it has caught up
+ * with, and no further: among requests of that priority, teams' shares decide. Otherwise a team
+ * whose backlog waited hours behind its own running work would outrank a newcomer by the very
+ * waiting its own use caused. Aging still lets a request overtake higher priorities (nothing
+ * starves), and decayed usage lets a team that waits regain its turn.
+ */
+function priorityClasses(queue: readonly PendingRequest[]): (aged: number) => number {
+  const classes = [...new Set(queue.map((r) => r.priority))].sort((a, b) => b - a);
+  // A request's own priority is among the classes and at most its aged one, so one always matches.
+  return (aged) => classes.find((c) => c <= aged) ?? aged;
 }
 
 /** Records that a request keeps waiting, and why. */

@@ -1,7 +1,8 @@
 /**
  * The order in which queued requests are considered. Criteria, in turn:
  * 1. priority, larger first, raised by aging for the time waited when `now` and `agingIntervalMs`
- *    are given (see `priority.ts`);
+ *    are given (see `priority.ts`); with fair share on, aging lifts a request only up to the
+ *    highest priority of the queue it has caught up with (see `cycleQueue`);
  * 2. when fair share is on, the team's dominant resource share (DRF), smaller first;
  * 3. submit time, earlier first;
  * 4. arrival sequence in the pool, smaller first (a total order: no two requests compare equal).

@@ -51,10 +51,11 @@ describe('fair share in allot simulate: A has 9 jobs of 50 s at t=0, B 6 at t=2,
 
 describe('a team that has run alone for hours yields to a newcomer', () => {
   // One GPU: a1 runs alone 0–3 h; a2 (submitted at 1 h) and b1 (submitted at 2 h) wait for it.
-  // Aging off: aging ranks by time waited, before fair share, and a2 has waited longer.
+  // Aging (one point an hour) lifts a2 to 2 and b1 to 1, but only within their own priority: among
+  // requests of one priority, shares decide.
   const scenario = (policy: Record<string, unknown>) => ({
     nodes: [{ name: 'n', cpu: '8', memory: '32Gi', gpus: 1, gpuModel: 'A100' }],
-    policy: { agingInterval: 0, ...policy },
+    policy,
     jobs: [
       { name: 'a1', team: 'a', submit: 0, duration: 3 * 3600, resources: { gpu: 1 } },
       { name: 'a2', team: 'a', submit: 3600, duration: 3600, resources: { gpu: 1 } },
@@ -84,6 +85,67 @@ const gpuNode = (id: string, gpus: number) => node(id).gpus(gpus).cpu(64).build(
 const oneGpu = (id: string, team: string, at: number) => request(id).gpu(1).team(team).at(at).build();
 const granted = (queue: PendingRequest[], options: Parameters<typeof decide>[1], leases: Lease[] = []) =>
   decide(snapshot({ nodes: [gpuNode('n1', 4)], leases, queue }), options).grants.map((g) => g.requestId);
+
+describe('with fair share, aging lifts a request to the priorities it has caught up with', () => {
+  // One GPU free. Team a holds three and has waited three hours at priority 0; team b asks now.
+  const held = [0, 1, 2].map((g) => lease(`a-run${g}`).team('a').gpus(g).build());
+  const first = (bPriority: number, agingInterval: number) =>
+    decide(
+      snapshot({
+        nodes: [gpuNode('n1', 4)],
+        leases: held,
+        queue: [
+          request('a-old').gpu(1).team('a').at(0).build(),
+          request('b-new')
+            .gpu(1)
+            .team('b')
+            .priority(bPriority)
+            .at(3 * HOUR)
+            .build(),
+        ],
+      }),
+      { now: 3 * HOUR, policy: { fairShare: true, agingIntervalMs: agingInterval } },
+    ).grants.map((g) => g.requestId);
+
+  it.each([
+    {
+      name: 'same priority: the smaller share goes first, however long the other waited',
+      b: 0,
+      aging: HOUR,
+      grant: 'b-new',
+    },
+    {
+      name: 'aged past a higher priority: it catches up with it, and shares decide there',
+      b: 2,
+      aging: HOUR,
+      grant: 'b-new',
+    },
+    { name: 'not aged enough: the higher priority goes first', b: 5, aging: HOUR, grant: 'b-new' },
+    { name: 'aging off: priority alone', b: 0, aging: 0, grant: 'b-new' },
+  ])('$name', ({ b, aging, grant }) => {
+    expect(first(b, aging)).toEqual([grant]);
+  });
+
+  it('aging still lifts a request over a higher priority when teams hold equal shares', () => {
+    const queue = [
+      request('a-old').gpu(1).team('a').at(0).build(),
+      request('b-new')
+        .gpu(1)
+        .team('b')
+        .priority(2)
+        .at(3 * HOUR)
+        .build(),
+    ];
+    const grants = (aging: number) =>
+      decide(snapshot({ nodes: [gpuNode('n1', 1)], queue }), {
+        now: 3 * HOUR,
+        policy: { fairShare: true, agingIntervalMs: aging },
+      }).grants.map((g) => g.requestId);
+    // Aged to 3, a-old has caught up with priority 2; equal shares, so the earlier submit goes first.
+    expect(grants(HOUR)).toEqual(['a-old']);
+    expect(grants(0)).toEqual(['b-new']);
+  });
+});
 
 describe('progressive filling within one cycle', () => {
   // Four GPUs free at once; team a's requests were submitted before team b's.
