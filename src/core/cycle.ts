@@ -12,6 +12,7 @@ import { orderQueue, preemptorsFirst } from './ordering';
 import { Placer } from './placer';
 import type { SchedulingPolicy } from './policy';
 import { DEFAULT_POLICY } from './policy';
+import { LimitLedger } from './named-limits';
 import type { LeaseGroup } from './preemption';
 import { groupLeases } from './preemption';
 import { nominalFirst } from './quota';
@@ -70,6 +71,8 @@ export interface Cycle {
    * reservations only take room there, and only victims chosen give some back.
    */
   readonly noFit: Set<string>;
+  /** Units of named limits held and taken in this cycle (see `named-limits.ts`). */
+  readonly limits: LimitLedger;
   /** Changes to the cluster so far: grants, reservations and preemptions. */
   changes: number;
   /** Preemptions so far, which free room in the future view. */
@@ -118,6 +121,7 @@ export function startCycle(snapshot: Snapshot, options: DecideOptions): Cycle {
     groups: undefined,
     never: new Map(),
     noFit: new Set(),
+    limits: new LimitLedger(snapshot.limits ?? [], snapshot.leases),
     changes: 0,
     frees: 0,
     line: {

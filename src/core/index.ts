@@ -46,3 +46,4 @@ export * from './policy';
 export * from './reasons';
 export * from './describe';
 export * from './hash';
+export * from './named-limits';

@@ -9,6 +9,8 @@ import { describeValue } from './errors';
 import { MAX_QUEUED } from './request-queue';
 import type { Lease, ResourceRequest } from './types';
 import type { Reason } from './reasons';
+import type { LimitStatus } from './named-limits';
+import { limitStatus } from './named-limits';
 
 /** How many queued requests the `status` query lists unless asked for more or fewer. */
 export const STATUS_QUEUE_LIMIT = 1_000;
@@ -70,6 +72,8 @@ export interface PoolStatus {
     message: string;
     waitedMs: number;
   }[];
+  /** Named limits with their use, holders and waiting requests; absent when the pool has none. */
+  limits?: LimitStatus[];
 }
 
 /**
@@ -128,5 +132,6 @@ export function poolStatus(data: Readonly<PoolStateData>, now: number, queueLimi
         message: r.message,
         waitedMs: now - r.submittedAt,
       })),
+    ...(data.limits && data.limits.length > 0 ? { limits: limitStatus(data.limits, data.leases, data.queue) } : {}),
   };
 }

@@ -1,11 +1,13 @@
 /**
- * Property tests of DESIGN invariants 1 (no over-allocation) and 5 (deterministic decisions) over
- * random sequences of submits, completions, node joins and node losses, under random policies.
+ * Property tests of DESIGN invariants 1 (no over-allocation, named limits included) and 5
+ * (deterministic decisions) over random sequences of submits, completions, node joins and node
+ * losses and changes of a named limit's max, under random policies.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Lease, NodeRecord, PendingRequest, SchedulingPolicy, Snapshot, TeamQuota } from '../../src/core';
-import { decide } from '../../src/core';
+import type { Lease, NamedLimit, NodeRecord, PendingRequest, SchedulingPolicy, Snapshot } from '../../src/core';
+import type { TeamQuota } from '../../src/core';
+import { decide, limitBreaches } from '../../src/core';
 
 const RUNS = Number(process.env.ALLOT_PROPERTY_RUNS ?? 10_000);
 
@@ -28,6 +30,14 @@ const requestArb = fc.record({
   replicas: fc.constantFrom(1, 1, 1, 2),
   limit: fc.constantFrom(undefined, 10_000, 60_000),
   preemptible: fc.boolean(),
+  named: fc.constantFrom<Record<string, number> | undefined>(
+    undefined,
+    undefined,
+    { fs: 1 },
+    { fs: 2 },
+    { fs: 1, db: 1 },
+    { db: 1 },
+  ),
 });
 
 const opArb = fc.oneof(
@@ -35,7 +45,16 @@ const opArb = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('complete' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('join' as const), node: nodeArb }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('lose' as const), pick: fc.nat() }) },
+  // A named limit's max changes, lowered below its use at times.
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('set-limit' as const), max: fc.integer({ min: 0, max: 3 }) }) },
 );
+
+const limitsArb: fc.Arbitrary<NamedLimit[]> = fc
+  .record({ fs: fc.integer({ min: 0, max: 3 }), db: fc.nat(2) })
+  .map(({ fs, db }) => [
+    { name: 'db', max: db },
+    { name: 'fs', max: fs },
+  ]);
 
 const policyArb: fc.Arbitrary<Partial<SchedulingPolicy>> = fc.record({
   placement: fc.constantFrom('fragmentation-aware' as const, 'best-fit' as const),
@@ -68,99 +87,142 @@ function checkNoOverAllocation(nodes: readonly NodeRecord[], leases: readonly Le
   }
 }
 
+/**
+ * Named limits: no limit is held beyond its max by a lease granted at `now` (the holders of a
+ * lowered max keep what they hold).
+ */
+function checkNamedLimits(limits: readonly NamedLimit[], leases: readonly Lease[], now: number): void {
+  expect(limitBreaches(limits, leases, (l) => l.grantedAt === now)).toEqual([]);
+}
+
 describe('scheduling invariants over random sequences', () => {
+  it('the named-limit check fails on leases granted beyond a max', () => {
+    const held = (id: string): Lease => ({
+      leaseId: id,
+      requestId: id,
+      owner: { kind: 'client', name: id },
+      nodeId: 'n0',
+      cpuMilli: 0,
+      memoryMiB: 0,
+      gpus: [],
+      priority: 0,
+      team: 'default',
+      label: id,
+      submittedAt: 0,
+      grantedAt: 7,
+      limits: { fs: 1 },
+    });
+    const over = [held('a'), held('b')];
+    expect(limitBreaches([{ name: 'fs', max: 1 }], over, (l) => l.grantedAt === 7)).toEqual([
+      'limit fs has 2 units held of 1, by a, b',
+    ]);
+    expect(() => checkNamedLimits([{ name: 'fs', max: 1 }], over, 7)).toThrow();
+  });
+
   it(`never over-allocates and decides deterministically (${RUNS} sequences)`, () => {
     fc.assert(
-      fc.property(fc.array(opArb, { minLength: 1, maxLength: 10 }), policyArb, teamsArb, (ops, policy, teams) => {
-        const nodes: NodeRecord[] = [];
-        let leases: Lease[] = [];
-        let queue: PendingRequest[] = [];
-        let now = 0;
-        let id = 0;
-        let joined = 0;
-        for (const op of ops) {
-          now += 1000;
-          if (op.kind === 'submit') {
-            const r = op.request;
-            queue.push({
-              requestId: `r${id}`,
-              owner: { kind: 'client', name: 'p' },
-              resources: {
-                cpuMilli: r.cpu * 1000,
-                memoryMiB: r.memGi * 1024,
-                gpuMilli: r.gpuMilli,
-                gpuMemoryMiB: 0,
-                gpuModels: r.model ? [r.model] : [],
-                labels: r.zone ? { zone: r.zone } : {},
-              },
-              priority: r.priority,
-              team: r.team,
-              label: `r${id}`,
-              submittedAt: now,
-              seq: id++,
-              reason: 'Pending',
-              message: '',
-              replicas: r.replicas,
-              ...(r.limit === undefined ? {} : { timeLimitMs: r.limit }),
-              preemptible: r.preemptible,
-            });
-          } else if (op.kind === 'complete' && leases.length > 0) {
-            const victim = leases[op.pick % leases.length]?.requestId;
-            leases = leases.filter((l) => l.requestId !== victim);
-          } else if (op.kind === 'join') {
-            const n = op.node;
-            nodes.push({
-              spec: {
-                id: `n${joined++}`,
-                cpuMilli: n.cpu * 1000,
-                memoryMiB: n.memGi * 1024,
-                gpus: Array.from({ length: n.gpus }, (_, index) => ({ index, model: n.model, memoryMiB: 16_384 })),
-                labels: { zone: n.zone },
-              },
-              status: 'Ready',
-              registeredAt: now,
-            });
-          } else if (op.kind === 'lose' && nodes.length > 0) {
-            const [gone] = nodes.splice(op.pick % nodes.length, 1);
-            leases = leases.filter((l) => l.nodeId !== gone?.spec.id);
-          }
-          const snap: Snapshot = { nodes, leases, queue, teams };
-          const d = decide(snap, { now, policy });
-          expect(decide(structuredClone(snap), { now, policy })).toEqual(d);
-          const byId = new Map(queue.map((r) => [r.requestId, r]));
-          for (const g of d.grants) {
-            const r = byId.get(g.requestId);
-            if (!r) continue;
-            expect(g.allocations).toHaveLength(r.replicas ?? 1);
-            g.allocations.forEach((a, i) =>
-              leases.push({
-                leaseId: `${r.requestId}/${i}`,
-                requestId: r.requestId,
-                owner: r.owner,
-                nodeId: a.nodeId,
-                cpuMilli: r.resources.cpuMilli,
-                memoryMiB: r.resources.memoryMiB,
-                gpus: a.gpus,
+      fc.property(
+        fc.array(opArb, { minLength: 1, maxLength: 10 }),
+        policyArb,
+        teamsArb,
+        limitsArb,
+        (ops, policy, teams, named) => {
+          let limits = named;
+          const nodes: NodeRecord[] = [];
+          let leases: Lease[] = [];
+          let queue: PendingRequest[] = [];
+          let now = 0;
+          let id = 0;
+          let joined = 0;
+          for (const op of ops) {
+            now += 1000;
+            if (op.kind === 'submit') {
+              const r = op.request;
+              queue.push({
+                requestId: `r${id}`,
+                owner: { kind: 'client', name: 'p' },
+                resources: {
+                  cpuMilli: r.cpu * 1000,
+                  memoryMiB: r.memGi * 1024,
+                  gpuMilli: r.gpuMilli,
+                  gpuMemoryMiB: 0,
+                  gpuModels: r.model ? [r.model] : [],
+                  labels: r.zone ? { zone: r.zone } : {},
+                },
                 priority: r.priority,
                 team: r.team,
-                label: r.label,
-                submittedAt: r.submittedAt,
-                grantedAt: now,
+                label: `r${id}`,
+                submittedAt: now,
+                seq: id++,
+                reason: 'Pending',
+                message: '',
+                replicas: r.replicas,
+                ...(r.limit === undefined ? {} : { timeLimitMs: r.limit }),
                 preemptible: r.preemptible,
-                ...(r.timeLimitMs === undefined ? {} : { timeLimitMs: r.timeLimitMs }),
-              }),
-            );
+                ...(r.named ? { limits: r.named } : {}),
+              });
+            } else if (op.kind === 'complete' && leases.length > 0) {
+              const victim = leases[op.pick % leases.length]?.requestId;
+              leases = leases.filter((l) => l.requestId !== victim);
+            } else if (op.kind === 'join') {
+              const n = op.node;
+              nodes.push({
+                spec: {
+                  id: `n${joined++}`,
+                  cpuMilli: n.cpu * 1000,
+                  memoryMiB: n.memGi * 1024,
+                  gpus: Array.from({ length: n.gpus }, (_, index) => ({ index, model: n.model, memoryMiB: 16_384 })),
+                  labels: { zone: n.zone },
+                },
+                status: 'Ready',
+                registeredAt: now,
+              });
+            } else if (op.kind === 'lose' && nodes.length > 0) {
+              const [gone] = nodes.splice(op.pick % nodes.length, 1);
+              leases = leases.filter((l) => l.nodeId !== gone?.spec.id);
+            } else if (op.kind === 'set-limit') {
+              limits = limits.map((l) => (l.name === 'fs' ? { ...l, max: op.max } : l));
+            }
+            const snap: Snapshot = { nodes, leases, queue, teams, limits };
+            const d = decide(snap, { now, policy });
+            expect(decide(structuredClone(snap), { now, policy })).toEqual(d);
+            const byId = new Map(queue.map((r) => [r.requestId, r]));
+            for (const g of d.grants) {
+              const r = byId.get(g.requestId);
+              if (!r) continue;
+              expect(g.allocations).toHaveLength(r.replicas ?? 1);
+              g.allocations.forEach((a, i) =>
+                leases.push({
+                  leaseId: `${r.requestId}/${i}`,
+                  requestId: r.requestId,
+                  owner: r.owner,
+                  nodeId: a.nodeId,
+                  cpuMilli: r.resources.cpuMilli,
+                  memoryMiB: r.resources.memoryMiB,
+                  gpus: a.gpus,
+                  priority: r.priority,
+                  team: r.team,
+                  label: r.label,
+                  submittedAt: r.submittedAt,
+                  grantedAt: now,
+                  preemptible: r.preemptible,
+                  ...(r.timeLimitMs === undefined ? {} : { timeLimitMs: r.timeLimitMs }),
+                  ...(r.limits && i === 0 ? { limits: r.limits } : {}),
+                }),
+              );
+            }
+            for (const p of d.preemptions) {
+              for (const l of leases) if (l.requestId === p.requestId) l.preemptedAt = now;
+              expect(leases.find((l) => l.requestId === p.requestId)?.preemptible).toBe(true);
+            }
+            if ((policy.gracePeriodMs ?? 0) === 0) leases = leases.filter((l) => l.preemptedAt === undefined);
+            const done = new Set([...d.grants.map((g) => g.requestId), ...d.rejections.map((r) => r.requestId)]);
+            queue = queue.filter((r) => !done.has(r.requestId));
+            checkNoOverAllocation(nodes, leases);
+            checkNamedLimits(limits, leases, now);
           }
-          for (const p of d.preemptions) {
-            for (const l of leases) if (l.requestId === p.requestId) l.preemptedAt = now;
-            expect(leases.find((l) => l.requestId === p.requestId)?.preemptible).toBe(true);
-          }
-          if ((policy.gracePeriodMs ?? 0) === 0) leases = leases.filter((l) => l.preemptedAt === undefined);
-          const done = new Set([...d.grants.map((g) => g.requestId), ...d.rejections.map((r) => r.requestId)]);
-          queue = queue.filter((r) => !done.has(r.requestId));
-          checkNoOverAllocation(nodes, leases);
-        }
-      }),
+        },
+      ),
       { numRuns: RUNS },
     );
   });
