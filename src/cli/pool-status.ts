@@ -76,6 +76,7 @@ export function statusJson(s: PoolStatus, usage: RunningUsage = new Map()): unkn
       cpu: l.cpuMilli / 1000,
       memoryMiB: l.memoryMiB,
       heldMs: l.heldMs,
+      ...(l.limits ? { limits: l.limits } : {}),
       ...(usage.get(l.leaseId) ? { usage: usage.get(l.leaseId) } : {}),
     })),
     queued: s.queued,
@@ -89,11 +90,19 @@ export function statusJson(s: PoolStatus, usage: RunningUsage = new Map()): unkn
       gpu: q.resources.gpuMilli / 1000,
       cpu: q.resources.cpuMilli / 1000,
       memoryMiB: q.resources.memoryMiB,
+      ...(q.limits ? { limits: q.limits } : {}),
       reason: q.reason,
       message: q.message,
       waitedMs: q.waitedMs,
     })),
+    ...(s.limits ? { limits: s.limits } : {}),
   };
+}
+
+/** Named limits in a line: `limits: fs 1/1 (1 waiting), db 0/2`. */
+export function renderLimits(limits: NonNullable<PoolStatus['limits']>): string {
+  const each = limits.map((l) => `${l.name} ${l.inUse}/${l.max}${l.waiting > 0 ? ` (${l.waiting} waiting)` : ''}`);
+  return `limits: ${each.join(', ')}`;
 }
 
 /** The readable form of `allot status`. */
@@ -127,6 +136,10 @@ export function renderStatus(s: PoolStatus, usage: RunningUsage = new Map()): st
         ]),
       ),
     );
+  }
+  if (s.limits && s.limits.length > 0) {
+    out.push('');
+    out.push(renderLimits(s.limits));
   }
   if (s.leases.length > 0) {
     out.push('');

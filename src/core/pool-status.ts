@@ -68,6 +68,8 @@ export interface PoolStatus {
     team: string;
     priority: number;
     resources: ResourceRequest;
+    /** Units of named limits it asks for; absent when none. */
+    limits?: Record<string, number>;
     reason: Reason;
     message: string;
     waitedMs: number;
@@ -128,6 +130,7 @@ export function poolStatus(data: Readonly<PoolStateData>, now: number, queueLimi
         team: r.team,
         priority: r.priority,
         resources: r.resources,
+        ...(r.limits ? { limits: r.limits } : {}),
         reason: r.reason,
         message: r.message,
         waitedMs: now - r.submittedAt,

@@ -8,8 +8,11 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { constants } from 'node:os';
 import type { Command } from 'commander';
-import { formatIssues } from '../../core';
-import { CONTROL_TASK_QUEUE, DEFAULT_POOL } from '../../workflows/messages';
+import type { Client } from '@temporalio/client';
+import type { Issue } from '../../core';
+import { formatIssues, unknownLimitMessage } from '../../core';
+import type { LimitReport } from '../../workflows/messages';
+import { CONTROL_TASK_QUEUE, DEFAULT_POOL, limitsQuery, poolWorkflowId } from '../../workflows/messages';
 import { NON_ZERO_EXIT } from '../../workflows/failures';
 import type { StepInput, StepResult } from '../../workflows/step-types';
 import { validateStepInput } from '../../workflows/step-validation';
@@ -33,6 +36,11 @@ export function registerSubmit(program: Command, exit: Exit): void {
     .option('--gpu-model <model>', 'GPU model, or alternatives A100|H100')
     .option('--gpu-memory <quantity>', 'minimum memory per GPU, e.g. 40Gi')
     .option('--label <key=value>', 'node label to require (repeatable)', collect)
+    .option(
+      '--limit <name=n>',
+      'units of a named limit to hold while it runs, e.g. feature-store=1 (repeatable)',
+      collect,
+    )
     .option('--pool <name>', 'pool', DEFAULT_POOL)
     .option('--name <name>', 'step name (default: the command)')
     .option('--priority <n>', 'priority from -1000 to 1000, larger first (default 0)')
@@ -60,6 +68,7 @@ export interface SubmitOptions {
   gpuModel?: string;
   gpuMemory?: string;
   label?: string[];
+  limit?: string[];
   pool?: string;
   name?: string;
   priority?: string;
@@ -99,6 +108,7 @@ export function buildSubmitStep(command: string[], o: SubmitOptions): StepInput 
     timeLimitMs: parseSeconds(o.timeLimit, '--time-limit'),
     ...(o.memoryLimit !== undefined ? { memoryLimit: o.memoryLimit } : {}),
     preemptible: o.preemptible,
+    ...(o.limit ? { limits: limitsFrom(o.limit) } : {}),
   };
   const { issues } = validateStepInput(step);
   if (issues.length > 0) {
@@ -110,10 +120,41 @@ export function buildSubmitStep(command: string[], o: SubmitOptions): StepInput 
       'resources.gpuMemory': '--gpu-memory',
       memoryLimit: '--memory-limit',
     };
-    const renamed = issues.map((i) => ({ ...i, path: [flags[i.path.join('.')] ?? i.path.join('.')] }));
+    const flagOf = (path: Issue['path']): string =>
+      path[0] === 'limits' ? `--limit ${path.slice(1).join('.')}`.trim() : (flags[path.join('.')] ?? path.join('.'));
+    const renamed = issues.map((i) => ({ ...i, path: [flagOf(i.path)] }));
     throw new UserError(`invalid step:\n${formatIssues(renamed).replace(/^/gm, '  ')}`);
   }
   return step;
+}
+
+/** `--limit NAME=N` flags into `{ NAME: N }`; a bad amount is left for the step's validation to name. */
+function limitsFrom(values: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, n] of Object.entries(parsePairs(values, '--limit'))) {
+    out[name] = /^\d+$/.test(n) ? Number(n) : (n as unknown as number);
+  }
+  return out;
+}
+
+/**
+ * Refuses limits the pool does not have, before the step starts (the pool would reject the step
+ * too, but only once it has started).
+ */
+async function checkLimitsExist(client: Client, step: StepInput): Promise<void> {
+  const asked = Object.keys(step.limits ?? {});
+  if (asked.length === 0) return;
+  const pool = step.pool ?? DEFAULT_POOL;
+  let report: LimitReport;
+  try {
+    report = await client.workflow.getHandle(poolWorkflowId(pool)).query(limitsQuery);
+  } catch {
+    // A pool that does not run (or an older one): the step says so, or the pool rejects it.
+    return;
+  }
+  const missing = asked.find((name) => !report.limits.some((l) => l.name === name));
+  if (missing !== undefined)
+    throw new UserError(`--limit ${missing}: ${unknownLimitMessage(missing, report.limits, `pool ${pool}`)}`);
 }
 
 /** Runs `allot submit`; returns the process exit code. */
@@ -121,6 +162,7 @@ export async function submit(command: string[], o: SubmitOptions): Promise<numbe
   const step = buildSubmitStep(command, o);
   const { client, close } = await cliClient();
   try {
+    await checkLimitsExist(client, step);
     const workflowId = `submit-${step.name.replace(/[^A-Za-z0-9._-]/g, '_')}-${randomUUID().slice(0, 8)}`;
     const handle = await client.workflow.start('allotStep', {
       taskQueue: CONTROL_TASK_QUEUE,
