@@ -79,7 +79,7 @@ describe('allot limit and submit --limit', () => {
       .split('\n')
       .map((l) => {
         const [s, e] = l.split(' ');
-        return { start: Number(s), end: Number(e) };
+        return { start: Number(s), end: Number(e), gpus: [] };
       });
     expect(runs).toHaveLength(2);
     expect(maxConcurrent(runs)).toBe(1);
@@ -97,7 +97,7 @@ describe('allot limit and submit --limit', () => {
 
   it('refuses to remove a limit while a step holds it, then removes it once the step ended', async () => {
     const step = allot(['submit', '--limit', 'fs=1', '--', 'sleep', '8'], env);
-    let refused = { code: 0, stderr: '' };
+    let refused: { code: number | null; stderr: string } = { code: 0, stderr: '' };
     for (let i = 0; i < 40; i++) {
       const s = JSON.parse((await allot(['status', '--json'], env)).stdout) as { limits?: { inUse: number }[] };
       if (s.limits?.[0]?.inUse === 1) {
