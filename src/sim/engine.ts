@@ -121,6 +121,7 @@ export function simulate(scenario: Scenario): SimulationRun {
       replicas: s.job.replicas,
       timeLimitMs: Math.max(1, s.job.timeLimitMs - s.doneMs),
       preemptible: s.job.preemptible,
+      ...(s.job.limits ? { limits: s.job.limits } : {}),
     });
   };
   const stopRun = (s: JobState, now: number): void => {
@@ -166,7 +167,10 @@ export function simulate(scenario: Scenario): SimulationRun {
     }
     // Scheduling cycles until nothing changes at this time.
     for (let round = 0; round < 1000; round++) {
-      const d = decide({ ...cycle, nodes, teams: scenario.teams }, { now, policy: scenario.policy, workload });
+      const d = decide(
+        { ...cycle, nodes, teams: scenario.teams, ...(scenario.limits ? { limits: scenario.limits } : {}) },
+        { now, policy: scenario.policy, workload },
+      );
       const applied = applyDecisions(cycle, d, now, terms);
       for (const r of applied.rejected) {
         const s = states.get(r.requestId);
