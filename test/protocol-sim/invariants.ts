@@ -3,6 +3,8 @@
  *
  * - `over-allocation`: no node's leases hold more CPU, memory, GPU shares or GPU memory than it
  *   has, nor a whole GPU twice; no node runs workloads on more of a GPU than it has;
+ * - `limit-exceeded`: no named limit is held beyond its max by leases granted since its max was
+ *   last set (holders of a lowered max keep what they hold);
  * - `two-copies`: no step runs in two places at once;
  * - `leak`: no lease outlives its TTL (plus the pool's reaction time);
  * - `grace`: the pool takes a preempted lease back within the grace period it bounds;
@@ -10,7 +12,7 @@
  * - `lost`: at the end, after the world has healed, every step has ended, with a reason.
  */
 import type { Effect, Lease, NodeRecord } from '../../src/core';
-import { agedPriority, requestPriority } from '../../src/core';
+import { agedPriority, limitBreaches, requestPriority } from '../../src/core';
 import type { AgentModel, Workload, WorkloadObserver } from './agent-model';
 import type { PoolModel } from './pool-model';
 import type { StepModel } from './step-model';
@@ -145,6 +147,8 @@ export class Invariants implements WorkloadObserver {
 
   private checkAllocation(): void {
     const pool = this.pool.state;
+    const since = this.pool.limitsLoweredAt;
+    for (const m of limitBreaches(pool.limits, pool.leases, (l) => l.grantedAt >= since)) this.fail('limit-exceeded', m);
     for (const n of pool.nodes)
       checkNode(
         n,

@@ -28,6 +28,8 @@ export interface SimStepSpec {
   durationMs: number;
   /** How long the workload takes to exit after SIGTERM, ms (Infinity: it ignores SIGTERM). */
   exitAfterTermMs: number;
+  /** Units of the pool's named limits it asks for. */
+  limits?: Record<string, number>;
 }
 
 /** One input of a run, at a time in ms. */
@@ -43,7 +45,8 @@ export type InputEvent =
   | { at: number; kind: 'set-policy'; policy: Partial<SchedulingPolicy> }
   | { at: number; kind: 'set-quota'; team: string; gpu: number; borrow?: number }
   | { at: number; kind: 'clock-jump'; byMs: number }
-  | { at: number; kind: 'forge-release'; step: string };
+  | { at: number; kind: 'forge-release'; step: string }
+  | { at: number; kind: 'set-limit'; name: string; max: number };
 
 /** A whole run's inputs. */
 export interface Scenario {
@@ -53,6 +56,8 @@ export interface Scenario {
   health: Partial<HealthPolicy>;
   /** Quotas at the start (teams a and b), when the scenario uses them. */
   quotas: { team: string; gpu: number; borrow?: number }[];
+  /** Named limits at the start, when the scenario uses them. */
+  limits?: { name: string; max: number }[];
   events: InputEvent[];
   /** When faults and arrivals stop and the world heals, ms. */
   horizonMs: number;
@@ -94,6 +99,20 @@ export function generateScenario(seed: number, count: number): Scenario {
     quotas.push({ team: 'a', gpu: half }, { team: 'b', gpu: totalGpus - half });
   }
   const horizonMs = 15 * 60_000;
+  // Named limits come from a generator of their own, so that every other draw of a seed stays as it was.
+  const lim = new SeededRandom(seed * 40503 + 7);
+  const limits =
+    lim.next() < 0.5
+      ? [
+          { name: 'fs', max: lim.int(1, 2) },
+          { name: 'lic', max: lim.int(1, 3) },
+        ]
+      : [];
+  const askLimits = (): Record<string, number> | undefined => {
+    if (limits.length === 0) return undefined;
+    const r = lim.next();
+    return r < 0.3 ? { fs: 1 } : r < 0.45 ? { lic: lim.int(1, 2) } : r < 0.55 ? { fs: 1, lic: 1 } : undefined;
+  };
   const events: InputEvent[] = [];
   let steps = 0;
   const stepIds: string[] = [];
@@ -114,6 +133,8 @@ export function generateScenario(seed: number, count: number): Scenario {
       exitAfterTermMs: rnd.next() < 0.1 ? Infinity : rnd.pick([100, 1_000, 5_000, 40_000]),
       ...overrides,
     };
+    const asks = askLimits();
+    if (asks) step.limits = asks;
     return { at, kind: 'submit', step };
   };
   // The first arrivals come together: the cluster fills, then work arrives that must preempt.
@@ -211,7 +232,18 @@ export function generateScenario(seed: number, count: number): Scenario {
     }
   }
   events.sort((a, b) => a.at - b.at);
-  return { seed, nodes, policy, health, quotas, events: events.slice(0, count), horizonMs };
+  const kept = events.slice(0, count);
+  // A limit's max changes once in some runs, lowered below its use at times.
+  if (limits.length > 0 && lim.next() < 0.5) {
+    kept.push({
+      at: lim.int(1_000, horizonMs - 60_000),
+      kind: 'set-limit',
+      name: lim.pick(['fs', 'lic']),
+      max: lim.int(0, 3),
+    });
+    kept.sort((a, b) => a.at - b.at);
+  }
+  return { seed, nodes, policy, health, quotas, ...(limits.length > 0 ? { limits } : {}), events: kept, horizonMs };
 }
 
 /** One input event in a line, for repro output. */
@@ -223,7 +255,8 @@ export function describeEvent(e: InputEvent): string {
       const exit = s.exitAfterTermMs === Infinity ? 'ignores SIGTERM' : `exits ${s.exitAfterTermMs}ms after SIGTERM`;
       return (
         `${t} submit ${s.id}: gpu ${s.gpu}, cpu ${s.cpu}, priority ${s.priority}, team ${s.team}, ` +
-        `${s.preemptible ? 'preemptible' : 'not preemptible'}, grace ${s.graceMs}ms, runs ${s.durationMs}ms, ${exit}`
+        `${s.preemptible ? 'preemptible' : 'not preemptible'}, grace ${s.graceMs}ms, runs ${s.durationMs}ms, ${exit}` +
+        (s.limits ? `, limits ${JSON.stringify(s.limits)}` : '')
       );
     }
     case 'cancel':
@@ -246,5 +279,7 @@ export function describeEvent(e: InputEvent): string {
       return `${t} set quota of team ${e.team}: gpu ${e.gpu}${e.borrow !== undefined ? `, borrow ${e.borrow}` : ''}`;
     case 'clock-jump':
       return `${t} the server clock jumps ${e.byMs}ms`;
+    case 'set-limit':
+      return `${t} set limit ${e.name} to max ${e.max}`;
   }
 }
