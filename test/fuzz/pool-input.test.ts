@@ -9,9 +9,11 @@ import type { AcquireInput, NodeSpec } from '../../src/core';
 import {
   PoolState,
   emptyPoolState,
+  limitBreaches,
   parseTeamQuotaInput,
   validateAcquireInput,
   validateHealthPolicy,
+  validateNamedLimit,
   validateNodeSpec,
   validatePolicy,
 } from '../../src/core';
@@ -59,6 +61,7 @@ const acquireArb = fc.record({
   team: fc.option(field(fc.constantFrom('vision', 'nlp')), { nil: undefined }),
   preemptible: fc.option(field(fc.boolean()), { nil: undefined }),
   timeLimitMs: fc.option(field(fc.nat({ max: 3_600_000 })), { nil: undefined }),
+  limits: fc.option(field(fc.constantFrom({ fs: 1 }, { fs: 2 }, { 'no-such': 1 })), { nil: undefined }),
 });
 
 /** No node holds more than it has (DESIGN invariant 1). */
@@ -81,7 +84,13 @@ describe('what the pool takes from outside, fuzzed', () => {
   it('never throws in a validator, whatever arrives', () => {
     fc.assert(
       fc.property(fc.oneof(junk, nodeArb, acquireArb, resourcesArb), (value) => {
-        for (const validate of [validateNodeSpec, validateAcquireInput, validatePolicy, validateHealthPolicy]) {
+        for (const validate of [
+          validateNodeSpec,
+          validateAcquireInput,
+          validatePolicy,
+          validateHealthPolicy,
+          validateNamedLimit,
+        ]) {
           expect(Array.isArray(validate(value))).toBe(true);
         }
         expect(Array.isArray(parseTeamQuotaInput(value).issues)).toBe(true);
@@ -97,6 +106,7 @@ describe('what the pool takes from outside, fuzzed', () => {
         fc.array(acquireArb, { maxLength: 12 }),
         (nodes, acquires) => {
           const pool = new PoolState(emptyPoolState('fuzz'));
+          pool.setLimit({ name: 'fs', max: 2 });
           let now = 0;
           for (const spec of nodes) if (validateNodeSpec(spec).length === 0) pool.registerNode(spec as NodeSpec, now);
           for (const a of acquires) {
@@ -105,6 +115,7 @@ describe('what the pool takes from outside, fuzzed', () => {
             pool.acquire(a as AcquireInput, now);
             pool.schedule(now);
             expectNoOverAllocation(pool);
+            expect(limitBreaches(pool.limits, pool.leases)).toEqual([]);
           }
           expect(() => JSON.stringify(pool.status(now))).not.toThrow();
         },
