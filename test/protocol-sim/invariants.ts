@@ -148,7 +148,8 @@ export class Invariants implements WorkloadObserver {
   private checkAllocation(): void {
     const pool = this.pool.state;
     const since = this.pool.limitsLoweredAt;
-    for (const m of limitBreaches(pool.limits, pool.leases, (l) => l.grantedAt >= since)) this.fail('limit-exceeded', m);
+    for (const m of limitBreaches(pool.limits, pool.leases, (l) => l.grantedAt >= since))
+      this.fail('limit-exceeded', m);
     for (const n of pool.nodes)
       checkNode(
         n,
