@@ -16,6 +16,7 @@ import {
   validateNodeSpec,
   validateNamedLimit,
   validatePolicy,
+  MAX_LIMITS,
 } from '../core';
 import type { RegisterOptions } from './messages';
 
@@ -71,10 +72,13 @@ export function checkQuotaRemoval(pool: PoolState, team: string): void {
   }
 }
 
-/** Refuses a malformed named limit. */
-export function checkLimit(input: NamedLimit): void {
+/** Refuses a malformed named limit, or one more than a pool may have. */
+export function checkLimit(pool: PoolState, input: NamedLimit): void {
   const issues = validateNamedLimit(input);
   if (issues.length > 0) throw new Error(`invalid limit:\n${formatIssues(issues)}`);
+  if (pool.limits.length >= MAX_LIMITS && !pool.limits.some((l) => l.name === input.name)) {
+    throw new Error(`pool ${pool.name} already has ${pool.limits.length} limits, the most it takes; remove one first`);
+  }
 }
 
 /** Refuses to remove a named limit that does not exist, or that leases hold units of. */

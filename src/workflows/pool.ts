@@ -148,7 +148,7 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
   setHandler(
     setLimitUpdate,
     counted((limit) => ctl.setLimit(limit)),
-    { validator: check.checkLimit },
+    { validator: (limit) => check.checkLimit(pool, limit) },
   );
   setHandler(
     removeLimitUpdate,
