@@ -9,6 +9,7 @@ import { registerCancel } from './commands/cancel';
 import { registerCodecServer } from './commands/codec-server';
 import { registerDev } from './commands/dev';
 import { registerDrain } from './commands/drain';
+import { registerLimit } from './commands/limit';
 import { registerLogs } from './commands/logs';
 import { registerPolicy } from './commands/policy';
 import { registerQueue } from './commands/queue';
@@ -36,6 +37,7 @@ const COMMANDS: readonly ((program: Command, exit: Exit) => void)[] = [
   registerStatus,
   registerQueue,
   registerQuota,
+  registerLimit,
   registerTemplate,
   registerPolicy,
   registerUsage,

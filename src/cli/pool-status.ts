@@ -78,6 +78,7 @@ export function statusJson(s: PoolStatus, usage: RunningUsage = new Map()): unkn
       memoryMiB: l.memoryMiB,
       ...(l.custom ? { custom: l.custom } : {}),
       heldMs: l.heldMs,
+      ...(l.limits ? { limits: l.limits } : {}),
       ...(usage.get(l.leaseId) ? { usage: usage.get(l.leaseId) } : {}),
     })),
     queued: s.queued,
@@ -92,13 +93,21 @@ export function statusJson(s: PoolStatus, usage: RunningUsage = new Map()): unkn
       cpu: q.resources.cpuMilli / 1000,
       memoryMiB: q.resources.memoryMiB,
       ...(q.resources.custom ? { custom: q.resources.custom } : {}),
+      ...(q.limits ? { limits: q.limits } : {}),
       reason: q.reason,
       message: q.message,
       waitedMs: q.waitedMs,
     })),
     // Fair share, when on: each team's weight, share now, and decayed usage (unit-seconds).
     ...(s.fairShare ? { fairShare: s.fairShare } : {}),
+    ...(s.limits ? { limits: s.limits } : {}),
   };
+}
+
+/** Named limits in a line: `limits: fs 1/1 (1 waiting), db 0/2`. */
+export function renderLimits(limits: NonNullable<PoolStatus['limits']>): string {
+  const each = limits.map((l) => `${l.name} ${l.inUse}/${l.max}${l.waiting > 0 ? ` (${l.waiting} waiting)` : ''}`);
+  return `limits: ${each.join(', ')}`;
 }
 
 /** The readable form of `allot status`. */
@@ -135,6 +144,10 @@ export function renderStatus(s: PoolStatus, usage: RunningUsage = new Map()): st
         5,
       ),
     );
+  }
+  if (s.limits && s.limits.length > 0) {
+    out.push('');
+    out.push(renderLimits(s.limits));
   }
   if (s.leases.length > 0) {
     out.push('');

@@ -47,6 +47,7 @@ export function grant(cycle: Cycle, request: PendingRequest, vector: ResourceVec
   const allocations = placed.map((p) => allocationOf(p.nodeId, request.resources, p.gpus));
   cycle.views.recordGrant(allocations, request.team, vector);
   cycle.fairShares?.granted(request.team, requestVector(request.resources, request.replicas ?? 1));
+  cycle.limits.take(request);
   if (cycle.now !== undefined) {
     cycle.ends.granted(allocations, request.timeLimitMs !== undefined ? cycle.now + request.timeLimitMs : Infinity);
   }

@@ -133,6 +133,8 @@ function grantLease(
     ...(grace !== undefined ? { gracePeriodMs: grace } : {}),
     // Custom amounts are held like CPU and memory: the next cycle must see them taken.
     ...(request.resources.custom ? { custom: { ...request.resources.custom } } : {}),
+    // Named limits are held once per request: on the first copy's lease.
+    ...(request.limits && replica === 0 ? { limits: { ...request.limits } } : {}),
     ...(request.preemptible !== undefined ? { preemptible: request.preemptible } : {}),
     ...(request.timeLimitMs !== undefined ? { timeLimitMs: request.timeLimitMs } : {}),
   };

@@ -13,6 +13,7 @@ import { requestPriority } from './priority';
 import { Placer } from './placer';
 import type { SchedulingPolicy } from './policy';
 import { DEFAULT_POLICY } from './policy';
+import { LimitLedger } from './named-limits';
 import type { LeaseGroup } from './preemption';
 import { groupLeases } from './preemption';
 import { nominalFirst } from './quota';
@@ -73,6 +74,8 @@ export interface Cycle {
   readonly noFit: Set<string>;
   /** Teams' shares, raised by each grant (progressive filling); `undefined` unless fair share is on. */
   readonly fairShares: FairShares | undefined;
+  /** Units of named limits held and taken in this cycle (see `named-limits.ts`). */
+  readonly limits: LimitLedger;
   /** Changes to the cluster so far: grants, reservations and preemptions. */
   changes: number;
   /** Preemptions so far, which free room in the future view. */
@@ -125,6 +128,7 @@ export function startCycle(snapshot: Snapshot, options: DecideOptions): Cycle {
       policy.fairShare && !options.fairShare?.fixed
         ? new FairShares(snapshot.leases, specs(snapshot), options.fairShare?.history, options.fairShare?.weights)
         : undefined,
+    limits: new LimitLedger(snapshot.limits ?? [], snapshot.leases),
     changes: 0,
     frees: 0,
     line: {

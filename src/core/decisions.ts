@@ -4,6 +4,7 @@
  */
 import type { NodeTemplate } from './capacity';
 import type { FragmentationModel } from './fragmentation';
+import type { NamedLimit } from './named-limits';
 import type { Placement } from './placer';
 import type { SchedulingPolicy } from './policy';
 import type { TeamQuota } from './quota';
@@ -21,6 +22,8 @@ export interface Snapshot {
   teams?: readonly TeamQuota[];
   /** Kinds of node that can be added; a request that fits one waits (`WaitingForCapacity`) instead of being rejected. */
   templates?: readonly NodeTemplate[];
+  /** Cluster-wide named limits; absent or empty: none (see `named-limits.ts`). */
+  limits?: readonly NamedLimit[];
 }
 
 /** What a cycle depends on beyond the snapshot. */

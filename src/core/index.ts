@@ -47,3 +47,4 @@ export * from './policy';
 export * from './reasons';
 export * from './describe';
 export * from './hash';
+export * from './named-limits';

@@ -7,6 +7,7 @@
 import type { NodeTemplate, ScalingPolicy, ScalingState } from './capacity';
 import type { TeamWeight } from './fair-share';
 import type { HealthPolicy } from './health';
+import type { NamedLimit } from './named-limits';
 import type { SchedulingPolicy } from './policy';
 import type { TeamQuota } from './quota';
 import type { Reason } from './reasons';
@@ -59,6 +60,8 @@ export interface PoolStateData {
   teamWeights?: TeamWeight[];
   /** Each team's decayed usage, while fair share with history is on (`PoolState`, `usage-history.ts`). */
   usageHistory?: UsageHistory;
+  /** Cluster-wide named limits, sorted by name (`pool-settings.ts`). @default none */
+  limits?: NamedLimit[];
 }
 
 /** A fresh, empty pool. */
@@ -82,6 +85,8 @@ export interface AcquireInput {
   timeLimitMs?: number;
   /** Its own grace period between SIGTERM and SIGKILL, ms; the pool's policy bounds it. @default the policy's */
   gracePeriodMs?: number;
+  /** Units of the pool's named limits it needs, by name (`{ "feature-store": 1 }`). @default none */
+  limits?: Record<string, number>;
 }
 
 /** Where an acquire stands. */

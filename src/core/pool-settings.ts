@@ -7,6 +7,7 @@
 import type { TeamWeight } from './fair-share';
 import type { HealthPolicy } from './health';
 import { DEFAULT_HEALTH } from './health';
+import type { NamedLimit } from './named-limits';
 import type { PoolStateData } from './pool-data';
 import type { SchedulingPolicy } from './policy';
 import { DEFAULT_POLICY } from './policy';
@@ -64,6 +65,34 @@ export class PoolSettings {
       for (const [k, v] of Object.entries(leaseVector(lease))) u[k] = (u[k] ?? 0) + v;
     }
     return usage;
+  }
+
+  /** Cluster-wide named limits, sorted by name. */
+  get limits(): readonly NamedLimit[] {
+    return this.data.limits ?? [];
+  }
+
+  /**
+   * Sets (or changes) a named limit. A max lowered below what is in use revokes nothing: no unit
+   * of it is granted until holders have released enough.
+   */
+  setLimit(limit: NamedLimit): void {
+    const limits = (this.data.limits ?? []).filter((l) => l.name !== limit.name);
+    limits.push({ name: limit.name, max: limit.max });
+    limits.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    this.data.limits = limits;
+  }
+
+  /**
+   * Removes a named limit; returns whether there was one. The caller refuses while leases hold
+   * it; queued requests asking for it are rejected (`UnknownLimit`) by the next cycle.
+   */
+  removeLimit(name: string): boolean {
+    const before = this.data.limits?.length ?? 0;
+    const limits = (this.data.limits ?? []).filter((l) => l.name !== name);
+    if (limits.length > 0) this.data.limits = limits;
+    else delete this.data.limits;
+    return limits.length < before;
   }
 
   /** The scheduling policy in force. */

@@ -10,6 +10,8 @@ import { MAX_QUEUED } from './request-queue';
 import type { TeamShare } from './fair-share';
 import type { Lease, ResourceRequest } from './types';
 import type { Reason } from './reasons';
+import type { LimitStatus } from './named-limits';
+import { limitStatus } from './named-limits';
 
 /** How many queued requests the `status` query lists unless asked for more or fewer. */
 export const STATUS_QUEUE_LIMIT = 1_000;
@@ -69,12 +71,16 @@ export interface PoolStatus {
     team: string;
     priority: number;
     resources: ResourceRequest;
+    /** Units of named limits it asks for; absent when none. */
+    limits?: Record<string, number>;
     reason: Reason;
     message: string;
     waitedMs: number;
   }[];
   /** While fair share is on: each team's weight, share and decayed usage (see `fair-share.ts`). */
   fairShare?: { halfLifeMs: number; teams: TeamShare[] };
+  /** Named limits with their use, holders and waiting requests; absent when the pool has none. */
+  limits?: LimitStatus[];
 }
 
 /**
@@ -130,10 +136,12 @@ export function poolStatus(data: Readonly<PoolStateData>, now: number, queueLimi
         team: r.team,
         priority: r.priority,
         resources: r.resources,
+        ...(r.limits ? { limits: r.limits } : {}),
         reason: r.reason,
         message: r.message,
         waitedMs: now - r.submittedAt,
       })),
+    ...(data.limits && data.limits.length > 0 ? { limits: limitStatus(data.limits, data.leases, data.queue) } : {}),
   };
 }
 

@@ -21,6 +21,10 @@ export const REASONS = {
   NoNodes: 'NoNodes',
   /** No node or quota could ever satisfy it (a rejection). */
   Unschedulable: 'Unschedulable',
+  /** A named limit it asks for has no units free now, or a request ahead in line waits for them. */
+  LimitExhausted: 'LimitExhausted',
+  /** It asks for a named limit the pool does not have (a rejection). */
+  UnknownLimit: 'UnknownLimit',
   /** Its team is not known to a pool with quotas (a rejection). */
   UnknownTeam: 'UnknownTeam',
   /** The pool's queue is full (a rejection; a step asks again later). */

@@ -8,6 +8,7 @@
  * second time.
  */
 import type { AppliedCycle } from './apply-decisions';
+import { limitNever } from './named-limits';
 import { compareRequests } from './ordering';
 import type { AcquireInput, AcquireOutcome, Effect, PoolStateData } from './pool-data';
 import type { PoolSettings } from './pool-settings';
@@ -64,6 +65,16 @@ export class RequestQueue {
           `${teams.map((t) => t.name).join(', ')} (and "default"); add one with \`allot quota set ${team} --gpu N\``,
       });
     }
+    // A limit the pool does not have is a typo (or a limit not set up yet): say so at once.
+    const never = input.limits ? limitNever(this.data.limits ?? [], input.limits, `pool ${this.data.name}`) : undefined;
+    if (never?.reason === 'UnknownLimit') {
+      return this.reject({
+        requestId: input.requestId,
+        owner: input.owner,
+        reason: never.reason,
+        message: never.message,
+      });
+    }
     if (this.data.queue.length >= MAX_QUEUED) {
       return this.reject({
         requestId: input.requestId,
@@ -93,6 +104,7 @@ export class RequestQueue {
       ...(input.preemptible !== undefined ? { preemptible: input.preemptible } : {}),
       ...(input.timeLimitMs !== undefined ? { timeLimitMs: input.timeLimitMs } : {}),
       ...(input.gracePeriodMs !== undefined ? { gracePeriodMs: input.gracePeriodMs } : {}),
+      ...(input.limits !== undefined && Object.keys(input.limits).length > 0 ? { limits: { ...input.limits } } : {}),
     };
     this.data.queue.push(pending);
     this.byId.set(pending.requestId, pending);

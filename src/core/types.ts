@@ -120,6 +120,8 @@ export interface PendingRequest {
   message: string;
   /** Gang size: this many allocations of `resources`, granted all at once or not at all. @default 1 */
   replicas?: number;
+  /** Units of the pool's named limits it needs, by name, once for the whole request (see `named-limits.ts`). @default none */
+  limits?: Record<string, number>;
   /** Longest the work may run once granted, in ms; backfill relies on it. @default none (never backfilled) */
   timeLimitMs?: number;
   /** Whether a higher-priority or reclaiming request may evict it once granted. @default false */
@@ -158,6 +160,8 @@ export interface Lease {
   expiresAt?: number;
   /** Custom integer resources held, by name. */
   custom?: Record<string, number>;
+  /** Units of the pool's named limits held, by name; a gang holds them on its first copy's lease only. */
+  limits?: Record<string, number>;
   /** Copied from the request: whether the scheduler may evict it. @default false */
   preemptible?: boolean;
   /** Copied from the request: the run ends by `grantedAt + timeLimitMs` (ms). @default unknown */

@@ -6,6 +6,7 @@
 import { TEAM_NAME } from './admin';
 import type { Issue } from './errors';
 import { describeValue } from './errors';
+import { validateRequestLimits } from './named-limits';
 import type { AcquireInput } from './pool-data';
 import { PRIORITY_MAX, PRIORITY_MIN } from './priority';
 import { parseCustom, validateResourceRequest } from './resources';
@@ -190,6 +191,7 @@ export function validateAcquireInput(value: unknown): Issue[] {
       message: `must be a whole number of ms from 0 to ${MAX_GRACE_PERIOD_MS}, got ${describeValue(a.gracePeriodMs)}`,
     });
   }
+  issues.push(...validateRequestLimits(a.limits, ['limits']));
   if (
     a.submittedAt !== undefined &&
     (typeof a.submittedAt !== 'number' || !Number.isSafeInteger(a.submittedAt) || a.submittedAt < 0)

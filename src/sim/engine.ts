@@ -127,6 +127,7 @@ export function simulate(scenario: Scenario): SimulationRun {
       replicas: s.job.replicas,
       timeLimitMs: Math.max(1, s.job.timeLimitMs - s.doneMs),
       preemptible: s.job.preemptible,
+      ...(s.job.limits ? { limits: s.job.limits } : {}),
     });
   };
   const stopRun = (s: JobState, now: number): void => {
@@ -175,7 +176,7 @@ export function simulate(scenario: Scenario): SimulationRun {
     // Scheduling cycles until nothing changes at this time.
     for (let round = 0; round < 1000; round++) {
       const d = decide(
-        { ...cycle, nodes, teams: scenario.teams },
+        { ...cycle, nodes, teams: scenario.teams, ...(scenario.limits ? { limits: scenario.limits } : {}) },
         {
           now,
           policy: scenario.policy,

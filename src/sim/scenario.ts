@@ -3,7 +3,7 @@
  * and jobs, with times in seconds. Validation reports every problem at once, each naming its
  * field, its value and what is allowed.
  */
-import type { Issue, NodeSpec, ResourceRequest, SchedulingPolicy, TeamQuota, TeamWeight } from '../core';
+import type { Issue, NamedLimit, NodeSpec, ResourceRequest, SchedulingPolicy, TeamQuota, TeamWeight } from '../core';
 import {
   DEFAULT_POLICY,
   PLACEMENT_POLICIES,
@@ -17,6 +17,8 @@ import {
   parseResourceVector,
   parseResources,
   QuantityError,
+  validateNamedLimit,
+  validateRequestLimits,
 } from '../core';
 
 /** One job of a scenario, in the simulator's units (ms). */
@@ -34,6 +36,8 @@ export interface SimJob {
   checkpointEveryMs?: number;
   replicas: number;
   resources: ResourceRequest;
+  /** Units of the scenario's named limits it holds while it runs. */
+  limits?: Record<string, number>;
 }
 
 /** A validated scenario. */
@@ -44,6 +48,8 @@ export interface Scenario {
   weights?: TeamWeight[];
   policy: SchedulingPolicy;
   jobs: SimJob[];
+  /** Cluster-wide named limits, sorted by name; absent when the scenario has none. */
+  limits?: NamedLimit[];
 }
 
 /** Most GPUs one node may have (as `allot agent --gpus`). */
@@ -57,7 +63,7 @@ export const SIMULATION_POLICY: Readonly<SchedulingPolicy> = { ...DEFAULT_POLICY
 
 type Path = (string | number)[];
 
-const TOP = new Set(['nodes', 'teams', 'policy', 'jobs']);
+const TOP = new Set(['nodes', 'teams', 'policy', 'jobs', 'limits']);
 const NODE = new Set(['name', 'cpu', 'memory', 'gpus', 'gpuModel', 'gpuMemory', 'labels', 'custom', 'count']);
 const TEAM = new Set(['name', 'quota', 'borrowingLimit', 'weight']);
 const POLICY = new Set([
@@ -81,6 +87,7 @@ const JOB = new Set([
   'checkpointEvery',
   'replicas',
   'resources',
+  'limits',
 ]);
 
 /** Validates a parsed scenario file; throws a `ValidationError` listing every problem. */
@@ -117,8 +124,17 @@ export function parseScenario(value: unknown): Scenario {
   );
   const policy = parsePolicy(root.policy, ['policy'], issues);
   const jobs = list(root.jobs, ['jobs'], issues, true).flatMap((j, i) => parseJob(j, ['jobs', i], issues));
+  const limits = parseLimits(root.limits, ['limits'], issues);
   const jobNames = new Set<string>();
   jobs.forEach((j, i) => {
+    for (const name of Object.keys(j.limits ?? {})) {
+      if (!limits.some((l) => l.name === name))
+        issues.push({
+          code: 'unknown_limit',
+          path: ['jobs', i, 'limits', name],
+          message: `names a limit the scenario does not declare; declared: ${limits.map((l) => l.name).join(', ') || 'none'} (add it to the top-level limits, e.g. { "${name}": 4 })`,
+        });
+    }
     if (jobNames.has(j.name))
       issues.push({
         code: 'duplicate',
@@ -128,7 +144,28 @@ export function parseScenario(value: unknown): Scenario {
     jobNames.add(j.name);
   });
   if (issues.length > 0) throw new ValidationError(issues);
-  return { nodes, teams, policy, jobs, ...(weights.length > 0 ? { weights } : {}) };
+  return {
+    nodes,
+    teams,
+    policy,
+    jobs,
+    ...(weights.length > 0 ? { weights } : {}),
+    ...(limits.length > 0 ? { limits } : {}),
+  };
+}
+
+/** The top-level `limits: { "feature-store": 4 }`: each limit's max. */
+function parseLimits(value: unknown, path: Path, issues: Issue[]): NamedLimit[] {
+  if (value === undefined) return [];
+  const o = object(value, path, issues);
+  if (!o) return [];
+  const limits: NamedLimit[] = [];
+  for (const [name, max] of Object.entries(o)) {
+    const problems = validateNamedLimit({ name, max });
+    for (const p of problems) issues.push({ ...p, path: [...path, name] });
+    if (problems.length === 0) limits.push({ name, max: max as number });
+  }
+  return limits.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 function parseNode(value: unknown, path: Path, issues: Issue[]): NodeSpec[] {
@@ -252,6 +289,8 @@ function parseJob(value: unknown, path: Path, issues: Issue[]): SimJob[] {
   const replicas = whole(o.replicas, [...path, 'replicas'], issues, 1, 1);
   const parsed = parseResources(o.resources, [...path, 'resources']);
   issues.push(...parsed.issues);
+  const limitIssues = validateRequestLimits(o.limits, [...path, 'limits']);
+  issues.push(...limitIssues);
   if (
     name === undefined ||
     team === undefined ||
@@ -273,6 +312,8 @@ function parseJob(value: unknown, path: Path, issues: Issue[]): SimJob[] {
     resources: parsed.request,
   };
   if (checkpoint !== undefined && !Number.isNaN(checkpoint)) job.checkpointEveryMs = Math.round(checkpoint * 1000);
+  if (o.limits !== undefined && limitIssues.length === 0 && Object.keys(o.limits as object).length > 0)
+    job.limits = { ...(o.limits as Record<string, number>) };
   return [job];
 }
 

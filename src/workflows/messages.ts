@@ -12,6 +12,8 @@ import type {
   ScalingPolicy,
   HealthPolicy,
   Lease,
+  LimitStatus,
+  NamedLimit,
   NodeReport,
   NodeSpec,
   PoolStatus,
@@ -39,6 +41,10 @@ export interface QuotaReport {
   unlimited: { name: string; usage: ResourceVector }[];
   /** Fair share: whether it is on, its half-life, and each team's weight, share and decayed usage. */
   fairShare?: { on: boolean; halfLifeMs: number; teams: TeamShare[] };
+}
+/** The pool's named limits, each with its use, holders and waiting requests. */
+export interface LimitReport {
+  limits: LimitStatus[];
 }
 import type { StepProgress } from './step-types';
 
@@ -99,6 +105,10 @@ export const drainUpdate = defineUpdate<{ nodeId: string; status: string }, [{ n
 export const setQuotaUpdate = defineUpdate<QuotaReport, [TeamQuotaInput]>('setQuota');
 /** Removes a team's quota. */
 export const removeQuotaUpdate = defineUpdate<QuotaReport, [string]>('removeQuota');
+/** Sets (or changes) a named limit's max; returns every limit. A max below what is in use revokes nothing. */
+export const setLimitUpdate = defineUpdate<LimitReport, [NamedLimit]>('setLimit');
+/** Removes a named limit; refused while leases hold units of it. Returns every limit. */
+export const removeLimitUpdate = defineUpdate<LimitReport, [{ name: string }]>('removeLimit');
 /** Changes the scheduling policy (placement, preemption, backfill, fairShare, ...); returns the policy in force. */
 export const setPolicyUpdate = defineUpdate<SchedulingPolicy, [Partial<SchedulingPolicy>]>('setPolicy');
 /** Replaces the pool's node templates (and optionally the scaling timing); returns templates and demand. */
@@ -161,6 +171,8 @@ export const requestQuery = defineQuery<AcquireOutcome | null, [string]>('reques
 export const capacityQuery = defineQuery<CapacityReport>('capacity');
 /** Every team's quota and usage. */
 export const quotasQuery = defineQuery<QuotaReport>('quotas');
+/** Every named limit, with its use, holders and waiting requests. */
+export const limitsQuery = defineQuery<LimitReport>('limits');
 /** The scheduling policy and health timing in force. */
 export const policyQuery = defineQuery<{ policy: SchedulingPolicy; health: HealthPolicy }>('policy');
 /** The lease with this id, if the pool holds it (agents check before launching: fencing). */

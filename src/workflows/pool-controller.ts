@@ -5,11 +5,12 @@
  * itself, the core does.
  */
 import { log } from '@temporalio/workflow';
-import type { AcquireInput, AcquireOutcome, Effect, HealthPolicy, NodeSpec, PoolStateData } from '../core';
+import type { AcquireInput, AcquireOutcome, Effect, HealthPolicy, NamedLimit, NodeSpec, PoolStateData } from '../core';
 import type { NodeTemplateInput, ScalingPolicy, SchedulingPolicy, TeamQuotaInput } from '../core';
-import { PoolState, describeValue, emptyPoolState, parseNodeTemplate, parseTeamQuotaInput } from '../core';
+import { PoolState, describeValue, emptyPoolState, limitStatus, parseNodeTemplate, parseTeamQuotaInput } from '../core';
 import { unpackState } from './carry';
-import type { CapacityReport, QuotaReport, RegisterOptions, RegisterResult, RegistrationOutcome } from './messages';
+import type { CapacityReport, LimitReport, QuotaReport, RegisterOptions, RegisterResult } from './messages';
+import type { RegistrationOutcome } from './messages';
 import { ownerWorkflow, signalOwner } from './pool-delivery';
 import { HealthTimer } from './pool-health';
 import { Scaling } from './pool-scaling';
@@ -189,6 +190,20 @@ export class PoolController {
     return this.quotaReport();
   }
 
+  /** Sets (or changes) a named limit (validated). */
+  setLimit(input: NamedLimit): LimitReport {
+    this.pool.setLimit({ name: input.name, max: input.max });
+    this.dirty = true;
+    return this.limitReport();
+  }
+
+  /** Removes a named limit (validated: none holds it). */
+  removeLimit(input: { name: string }): LimitReport {
+    this.pool.removeLimit(input.name);
+    this.dirty = true;
+    return this.limitReport();
+  }
+
   /** Changes the scheduling policy (validated). */
   setPolicy(policy: Partial<SchedulingPolicy>): SchedulingPolicy {
     this.pool.setPolicy(policy);
@@ -222,6 +237,11 @@ export class PoolController {
         teams: this.pool.fairShareReport(Date.now()),
       },
     };
+  }
+
+  /** Every named limit with its use, holders and waiting requests. */
+  limitReport(): LimitReport {
+    return { limits: limitStatus(this.pool.limits, this.pool.leases, this.pool.queue) };
   }
 
   /** Demand, template nodes and the scaling timing. */

@@ -4,7 +4,7 @@
  */
 import { ApplicationFailure } from '@temporalio/workflow';
 import type { AcquireInput, HealthPolicy, NodeSpec, NodeTemplateInput, PoolState, SchedulingPolicy } from '../core';
-import type { StatusOptions, TeamQuotaInput } from '../core';
+import type { NamedLimit, StatusOptions, TeamQuotaInput } from '../core';
 import {
   describeValue,
   formatIssues,
@@ -14,7 +14,9 @@ import {
   validateAcquireInput,
   validateHealthPolicy,
   validateNodeSpec,
+  validateNamedLimit,
   validatePolicy,
+  MAX_LIMITS,
 } from '../core';
 import type { RegisterOptions } from './messages';
 
@@ -66,6 +68,40 @@ export function checkQuotaRemoval(pool: PoolState, team: string): void {
   if (!pool.teams.some((t) => t.name === team) && !pool.teamWeights.some((w) => w.team === team)) {
     throw new Error(
       `team ${JSON.stringify(team)} has no quota; teams with quotas: ${pool.teams.map((t) => t.name).join(', ') || 'none'}`,
+    );
+  }
+}
+
+/** Refuses a malformed named limit, or one more than a pool may have. */
+export function checkLimit(pool: PoolState, input: NamedLimit): void {
+  const issues = validateNamedLimit(input);
+  if (issues.length > 0) throw new Error(`invalid limit:\n${formatIssues(issues)}`);
+  if (pool.limits.length >= MAX_LIMITS && !pool.limits.some((l) => l.name === input.name)) {
+    throw new Error(`pool ${pool.name} already has ${pool.limits.length} limits, the most it takes; remove one first`);
+  }
+}
+
+/** Refuses to remove a named limit that does not exist, or that leases hold units of. */
+export function checkLimitRemoval(pool: PoolState, input: { name: string }): void {
+  const name: unknown = typeof input === 'object' && input !== null ? input.name : undefined;
+  if (typeof name !== 'string' || name === '') {
+    throw new Error(`removeLimit needs { name: string }, got ${describeValue(input)}`);
+  }
+  if (!pool.limits.some((l) => l.name === name)) {
+    throw new Error(
+      `limit ${JSON.stringify(name)} does not exist in pool ${pool.name}; limits: ${pool.limits.map((l) => l.name).join(', ') || 'none'}`,
+    );
+  }
+  const holders = pool.leases.filter((l) => (l.limits?.[name] ?? 0) > 0);
+  if (holders.length > 0) {
+    const units = holders.reduce((s, l) => s + (l.limits?.[name] ?? 0), 0);
+    throw new Error(
+      `limit ${name} is in use: ${holders.length} ${holders.length === 1 ? 'step holds' : 'steps hold'} ${units} of its units ` +
+        `(${holders
+          .map((l) => l.label)
+          .slice(0, 5)
+          .join(', ')}${holders.length > 5 ? ', ...' : ''}); ` +
+        `remove it once they end, or set its max to 0 to grant no more (\`allot limit set ${name} --max 0\`)`,
     );
   }
 }

@@ -18,11 +18,14 @@ import {
   registerUpdate,
   registrationQuery,
   releaseSignal,
+  limitsQuery,
   releaseUpdate,
+  removeLimitUpdate,
   removeQuotaUpdate,
   renewSignal,
   requestQuery,
   setHealthPolicyUpdate,
+  setLimitUpdate,
   setPolicyUpdate,
   setQuotaUpdate,
   setTemplatesUpdate,
@@ -141,6 +144,18 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
   setHandler(releaseSignal, (message) => ctl.releaseBySignal(message));
   setHandler(statusQuery, (options) => pool.status(Date.now(), check.statusLimitOf(options)));
   setHandler(requestQuery, (requestId) => pool.lookup(requestId) ?? null);
+  // Named limits came after the handlers above: their Updates are handled after those buffered.
+  setHandler(
+    setLimitUpdate,
+    counted((limit) => ctl.setLimit(limit)),
+    { validator: (limit) => check.checkLimit(pool, limit) },
+  );
+  setHandler(
+    removeLimitUpdate,
+    counted((input) => ctl.removeLimit(input)),
+    { validator: (input) => check.checkLimitRemoval(pool, input) },
+  );
+  setHandler(limitsQuery, () => ctl.limitReport());
 
   void ctl.health.run();
   void ctl.scaling.timer();

@@ -139,6 +139,7 @@ export class StepRun {
       gracePeriodMs: this.grace,
       ...(input.preemptible !== undefined ? { preemptible: input.preemptible } : {}),
       ...(input.timeLimitMs !== undefined ? { timeLimitMs: input.timeLimitMs } : {}),
+      ...(input.limits !== undefined && Object.keys(input.limits).length > 0 ? { limits: input.limits } : {}),
     };
   }
 

@@ -45,6 +45,12 @@ export interface StepInput {
   preemptible?: boolean;
   /** Gang size: this many copies of `resources`, granted all at once or not at all. @default 1 */
   replicas?: number;
+  /**
+   * Units of the pool's named limits the step holds while it runs, acquired together with its
+   * resources: `{ 'feature-store': 1 }` (set them with `allot limit set`). A gang holds them once.
+   * @default none
+   */
+  limits?: Record<string, number>;
   /** Running the step again after its workload failed. @default one attempt, no retry */
   retry?: StepRetryPolicy;
   /**

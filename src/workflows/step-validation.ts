@@ -3,7 +3,7 @@
  * allowed form.
  */
 import type { Issue, ResourceRequest } from '../core';
-import { describeValue, parseResources } from '../core';
+import { describeValue, parseResources, validateRequestLimits } from '../core';
 import { validateLimits } from './limits';
 import type { StepInput } from './step-types';
 
@@ -29,6 +29,7 @@ const STEP_FIELDS: ReadonlySet<string> = new Set([
   'cpuLimit',
   'preemptible',
   'replicas',
+  'limits',
   'retry',
   'firstAttempt',
 ]);
@@ -111,6 +112,7 @@ export function validateStepInput(
   const { request, issues: resourceIssues } = parseResources(s.resources, ['resources']);
   issues.push(...resourceIssues);
   issues.push(...validateLimits(s, request));
+  issues.push(...validateRequestLimits(s.limits, ['limits']));
   if (
     s.priority !== undefined &&
     (!Number.isInteger(s.priority) || s.priority < PRIORITY_RANGE.min || s.priority > PRIORITY_RANGE.max)

@@ -140,6 +140,44 @@ export const CLI_ROWS: CliRow[] = [
     args: ['queue', '--limit', 'all'],
     expect: /--limit must be an integer from 0 to 20000, got "all"/,
   },
+  // Named limits: `allot limit` and `allot submit --limit`.
+  {
+    name: 'limit set: a name with a space',
+    args: ['limit', 'set', 'feature store', '--max', '4'],
+    expect:
+      /limit name must be 1-63 letters, digits, '\.', '_' or '-', starting with a letter or digit, got "feature store"/,
+  },
+  {
+    name: 'limit set: a negative max',
+    args: ['limit', 'set', 'fs', '--max', '-1'],
+    expect: /--max must be an integer from 0 to 1000000, got "-1"/,
+  },
+  {
+    name: 'limit set: a fractional max',
+    args: ['limit', 'set', 'fs', '--max', '1.5'],
+    expect: /--max must be an integer/,
+  },
+  { name: 'limit set: no max', args: ['limit', 'set', 'fs'], expect: /required option '--max <n>' not specified/ },
+  {
+    name: 'submit: a limit without =',
+    args: ['submit', '--limit', 'fs', '--', 'true'],
+    expect: /--limit must be KEY=VALUE, got "fs"/,
+  },
+  {
+    name: 'submit: a limit of zero units',
+    args: ['submit', '--limit', 'fs=0', '--', 'true'],
+    expect: /--limit fs: must be a whole number of units from 1 to 1000000, got 0/,
+  },
+  {
+    name: 'submit: a limit amount in words',
+    args: ['submit', '--limit', 'fs=one', '--', 'true'],
+    expect: /--limit fs: must be a whole number of units from 1 to 1000000, got "one"/,
+  },
+  {
+    name: 'submit: a limit name with a slash',
+    args: ['submit', '--limit', 'a/b=1', '--', 'true'],
+    expect: /--limit a\/b: is not a limit name/,
+  },
   {
     name: 'submit: negative time limit',
     args: ['submit', '--time-limit', '-3', '--', 'true'],
@@ -294,6 +332,34 @@ export const FILE_ROWS: FileRow[] = [
     expect: /jobs\.1\.name: "j" names two jobs/,
   },
   {
+    name: 'scenario: a limit with a negative max',
+    file: 's.json',
+    content: scenario({ limits: { fs: -1 } }),
+    args: ['{file}'],
+    expect: /limits\.fs: must be a whole number from 0 to 1000000, got -1/,
+  },
+  {
+    name: 'scenario: limits as a list',
+    file: 's.json',
+    content: scenario({ limits: ['fs'] }),
+    args: ['{file}'],
+    expect: /limits: must be an object, got \["fs"\] \(array\)/,
+  },
+  {
+    name: 'scenario: a job asking for a limit the scenario does not declare',
+    file: 's.json',
+    content: scenario({ limits: { fs: 1 }, jobs: [{ name: 'j', duration: 1, limits: { db: 1 } }] }),
+    args: ['{file}'],
+    expect: /jobs\.0\.limits\.db: names a limit the scenario does not declare; declared: fs/,
+  },
+  {
+    name: 'scenario: a job asking for half a unit of a limit',
+    file: 's.json',
+    content: scenario({ limits: { fs: 1 }, jobs: [{ name: 'j', duration: 1, limits: { fs: 0.5 } }] }),
+    args: ['{file}'],
+    expect: /jobs\.0\.limits\.fs: must be a whole number of units from 1 to 1000000, got 0\.5/,
+  },
+  {
     name: 'tiresias trace: a missing column',
     file: 'jobs.csv',
     content: 'job_id,num_gpu,submit_time\n1,2,3\n',
@@ -367,6 +433,49 @@ export const POOL_ROWS: PoolRow[] = [
     message: 'status',
     args: input(7),
     expect: /status options must be an object like \{"queueLimit": 100\}, got 7/,
+  },
+  {
+    name: 'setLimit: a negative max',
+    kind: 'update',
+    message: 'setLimit',
+    args: input({ name: 'fs', max: -1 }),
+    expect: /invalid limit:\s+max: must be a whole number from 0 to 1000000, got -1 \(number\)/,
+  },
+  {
+    name: 'setLimit: a name with a space and a max that is a string',
+    kind: 'update',
+    message: 'setLimit',
+    args: input({ name: 'feature store', max: '4' }),
+    expect:
+      /name: must be 1-63 letters.*got "feature store" \(string\)\s+max: must be a whole number.*got "4" \(string\)/s,
+  },
+  {
+    name: 'setLimit: a string instead of an object',
+    kind: 'update',
+    message: 'setLimit',
+    args: input('fs=4'),
+    expect: /limit must be an object like \{"name": "feature-store", "max": 4\}, got "fs=4" \(string\)/,
+  },
+  {
+    name: 'removeLimit: a limit that does not exist',
+    kind: 'update',
+    message: 'removeLimit',
+    args: input({ name: 'no-such-limit' }),
+    expect: /limit "no-such-limit" does not exist in pool .*; limits: none/,
+  },
+  {
+    name: 'removeLimit: a bare name instead of { name }',
+    kind: 'update',
+    message: 'removeLimit',
+    args: input('fs'),
+    expect: /removeLimit needs \{ name: string \}, got "fs" \(string\)/,
+  },
+  {
+    name: 'acquire: zero units of a limit',
+    kind: 'update',
+    message: 'acquire',
+    args: input(request({ limits: { fs: 0 } })),
+    expect: /limits\.fs: must be a whole number of units from 1 to 1000000, got 0 \(number\)/,
   },
   {
     name: 'register: an inventory that is a string',
@@ -703,6 +812,16 @@ export const STEP_ROWS: StepRow[] = [
   },
   { name: 'a GPU model that is a list', options: { resources: { gpuModel: ['A100'] } }, expect: /resources\.gpuModel/ },
   { name: 'a typo of an option', options: { gpus: 2 }, expect: /gpus: is not an option of step\(\)/ },
+  {
+    name: 'limits as a string',
+    options: { limits: 'feature-store' },
+    expect: /limits: must be an object of whole numbers like \{ "feature-store": 1 \}, got "feature-store" \(string\)/,
+  },
+  {
+    name: 'a negative amount of a limit',
+    options: { limits: { fs: -1 } },
+    expect: /limits\.fs: must be a whole number of units/,
+  },
   { name: 'a name with a slash', options: { name: 'a/b' }, expect: /name: .*without "\/"/ },
   { name: 'a grace period in words', options: { gracePeriodMs: 'long' }, expect: /gracePeriodMs/ },
   {

@@ -1,7 +1,8 @@
 /**
  * Small fluent builders for core fixtures: nodes, requests, leases and snapshots.
  */
-import type { Lease, NodeRecord, NodeSpec, PendingRequest, ResourceRequest, Snapshot, TeamQuota } from '../../src/core';
+import type { Lease, NamedLimit, NodeRecord, NodeSpec, PendingRequest, ResourceRequest } from '../../src/core';
+import type { Snapshot, TeamQuota } from '../../src/core';
 
 /** A node: `node('n1').gpus(8, 'A100').cpu(64).build()`. */
 export function node(id: string) {
@@ -116,6 +117,10 @@ export function request(id: string) {
       r.preemptible = p;
       return b;
     },
+    namedLimits(limits: Record<string, number>) {
+      r.limits = limits;
+      return b;
+    },
     build(): PendingRequest {
       return { ...r };
     },
@@ -184,6 +189,10 @@ export function lease(requestId: string) {
       l.preemptedAt = ms;
       return b;
     },
+    namedLimits(limits: Record<string, number>) {
+      l.limits = limits;
+      return b;
+    },
     build(): Lease {
       return { ...l };
     },
@@ -197,6 +206,13 @@ export function snapshot(parts: {
   leases?: Lease[];
   queue?: PendingRequest[];
   teams?: TeamQuota[];
+  limits?: NamedLimit[];
 }): Snapshot {
-  return { nodes: parts.nodes, leases: parts.leases ?? [], queue: parts.queue ?? [], teams: parts.teams };
+  return {
+    nodes: parts.nodes,
+    leases: parts.leases ?? [],
+    queue: parts.queue ?? [],
+    teams: parts.teams,
+    ...(parts.limits ? { limits: parts.limits } : {}),
+  };
 }

@@ -1,9 +1,10 @@
 /**
- * Property tests of DESIGN invariants 1 (no over-allocation) and 5 (deterministic decisions) over
- * random sequences of submits, completions, node joins and node losses, under random policies.
- * Decisions are applied with the core's `applyDecisions`, as the pool and the simulator apply
- * them; the last test runs the same check on an apply that forgets custom amounts, and the check
- * must fail there.
+ * Property tests of DESIGN invariants 1 (no over-allocation, custom resources and named limits
+ * included) and 5 (deterministic decisions) over random sequences of submits, completions, node
+ * joins and node losses and changes of a named limit's max, under random policies. Decisions are
+ * applied with the core's `applyDecisions`, as the pool and the simulator apply them; custom
+ * amounts and limit units are counted from what each request asked, so the last tests run the
+ * same checks on applies that forget them, and the checks must fail there.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -12,6 +13,7 @@ import type {
   Decisions,
   Lease,
   LeaseTerms,
+  NamedLimit,
   NodeRecord,
   SchedulingPolicy,
   Snapshot,
@@ -48,6 +50,14 @@ const requestArb = fc.record({
     { lic: 2 },
     { nvme: 1 },
   ),
+  named: fc.constantFrom<Record<string, number> | undefined>(
+    undefined,
+    undefined,
+    { fs: 1 },
+    { fs: 2 },
+    { fs: 1, db: 1 },
+    { db: 1 },
+  ),
 });
 
 const opArb = fc.oneof(
@@ -55,7 +65,16 @@ const opArb = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('complete' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('join' as const), node: nodeArb }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('lose' as const), pick: fc.nat() }) },
+  // A named limit's max changes, lowered below its use at times.
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('set-limit' as const), max: fc.integer({ min: 0, max: 3 }) }) },
 );
+
+const limitsArb: fc.Arbitrary<NamedLimit[]> = fc
+  .record({ fs: fc.integer({ min: 0, max: 3 }), db: fc.nat(2) })
+  .map(({ fs, db }) => [
+    { name: 'db', max: db },
+    { name: 'fs', max: fs },
+  ]);
 
 const policyArb: fc.Arbitrary<Partial<SchedulingPolicy>> = fc.record({
   placement: fc.constantFrom('fragmentation-aware' as const, 'best-fit' as const),
@@ -102,14 +121,34 @@ function checkNoOverAllocation(
   }
 }
 
+/**
+ * Named limits: no limit is held beyond its max once a lease granted at `now` holds it (the holders
+ * of a lowered max keep what they hold). Units are counted from what each holder asked.
+ */
+function checkNamedLimits(
+  limits: readonly NamedLimit[],
+  leases: readonly Lease[],
+  asked: ReadonlyMap<string, Record<string, number>>,
+  now: number,
+): void {
+  for (const limit of limits) {
+    const holders = [...new Set(leases.map((l) => l.requestId))].filter((r) => (asked.get(r)?.[limit.name] ?? 0) > 0);
+    const held = holders.reduce((sum, r) => sum + (asked.get(r)?.[limit.name] ?? 0), 0);
+    if (held <= limit.max) continue;
+    const fresh = leases.some((l) => l.grantedAt === now && holders.includes(l.requestId));
+    expect(fresh, `limit ${limit.name} has ${held} units held of ${limit.max}`).toBe(false);
+  }
+}
+
 /** How a cycle's decisions are applied: the core's own, or a broken one the check must catch. */
 type Apply = (state: CycleState, decisions: Decisions, now: number, terms: LeaseTerms) => void;
 
 const terms: LeaseTerms = { leaseId: (r, replica) => `${r.requestId}/${replica}` };
 
-/** What one random sequence reached: whether a lease held a custom resource at some point. */
+/** What one random sequence reached: whether a lease held a custom resource or a limit at some point. */
 interface Reach {
   customHeld: boolean;
+  limitHeld: boolean;
 }
 
 /** Runs one random sequence, checking both invariants after every cycle. */
@@ -117,12 +156,15 @@ function runSequence(
   ops: Op[],
   policy: Partial<SchedulingPolicy>,
   teams: TeamQuota[],
+  named: NamedLimit[],
   apply: Apply,
-  reach: Reach = { customHeld: false },
+  reach: Reach = { customHeld: false, limitHeld: false },
 ): void {
+  let limits = named;
   const nodes: NodeRecord[] = [];
   const state: CycleState = { leases: [], queue: [] };
   const asked = new Map<string, Record<string, number>>();
+  const askedLimits = new Map<string, Record<string, number>>();
   let now = 0;
   let id = 0;
   let joined = 0;
@@ -131,6 +173,7 @@ function runSequence(
     if (op.kind === 'submit') {
       const r = op.request;
       if (r.custom) asked.set(`r${id}`, r.custom);
+      if (r.named) askedLimits.set(`r${id}`, r.named);
       state.queue.push({
         requestId: `r${id}`,
         owner: { kind: 'client', name: 'p' },
@@ -153,6 +196,7 @@ function runSequence(
         replicas: r.replicas,
         ...(r.limit === undefined ? {} : { timeLimitMs: r.limit }),
         preemptible: r.preemptible,
+        ...(r.named ? { limits: { ...r.named } } : {}),
       });
     } else if (op.kind === 'complete' && state.leases.length > 0) {
       const victim = state.leases[op.pick % state.leases.length]?.requestId;
@@ -174,8 +218,10 @@ function runSequence(
     } else if (op.kind === 'lose' && nodes.length > 0) {
       const [gone] = nodes.splice(op.pick % nodes.length, 1);
       state.leases = state.leases.filter((l) => l.nodeId !== gone?.spec.id);
+    } else if (op.kind === 'set-limit') {
+      limits = limits.map((l) => (l.name === 'fs' ? { ...l, max: op.max } : l));
     }
-    const snap: Snapshot = { nodes, leases: state.leases, queue: state.queue, teams };
+    const snap: Snapshot = { nodes, leases: state.leases, queue: state.queue, teams, limits };
     const d = decide(snap, { now, policy });
     expect(decide(structuredClone(snap), { now, policy })).toEqual(d);
     const byId = new Map(state.queue.map((r) => [r.requestId, r]));
@@ -186,7 +232,9 @@ function runSequence(
     apply(state, d, now, terms);
     if ((policy.gracePeriodMs ?? 0) === 0) state.leases = state.leases.filter((l) => l.preemptedAt === undefined);
     if (state.leases.some((l) => l.custom)) reach.customHeld = true;
+    if (state.leases.some((l) => askedLimits.has(l.requestId))) reach.limitHeld = true;
     checkNoOverAllocation(nodes, state.leases, asked);
+    checkNamedLimits(limits, state.leases, askedLimits, now);
   }
 }
 
@@ -194,21 +242,23 @@ type Op =
   | { kind: 'submit'; request: typeof requestArb extends fc.Arbitrary<infer R> ? R : never }
   | { kind: 'complete'; pick: number }
   | { kind: 'join'; node: typeof nodeArb extends fc.Arbitrary<infer N> ? N : never }
-  | { kind: 'lose'; pick: number };
+  | { kind: 'lose'; pick: number }
+  | { kind: 'set-limit'; max: number };
 
 const opsArb = fc.array(opArb, { minLength: 1, maxLength: 10 }) as fc.Arbitrary<Op[]>;
 
 describe('scheduling invariants over random sequences', () => {
   it(`never over-allocates and decides deterministically (${RUNS} sequences)`, () => {
-    const reach: Reach = { customHeld: false };
+    const reach: Reach = { customHeld: false, limitHeld: false };
     fc.assert(
-      fc.property(opsArb, policyArb, teamsArb, (ops, policy, teams) =>
-        runSequence(ops, policy, teams, applyDecisions, reach),
+      fc.property(opsArb, policyArb, teamsArb, limitsArb, (ops, policy, teams, limits) =>
+        runSequence(ops, policy, teams, limits, applyDecisions, reach),
       ),
       { numRuns: RUNS },
     );
-    // The draws put custom resources on nodes and requests, and some were granted: the custom check had work.
+    // The draws put custom resources and limits on nodes and requests, and some were granted: both checks had work.
     expect(reach.customHeld).toBe(true);
+    expect(reach.limitHeld).toBe(true);
   });
 
   it('the check fails when an apply forgets to hold custom amounts on the leases', () => {
@@ -219,10 +269,29 @@ describe('scheduling invariants over random sequences', () => {
       for (const l of state.leases) if (!before.has(l)) delete l.custom;
     };
     const result = fc.check(
-      fc.property(opsArb, policyArb, teamsArb, (ops, policy, teams) => runSequence(ops, policy, teams, forgetsCustom)),
+      fc.property(opsArb, policyArb, teamsArb, limitsArb, (ops, policy, teams, limits) =>
+        runSequence(ops, policy, teams, limits, forgetsCustom),
+      ),
       { numRuns: Math.max(RUNS, 2_000), seed: 1 },
     );
     expect(result.failed).toBe(true);
     expect(String(result.errorInstance)).toMatch(/custom (lic|nvme) held on n\d+/);
+  });
+
+  it('the check fails when an apply forgets to hold named limits on the leases', () => {
+    // A cycle that does not see the units held by earlier grants gives them out again.
+    const forgetsLimits: Apply = (state, decisions, now, t) => {
+      const before = new Set(state.leases);
+      applyDecisions(state, decisions, now, t);
+      for (const l of state.leases) if (!before.has(l)) delete l.limits;
+    };
+    const result = fc.check(
+      fc.property(opsArb, policyArb, teamsArb, limitsArb, (ops, policy, teams, limits) =>
+        runSequence(ops, policy, teams, limits, forgetsLimits),
+      ),
+      { numRuns: Math.max(RUNS, 2_000), seed: 1 },
+    );
+    expect(result.failed).toBe(true);
+    expect(String(result.errorInstance)).toMatch(/limit (fs|db) has \d+ units held of \d+/);
   });
 });

@@ -9,9 +9,11 @@ import type { AcquireInput, NodeSpec } from '../../src/core';
 import {
   PoolState,
   emptyPoolState,
+  limitBreaches,
   parseTeamQuotaInput,
   validateAcquireInput,
   validateHealthPolicy,
+  validateNamedLimit,
   validateNodeSpec,
   validatePolicy,
 } from '../../src/core';
@@ -59,6 +61,7 @@ const acquireArb = fc.record({
   team: fc.option(field(fc.constantFrom('vision', 'nlp')), { nil: undefined }),
   preemptible: fc.option(field(fc.boolean()), { nil: undefined }),
   timeLimitMs: fc.option(field(fc.nat({ max: 3_600_000 })), { nil: undefined }),
+  limits: fc.option(field(fc.constantFrom({ fs: 1 }, { fs: 2 }, { 'no-such': 1 })), { nil: undefined }),
 });
 
 /**
@@ -87,7 +90,13 @@ describe('what the pool takes from outside, fuzzed', () => {
   it('never throws in a validator, whatever arrives', () => {
     fc.assert(
       fc.property(fc.oneof(junk, nodeArb, acquireArb, resourcesArb), (value) => {
-        for (const validate of [validateNodeSpec, validateAcquireInput, validatePolicy, validateHealthPolicy]) {
+        for (const validate of [
+          validateNodeSpec,
+          validateAcquireInput,
+          validatePolicy,
+          validateHealthPolicy,
+          validateNamedLimit,
+        ]) {
           expect(Array.isArray(validate(value))).toBe(true);
         }
         expect(Array.isArray(parseTeamQuotaInput(value).issues)).toBe(true);
@@ -101,6 +110,7 @@ describe('what the pool takes from outside, fuzzed', () => {
     (after: (pool: PoolState) => void = () => {}) =>
     (nodes: unknown[], acquires: unknown[]): void => {
       const pool = new PoolState(emptyPoolState('fuzz'));
+      pool.setLimit({ name: 'fs', max: 2 });
       const asked = new Map<string, Record<string, number>>();
       let now = 0;
       for (const spec of nodes) if (validateNodeSpec(spec).length === 0) pool.registerNode(spec as NodeSpec, now);
@@ -113,6 +123,7 @@ describe('what the pool takes from outside, fuzzed', () => {
         pool.schedule(now);
         after(pool);
         expectNoOverAllocation(pool, asked);
+        expect(limitBreaches(pool.limits, pool.leases)).toEqual([]);
       }
       expect(() => JSON.stringify(pool.status(now))).not.toThrow();
     };
@@ -126,7 +137,7 @@ describe('what the pool takes from outside, fuzzed', () => {
     const forgetCustom = (pool: PoolState): void => {
       for (const l of pool.leases) delete l.custom;
     };
-    const result = fc.check(fc.property(...inputs, takesAll(forgetCustom)), { numRuns: 2_000, seed: 1 });
+    const result = fc.check(fc.property(...inputs, takesAll(forgetCustom)), { numRuns: 20_000, seed: 1 });
     expect(result.failed).toBe(true);
     expect(String(result.errorInstance)).toMatch(/custom licenses held on n\d/);
   });

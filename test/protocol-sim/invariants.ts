@@ -3,6 +3,8 @@
  *
  * - `over-allocation`: no node's leases hold more CPU, memory, GPU shares or GPU memory than it
  *   has, nor a whole GPU twice; no node runs workloads on more of a GPU than it has;
+ * - `limit-exceeded`: no named limit is held beyond its max by leases granted since its max was
+ *   last set (holders of a lowered max keep what they hold);
  * - `two-copies`: no step runs in two places at once;
  * - `leak`: no lease outlives its TTL (plus the pool's reaction time);
  * - `grace`: the pool takes a preempted lease back within the grace period it bounds;
@@ -10,7 +12,7 @@
  * - `lost`: at the end, after the world has healed, every step has ended, with a reason.
  */
 import type { Effect, Lease, NodeRecord } from '../../src/core';
-import { agedPriority, requestPriority } from '../../src/core';
+import { agedPriority, limitBreaches, requestPriority } from '../../src/core';
 import type { AgentModel, Workload, WorkloadObserver } from './agent-model';
 import type { PoolModel } from './pool-model';
 import type { StepModel } from './step-model';
@@ -148,6 +150,13 @@ export class Invariants implements WorkloadObserver {
     // A lease holds what its step asked for: counted from the step, a lease that lost its custom amounts still counts.
     const asked = (l: Lease): Readonly<Record<string, number>> =>
       (l.owner.kind === 'workflow' ? this.steps.get(l.owner.workflowId)?.spec.custom : undefined) ?? l.custom ?? {};
+    // Limit units too, from what the step asked (its steps run one replica: the lease holds them).
+    const holding = pool.leases.map((l) => {
+      const limits = l.owner.kind === 'workflow' ? this.steps.get(l.owner.workflowId)?.spec.limits : undefined;
+      return limits ? { ...l, limits } : l;
+    });
+    const since = this.pool.limitsLoweredAt;
+    for (const m of limitBreaches(pool.limits, holding, (l) => l.grantedAt >= since)) this.fail('limit-exceeded', m);
     for (const n of pool.nodes)
       checkNode(
         n,

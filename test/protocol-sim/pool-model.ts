@@ -28,6 +28,8 @@ export class PoolModel extends WorkflowModel {
   /** Effects decided and delivered, for the invariants: preemptions by victim and preemptor. */
   readonly onEffect: ((e: Effect) => void)[] = [];
   runs = 1;
+  /** When (server time) a limit's max last changed: its holders before then may hold more than a lowered max. */
+  limitsLoweredAt = -Infinity;
   private healthTimerAt: number | undefined;
   /** When the armed health timer was due, on the server's clock. */
   private healthDueAt = 0;
@@ -131,6 +133,11 @@ export class PoolModel extends WorkflowModel {
           dirty = true;
           break;
         }
+        case 'set-limit':
+          this.state.setLimit(item.payload as { name: string; max: number });
+          this.limitsLoweredAt = now;
+          dirty = true;
+          break;
         case 'continue-as-new':
           this.continueAsNew();
           dirty = true;

@@ -38,6 +38,7 @@ export function runScenario(scenario: Scenario, options: { trace?: number } = {}
     });
   }
   for (const w of scenario.weights ?? []) pool.state.setTeamWeight(w.team, w.weight);
+  for (const l of scenario.limits ?? []) pool.state.setLimit(l);
   const steps = new Map<string, StepModel>();
   const agents = new Map<string, AgentModel>();
   const invariants = new Invariants(world, pool, steps, agents);
@@ -124,6 +125,9 @@ export function runScenario(scenario: Scenario, options: { trace?: number } = {}
         break;
       case 'set-quota':
         pool.post({ kind: 'set-quota', payload: { team: e.team, gpu: e.gpu, borrow: e.borrow } });
+        break;
+      case 'set-limit':
+        pool.post({ kind: 'set-limit', payload: { name: e.name, max: e.max } });
         break;
       case 'clock-jump':
         world.log(`server clock jumps ${e.byMs}ms`);

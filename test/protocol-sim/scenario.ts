@@ -32,6 +32,8 @@ export interface SimStepSpec {
   exitAfterTermMs: number;
   /** Custom resources the step holds on its node; absent when none. */
   custom?: Record<string, number>;
+  /** Units of the pool's named limits it asks for. */
+  limits?: Record<string, number>;
 }
 
 /** One input of a run, at a time in ms. */
@@ -47,7 +49,8 @@ export type InputEvent =
   | { at: number; kind: 'set-policy'; policy: Partial<SchedulingPolicy> }
   | { at: number; kind: 'set-quota'; team: string; gpu: number; borrow?: number }
   | { at: number; kind: 'clock-jump'; byMs: number }
-  | { at: number; kind: 'forge-release'; step: string };
+  | { at: number; kind: 'forge-release'; step: string }
+  | { at: number; kind: 'set-limit'; name: string; max: number };
 
 /** A whole run's inputs. */
 export interface Scenario {
@@ -59,6 +62,8 @@ export interface Scenario {
   quotas: { team: string; gpu: number; borrow?: number }[];
   /** Fair-share weights at the start (a team not listed has weight 1). */
   weights?: { team: string; weight: number }[];
+  /** Named limits at the start, when the scenario uses them. */
+  limits?: { name: string; max: number }[];
   events: InputEvent[];
   /** When faults and arrivals stop and the world heals, ms. */
   horizonMs: number;
@@ -104,6 +109,20 @@ export function generateScenario(seed: number, count: number): Scenario {
     quotas.push({ team: 'a', gpu: half }, { team: 'b', gpu: totalGpus - half });
   }
   const horizonMs = 15 * 60_000;
+  // Named limits come from a generator of their own, so that every other draw of a seed stays as it was.
+  const lim = new SeededRandom(seed * 40503 + 7);
+  const limits =
+    lim.next() < 0.5
+      ? [
+          { name: 'fs', max: lim.int(1, 2) },
+          { name: 'lic', max: lim.int(1, 3) },
+        ]
+      : [];
+  const askLimits = (): Record<string, number> | undefined => {
+    if (limits.length === 0) return undefined;
+    const r = lim.next();
+    return r < 0.3 ? { fs: 1 } : r < 0.45 ? { lic: lim.int(1, 2) } : r < 0.55 ? { fs: 1, lic: 1 } : undefined;
+  };
   const events: InputEvent[] = [];
   let steps = 0;
   const stepIds: string[] = [];
@@ -125,6 +144,8 @@ export function generateScenario(seed: number, count: number): Scenario {
       ...(customOn ? drawStepCustom(customRnd) : {}),
       ...overrides,
     };
+    const asks = askLimits();
+    if (asks) step.limits = asks;
     return { at, kind: 'submit', step };
   };
   // The first arrivals come together: the cluster fills, then work arrives that must preempt.
@@ -231,7 +252,28 @@ export function generateScenario(seed: number, count: number): Scenario {
       e.policy.fairShareHalfLifeMs = fair.pick([0, 60_000, 3_600_000]);
   }
   events.sort((a, b) => a.at - b.at);
-  return { seed, nodes, policy, health, quotas, weights, events: events.slice(0, count), horizonMs };
+  const kept = events.slice(0, count);
+  // A limit's max changes once in some runs, lowered below its use at times.
+  if (limits.length > 0 && lim.next() < 0.5) {
+    kept.push({
+      at: lim.int(1_000, horizonMs - 60_000),
+      kind: 'set-limit',
+      name: lim.pick(['fs', 'lic']),
+      max: lim.int(0, 3),
+    });
+    kept.sort((a, b) => a.at - b.at);
+  }
+  return {
+    seed,
+    nodes,
+    policy,
+    health,
+    quotas,
+    weights,
+    ...(limits.length > 0 ? { limits } : {}),
+    events: kept,
+    horizonMs,
+  };
 }
 
 /** One input event in a line, for repro output. */
@@ -244,7 +286,8 @@ export function describeEvent(e: InputEvent): string {
       return (
         `${t} submit ${s.id}: gpu ${s.gpu}, cpu ${s.cpu}, priority ${s.priority}, team ${s.team}, ` +
         `${s.preemptible ? 'preemptible' : 'not preemptible'}, grace ${s.graceMs}ms, runs ${s.durationMs}ms, ${exit}` +
-        (s.custom ? `, custom ${JSON.stringify(s.custom)}` : '')
+        (s.custom ? `, custom ${JSON.stringify(s.custom)}` : '') +
+        (s.limits ? `, limits ${JSON.stringify(s.limits)}` : '')
       );
     }
     case 'cancel':
@@ -267,6 +310,8 @@ export function describeEvent(e: InputEvent): string {
       return `${t} set quota of team ${e.team}: gpu ${e.gpu}${e.borrow !== undefined ? `, borrow ${e.borrow}` : ''}`;
     case 'clock-jump':
       return `${t} the server clock jumps ${e.byMs}ms`;
+    case 'set-limit':
+      return `${t} set limit ${e.name} to max ${e.max}`;
   }
 }
 

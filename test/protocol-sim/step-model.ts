@@ -275,6 +275,7 @@ export class StepModel extends WorkflowModel {
       submittedAt: this.submittedAt,
       gracePeriodMs: s.graceMs,
       preemptible: s.preemptible,
+      ...(s.limits ? { limits: s.limits } : {}),
     };
     this.world.signal(POOL_ID, 'acquire', input, this.id);
   }

@@ -8,9 +8,11 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { constants } from 'node:os';
 import type { Command } from 'commander';
+import type { Client } from '@temporalio/client';
 import type { Issue } from '../../core';
-import { formatIssues, parseCustomPairs } from '../../core';
-import { CONTROL_TASK_QUEUE, DEFAULT_POOL } from '../../workflows/messages';
+import { formatIssues, parseCustomPairs, unknownLimitMessage } from '../../core';
+import type { LimitReport } from '../../workflows/messages';
+import { CONTROL_TASK_QUEUE, DEFAULT_POOL, limitsQuery, poolWorkflowId } from '../../workflows/messages';
 import { NON_ZERO_EXIT } from '../../workflows/failures';
 import type { StepInput, StepResult } from '../../workflows/step-types';
 import { validateStepInput } from '../../workflows/step-validation';
@@ -35,6 +37,11 @@ export function registerSubmit(program: Command, exit: Exit): void {
     .option('--gpu-memory <quantity>', 'minimum memory per GPU, e.g. 40Gi')
     .option('--label <key=value>', 'node label to require (repeatable)', collect)
     .option('--resource <name=n>', 'custom resource to hold on the node, e.g. nvme=1 (repeatable)', collect)
+    .option(
+      '--limit <name=n>',
+      'units of a named limit to hold while it runs, e.g. feature-store=1 (repeatable)',
+      collect,
+    )
     .option('--pool <name>', 'pool', DEFAULT_POOL)
     .option('--name <name>', 'step name (default: the command)')
     .option('--priority <n>', 'priority from -1000 to 1000, larger first (default 0)')
@@ -63,6 +70,7 @@ export interface SubmitOptions {
   gpuMemory?: string;
   label?: string[];
   resource?: string[];
+  limit?: string[];
   pool?: string;
   name?: string;
   priority?: string;
@@ -105,6 +113,7 @@ export function buildSubmitStep(command: string[], o: SubmitOptions): StepInput 
     timeLimitMs: parseSeconds(o.timeLimit, '--time-limit'),
     ...(o.memoryLimit !== undefined ? { memoryLimit: o.memoryLimit } : {}),
     preemptible: o.preemptible,
+    ...(o.limit ? { limits: limitsFrom(o.limit) } : {}),
   };
   const issues = [...resourceIssues, ...validateStepInput(step).issues];
   if (issues.length > 0) {
@@ -116,10 +125,41 @@ export function buildSubmitStep(command: string[], o: SubmitOptions): StepInput 
       'resources.gpuMemory': '--gpu-memory',
       memoryLimit: '--memory-limit',
     };
-    const renamed = issues.map((i) => ({ ...i, path: [flags[i.path.join('.')] ?? i.path.join('.')] }));
+    const flagOf = (path: Issue['path']): string =>
+      path[0] === 'limits' ? `--limit ${path.slice(1).join('.')}`.trim() : (flags[path.join('.')] ?? path.join('.'));
+    const renamed = issues.map((i) => ({ ...i, path: [flagOf(i.path)] }));
     throw new UserError(`invalid step:\n${formatIssues(renamed).replace(/^/gm, '  ')}`);
   }
   return step;
+}
+
+/** `--limit NAME=N` flags into `{ NAME: N }`; a bad amount is left for the step's validation to name. */
+function limitsFrom(values: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, n] of Object.entries(parsePairs(values, '--limit'))) {
+    out[name] = /^\d+$/.test(n) ? Number(n) : (n as unknown as number);
+  }
+  return out;
+}
+
+/**
+ * Refuses limits the pool does not have, before the step starts (the pool would reject the step
+ * too, but only once it has started).
+ */
+async function checkLimitsExist(client: Client, step: StepInput): Promise<void> {
+  const asked = Object.keys(step.limits ?? {});
+  if (asked.length === 0) return;
+  const pool = step.pool ?? DEFAULT_POOL;
+  let report: LimitReport;
+  try {
+    report = await client.workflow.getHandle(poolWorkflowId(pool)).query(limitsQuery);
+  } catch {
+    // A pool that does not run (or an older one): the step says so, or the pool rejects it.
+    return;
+  }
+  const missing = asked.find((name) => !report.limits.some((l) => l.name === name));
+  if (missing !== undefined)
+    throw new UserError(`--limit ${missing}: ${unknownLimitMessage(missing, report.limits, `pool ${pool}`)}`);
 }
 
 /** Runs `allot submit`; returns the process exit code. */
@@ -127,6 +167,7 @@ export async function submit(command: string[], o: SubmitOptions): Promise<numbe
   const step = buildSubmitStep(command, o);
   const { client, close } = await cliClient();
   try {
+    await checkLimitsExist(client, step);
     const workflowId = `submit-${step.name.replace(/[^A-Za-z0-9._-]/g, '_')}-${randomUUID().slice(0, 8)}`;
     const handle = await client.workflow.start('allotStep', {
       taskQueue: CONTROL_TASK_QUEUE,
