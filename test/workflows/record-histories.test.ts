@@ -13,12 +13,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, inject, it } from 'vitest';
 import { findTemporalCli } from '../../src/workers/temporal-cli';
 import {
-  acquireUpdate,
   drainUpdate,
   poolWorkflowId,
   releaseSignal,
-  releaseUpdate,
+  setLimitUpdate,
   setPolicyUpdate,
+  setQuotaUpdate,
 } from '../../src/workflows/messages';
 import { LIVE_PATCHES } from '../../src/workflows/versions';
 import type { StepInput } from '../../src/workflows/step-types';
@@ -164,36 +164,68 @@ describe.skipIf(!RECORD)('record replay fixtures', () => {
     writeFileSync(path.join(FIXTURES, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   });
 
-  it('records a fair-share pool granting several GPUs that free at once', async () => {
-    // Team a holds every GPU, the node is drained while they are given back, and undrained with
-    // three requests of team a queued before three of team b: one cycle grants four GPUs.
-    const fair = await createWorld('record-fair');
+  it('records a fair-share pool granting several GPUs to steps at once', async () => {
+    // Team a's four steps hold every GPU; the node is drained while they end, with three steps of
+    // team a queued before three of team b, and undrained: one cycle grants four GPUs. Recorded on
+    // the release before progressive filling (a5, a6, a7, b1), it pins that branch of the patch:
+    // strict-replay.test.ts checks that every grant goes to the same step on replay.
+    const fair = await createWorld('fairsteps');
     try {
       const { nodeId } = await fair.addAgent();
       const pool = fair.client.workflow.getHandle(poolWorkflowId(fair.pool));
       await pool.executeUpdate(setPolicyUpdate, { args: [{ fairShare: true }] });
-      const acquire = (id: string, team: string) =>
-        pool.executeUpdate(acquireUpdate, {
-          args: [
-            {
-              requestId: id,
-              owner: { kind: 'client', name: 'record' },
-              team,
-              resources: { cpuMilli: 100, memoryMiB: 64, gpuMilli: 1000, gpuMemoryMiB: 0, gpuModels: [], labels: {} },
-            },
-          ],
+      const step = (id: string, team: string, seconds: number) =>
+        fair.client.workflow.start('allotStep', {
+          taskQueue: fair.taskQueue,
+          workflowId: `rec-fair-${id}`,
+          args: [{ name: id, pool: fair.pool, team, command: ['sleep', String(seconds)], resources: { gpu: 1 } }],
         });
-      for (const id of ['a1', 'a2', 'a3', 'a4']) await acquire(id, 'a');
+      const queued = (n: number) => async () => ((await fair.status()).queue.length === n ? true : undefined);
+      const steps = [];
+      for (const id of ['a1', 'a2', 'a3', 'a4']) steps.push(await step(id, 'a', 2));
+      await eventually(async () => ((await fair.status()).leases.length === 4 ? true : undefined), 30_000);
       await pool.executeUpdate(drainUpdate, { args: [{ nodeId, drain: true }] });
-      for (const id of ['a5', 'a6', 'a7']) await acquire(id, 'a');
-      for (const id of ['b1', 'b2', 'b3']) await acquire(id, 'b');
-      for (const id of ['a1', 'a2', 'a3', 'a4']) await pool.executeUpdate(releaseUpdate, { args: [id] });
+      for (const id of ['a5', 'a6', 'a7']) steps.push(await step(id, 'a', 0.2));
+      await eventually(queued(3), 30_000);
+      for (const id of ['b1', 'b2', 'b3']) steps.push(await step(id, 'b', 0.2));
+      await eventually(queued(6), 30_000);
+      await eventually(async () => ((await fair.status()).leases.length === 0 ? true : undefined), 60_000);
       await pool.executeUpdate(drainUpdate, { args: [{ nodeId, drain: false }] });
-      await eventually(async () => ((await fair.status()).leases.length === 4 ? true : undefined));
+      for (const s of steps) await s.result();
       await save('pool-fair-share-before-progressive', pool.workflowId);
       writeFileSync(path.join(FIXTURES, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
     } finally {
       await fair.close();
+    }
+  });
+
+  it('records a pool with named limits, custom resources and team weights under fair share', async () => {
+    // A limit of one unit and a node with two licenses: steps wait for each (LimitExhausted,
+    // Resources short of lic), and fair share orders teams of unequal weight.
+    const rules = await createWorld('rules');
+    try {
+      await rules.addAgent({ custom: { lic: 2 } });
+      const pool = rules.client.workflow.getHandle(poolWorkflowId(rules.pool));
+      await pool.executeUpdate(setPolicyUpdate, { args: [{ fairShare: true }] });
+      await pool.executeUpdate(setQuotaUpdate, { args: [{ team: 'b', weight: 2 }] });
+      await pool.executeUpdate(setLimitUpdate, { args: [{ name: 'fs', max: 1 }] });
+      const step = (id: string, input: Partial<StepInput>) =>
+        rules.client.workflow.start('allotStep', {
+          taskQueue: rules.taskQueue,
+          workflowId: `rec-rules-${id}`,
+          args: [{ name: id, pool: rules.pool, command: ['sleep', '1'], ...input }],
+        });
+      const steps = [
+        await step('fs1', { team: 'a', limits: { fs: 1 }, resources: { gpu: 1 } }),
+        await step('fs2', { team: 'b', limits: { fs: 1 }, resources: { gpu: 1 } }),
+        await step('lic2', { team: 'a', resources: { gpu: 1, custom: { lic: 2 } } }),
+        await step('lic1', { team: 'b', resources: { gpu: 1, custom: { lic: 1 } } }),
+      ];
+      for (const s of steps) await s.result();
+      await save('pool-limits-custom-weights', pool.workflowId);
+      writeFileSync(path.join(FIXTURES, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+    } finally {
+      await rules.close();
     }
   });
 });
