@@ -112,7 +112,7 @@ describe('a custom amount named like a built-in resource never stands for it', (
     resources: { cpuMilli: 1000, memoryMiB: 1024, gpuMilli: 4000, gpuMemoryMiB: 0, gpuModels: [], labels: {}, custom },
   });
 
-  it.each([{ gpu: 0 }, { gpu: 0, cpu: 0, memory: 0 }])(
+  it.each<Record<string, number>>([{ gpu: 0 }, { gpu: 0, cpu: 0, memory: 0 }])(
     'a team with a quota of 1 GPU and no borrowing is not granted 4 GPUs by asking custom %j',
     (custom) => {
       const pool = new PoolState(emptyPoolState('p'));
