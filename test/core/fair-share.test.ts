@@ -302,6 +302,45 @@ describe('decayed usage', () => {
     // Twenty-five half-lives later, a's usage is below a millionth of the decayed capacity.
     expect(accrueUsage(used, [], capacity, 60_000 + 25 * H, H)?.teams).toEqual([]);
   });
+
+  it('with a half-life too long to count in ms (Infinity), never decays: usage is the plain integral', () => {
+    const start = accrueUsage(undefined, [], capacity, 0, Infinity);
+    const h = accrueUsage(start, [gpuLease('a', 0)], capacity, HOUR, Infinity);
+    expect(usageOf(h, 'a')).toBeCloseTo(1000 * 3600, 6);
+    expect(h?.capacity.gpu).toBeCloseTo(1000 * 3600, 6);
+  });
+
+  it('recovers from carried amounts that are not finite numbers (NaN becomes null in JSON) instead of losing every team for good', () => {
+    const carried = JSON.parse(
+      JSON.stringify({ at: 0, capacity: { gpu: Number.NaN }, teams: [{ team: 'a', usage: { gpu: 'x' } }] }),
+    ) as NonNullable<ReturnType<typeof accrueUsage>>;
+    const h = accrueUsage(carried, [gpuLease('b', 0)], capacity, HOUR, H);
+    expect(Number.isFinite(h?.capacity.gpu)).toBe(true);
+    expect(usageOf(h, 'b')).toBeGreaterThan(0);
+    const missingAt = { capacity: {}, teams: [] } as unknown as NonNullable<ReturnType<typeof accrueUsage>>;
+    const fresh = accrueUsage(
+      accrueUsage(missingAt, [], capacity, HOUR, H),
+      [gpuLease('b', HOUR)],
+      capacity,
+      2 * HOUR,
+      H,
+    );
+    expect(Number.isFinite(fresh?.capacity.gpu)).toBe(true);
+    expect(usageOf(fresh, 'b')).toBeGreaterThan(0);
+  });
+
+  it('in allot simulate, a half-life of 1e306 s still remembers who used the GPU', () => {
+    const s = starts({
+      nodes: [{ name: 'n', cpu: '8', memory: '32Gi', gpus: 1, gpuModel: 'A100' }],
+      policy: { fairShare: true, fairShareHalfLife: 1e306 },
+      jobs: [
+        { name: 'a1', team: 'a', submit: 0, duration: 100, resources: { gpu: 1 } },
+        { name: 'a2', team: 'a', submit: 1, duration: 100, resources: { gpu: 1 } },
+        { name: 'b1', team: 'b', submit: 2, duration: 100, resources: { gpu: 1 } },
+      ],
+    });
+    expect(s.get('b1')).toBe(100);
+  });
 });
 
 describe('the pool and the simulator count usage alike', () => {
