@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { AcquireInput, NodeSpec } from '../../src/core';
-import { PoolState, emptyPoolState, parseResources, validateNodeSpec } from '../../src/core';
+import type { AcquireInput, Issue, NodeSpec } from '../../src/core';
+import { PoolState, emptyPoolState, parseCustomPairs, parseResources, validateNodeSpec } from '../../src/core';
 
 const licensed: NodeSpec = {
   id: 'n1',
@@ -131,5 +131,20 @@ describe('a custom amount named like a built-in resource never stands for it', (
     pool.schedule(1);
     expect(pool.leases).toHaveLength(1);
     expect(pool.teamUsage().a?.gpu).toBe(4000);
+  });
+});
+
+describe('two custom names that a workload would see as one variable are refused', () => {
+  // ALLOT_RESOURCE_<NAME> upper-cases the name and writes "-" as "_": nvme-a and nvme_a would both
+  // be ALLOT_RESOURCE_NVME_A, and the workload would learn only one of the amounts it holds.
+  it('in --resource flags', () => {
+    const issues: Issue[] = [];
+    parseCustomPairs(['nvme-a=1', 'nvme_a=2'], ['--resource'], issues);
+    expect(issues.map((i) => i.message).join('\n')).toMatch(/ALLOT_RESOURCE_NVME_A/);
+  });
+
+  it("in a step's resources.custom", () => {
+    const { issues } = parseResources({ cpu: 1, custom: { 'nvme-a': 1, nvme_a: 1 } });
+    expect(issues.map((i) => i.message).join('\n')).toMatch(/ALLOT_RESOURCE_NVME_A/);
   });
 });
