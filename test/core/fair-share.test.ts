@@ -395,6 +395,53 @@ describe('the pool and the simulator count usage alike', () => {
     }
   });
 
+  it('count the cluster from its start when the first job arrives later, as a pool whose nodes were there', () => {
+    // a1 runs 1–2 s; at 2 s c1, a2 and c2 (2 GPUs each) arrive and two fit. c (weight 3) goes
+    // first; then a's share of the decayed capacity decides against c's: the capacity counts
+    // from 0 s, when the nodes were there, not from the first arrival.
+    const jobsAt2 = [
+      { name: 'c1', team: 'c', gpu: 2 },
+      { name: 'a2', team: 'a', gpu: 2 },
+      { name: 'c2', team: 'c', gpu: 2 },
+    ];
+    const sim = starts({
+      nodes: twoNodes,
+      teams: [{ name: 'c', weight: 3 }],
+      policy: { fairShare: true, fairShareHalfLife: 600, backfill: false, preemption: false },
+      jobs: [
+        { name: 'a1', team: 'a', submit: 1, duration: 1, resources: { gpu: 1, cpu: 1, memory: '1Gi' } },
+        ...jobsAt2.map((j) => ({
+          name: j.name,
+          team: j.team,
+          submit: 2,
+          duration: 1,
+          resources: { gpu: j.gpu, cpu: 1, memory: '1Gi' },
+        })),
+      ],
+    });
+    const pool = new PoolState(emptyPoolState('p'));
+    pool.setPolicy({ fairShare: true, fairShareHalfLifeMs: 600_000, backfill: false, preemption: false });
+    pool.setTeamWeight('c', 3);
+    for (const s of specs) pool.registerNode(s, 0);
+    const ask = (id: string, team: string, gpu: number, at: number) => {
+      const resources = parseResources({ gpu, cpu: 1, memory: '1Gi' }).request;
+      if (!resources) throw new Error('must parse');
+      pool.acquire({ requestId: id, owner: { kind: 'client', name: 'me' }, resources, team, submittedAt: at }, at);
+    };
+    ask('a1', 'a', 1, 1000);
+    pool.schedule(1000);
+    pool.handleRelease('a1', 2000);
+    for (const j of jobsAt2) ask(j.name, j.team, j.gpu, 2000);
+    const granted = pool.schedule(2000).flatMap((e) => (e.kind === 'grant' ? [e.lease.requestId] : []));
+    expect(granted.sort()).toEqual(['a2', 'c1']);
+    expect(
+      [...sim]
+        .filter(([, start]) => start === 2)
+        .map(([name]) => name)
+        .sort(),
+    ).toEqual(granted);
+  });
+
   it('carries the history through JSON (continue-as-new) without changing a decision', () => {
     const straight = runPool(false);
     const carried = runPool(true);
