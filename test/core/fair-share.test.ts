@@ -4,7 +4,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Lease, NodeSpec, PendingRequest } from '../../src/core';
-import { PoolState, accrueUsage, decide, emptyPoolState, parseResources, parseTeamQuotaInput } from '../../src/core';
+import {
+  PoolState,
+  accrueUsage,
+  applyDecisions,
+  decide,
+  emptyPoolState,
+  parseResources,
+  parseTeamQuotaInput,
+} from '../../src/core';
 import { parseScenario, simulate } from '../../src/sim';
 import { lease, node, request, snapshot } from './builders';
 
@@ -144,6 +152,36 @@ describe('with fair share, aging lifts a request to the priorities it has caught
     // Aged to 3, a-old has caught up with priority 2; equal shares, so the earlier submit goes first.
     expect(grants(HOUR)).toEqual(['a-old']);
     expect(grants(0)).toEqual(['b-new']);
+  });
+});
+
+describe('with fair share, a second pass over what the first one left changes nothing', () => {
+  // Team b runs on two of four GPUs. Queued: b's p (priority 1) and b's h (priority 0, 3 GPUs, aged
+  // past 1), both waiting three hours, and a's s (priority 0, 1 GPU) just now. The first pass grants
+  // p and blocks h, first in line; s waits behind it. Nothing changes, and a pass runs again (any
+  // message makes the pool schedule): h must still be first, and s must not start ahead of it just
+  // because p, the one priority-1 request h had caught up with, left the queue for a lease.
+  it('a request told to wait behind a blocked head is not granted by the next pass', () => {
+    const nodes = [gpuNode('n1', 4)];
+    const state = {
+      leases: [lease('b-run').team('b').gpus(0, 1).build()],
+      queue: [
+        request('p').gpu(1).team('b').priority(1).at(0).build(),
+        request('h').gpu(3).team('b').at(0).build(),
+        request('s')
+          .gpu(1)
+          .team('a')
+          .at(3 * HOUR)
+          .build(),
+      ],
+    };
+    const options = { now: 3 * HOUR, policy: { fairShare: true, agingIntervalMs: HOUR, backfill: false } };
+    const first = decide(snapshot({ nodes, ...state }), options);
+    expect(first.grants.map((g) => g.requestId)).toEqual(['p']);
+    expect(first.waiting.find((w) => w.requestId === 's')?.message).toMatch(/behind h/);
+    applyDecisions(state, first, 3 * HOUR, { leaseId: (r) => `${r.requestId}-l` });
+    const again = decide(snapshot({ nodes, ...state }), options);
+    expect(again.grants.map((g) => g.requestId)).toEqual([]);
   });
 });
 
