@@ -20,7 +20,7 @@ import { nominalFirst } from './quota';
 import type { Reason } from './reasons';
 import { CycleViews } from './reservations';
 import { EndTimeline } from './timeline';
-import type { NodeSpec, PendingRequest } from './types';
+import type { Lease, NodeSpec, PendingRequest } from './types';
 
 /** The line behind the first blocked request, and the reserved start that backfill must not delay. */
 export interface Line {
@@ -159,7 +159,7 @@ export function cycleQueue(cycle: Cycle): Iterable<PendingRequest> {
     const byPriority = orderQueue(snapshot.queue, { now: cycle.now, agingIntervalMs: policy.agingIntervalMs });
     const preemptors = preemptorsFirst(byPriority.filter((r) => r.preempting !== undefined));
     const rest = byPriority.filter((r) => r.preempting === undefined);
-    const caughtUp = priorityClasses(snapshot.queue);
+    const caughtUp = priorityClasses(snapshot.queue, snapshot.leases);
     const priorityOf = (r: PendingRequest): number => caughtUp(requestPriority(r, cycle.now, policy.agingIntervalMs));
     return progressiveOrder(preemptors, rest, priorityOf, cycle.fairShares, views.futureLedger);
   }
@@ -172,14 +172,17 @@ export function cycleQueue(cycle: Cycle): Iterable<PendingRequest> {
 }
 
 /**
- * With fair share, aging lifts a request to the highest priority of the queue it has caught up
- * with, and no further: among requests of that priority, teams' shares decide. Otherwise a team
- * whose backlog waited hours behind its own running work would outrank a newcomer by the very
- * waiting its own use caused. Aging still lets a request overtake higher priorities (nothing
- * starves), and decayed usage lets a team that waits regain its turn.
+ * With fair share, aging lifts a request to the highest priority it has caught up with, of the
+ * requests queued or running, and no further: among requests of that priority, teams' shares
+ * decide. Otherwise a team whose backlog waited hours behind its own running work would outrank a
+ * newcomer by the very waiting its own use caused. Aging still lets a request overtake higher
+ * priorities (nothing starves), and decayed usage lets a team that waits regain its turn. Running
+ * work counts (its own priority, as leases keep it) so that a grant, which moves a request from
+ * the queue to the leases, changes no one's class: a pass right after another keeps its order.
  */
-function priorityClasses(queue: readonly PendingRequest[]): (aged: number) => number {
-  const classes = [...new Set(queue.map((r) => r.priority))].sort((a, b) => b - a);
+function priorityClasses(queue: readonly PendingRequest[], leases: readonly Lease[]): (aged: number) => number {
+  const own = new Set([...queue.map((r) => r.priority), ...leases.map((l) => l.priority)]);
+  const classes = [...own].sort((a, b) => b - a);
   // A request's own priority is among the classes and at most its aged one, so one always matches.
   return (aged) => classes.find((c) => c <= aged) ?? aged;
 }

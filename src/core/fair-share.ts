@@ -14,7 +14,7 @@
  *   0 when the history is off (half-life 0).
  * - `weight`: set per team (`allot quota set T --weight 2`); 1 unless set.
  */
-import { requestVector } from './quota';
+import { BUILT_IN_RESOURCES, requestVector } from './quota';
 import type { QuotaLedger, ResourceVector } from './quota';
 import { leaseVector } from './quota';
 import type { Lease, NodeSpec, PendingRequest } from './types';
@@ -34,7 +34,7 @@ export function clusterCapacity(nodes: readonly NodeSpec[]): ResourceVector {
     cap.gpu = (cap.gpu ?? 0) + n.gpus.length * 1000;
     cap.cpu = (cap.cpu ?? 0) + n.cpuMilli;
     cap.memory = (cap.memory ?? 0) + n.memoryMiB;
-    for (const [k, v] of Object.entries(n.custom ?? {})) cap[k] = (cap[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(n.custom ?? {})) if (!BUILT_IN_RESOURCES.has(k)) cap[k] = (cap[k] ?? 0) + v;
   }
   return cap;
 }

@@ -28,10 +28,17 @@ export interface TeamQuota {
   borrowingLimit?: ResourceVector;
 }
 
+/**
+ * The built-in resources' names in a vector. A custom amount of the same name (which the pool
+ * still accepts from what it is sent, so that old histories replay) is left out of vectors: it
+ * must never replace the GPUs, CPU or memory a request asks for in quotas, usage or fair share.
+ */
+export const BUILT_IN_RESOURCES: ReadonlySet<string> = new Set(['gpu', 'cpu', 'memory']);
+
 /** What a request takes, as a vector (all replicas). */
 export function requestVector(r: ResourceRequest, replicas = 1): ResourceVector {
   const v: ResourceVector = { gpu: r.gpuMilli * replicas, cpu: r.cpuMilli * replicas, memory: r.memoryMiB * replicas };
-  for (const [k, n] of Object.entries(r.custom ?? {})) v[k] = n * replicas;
+  for (const [k, n] of Object.entries(r.custom ?? {})) if (!BUILT_IN_RESOURCES.has(k)) v[k] = n * replicas;
   return v;
 }
 
@@ -40,7 +47,7 @@ export function leaseVector(l: Pick<Lease, 'cpuMilli' | 'memoryMiB' | 'gpus' | '
   let gpu = 0;
   for (const g of l.gpus) gpu += g.milli;
   const v: ResourceVector = { gpu, cpu: l.cpuMilli, memory: l.memoryMiB };
-  for (const [k, n] of Object.entries(l.custom ?? {})) v[k] = n;
+  for (const [k, n] of Object.entries(l.custom ?? {})) if (!BUILT_IN_RESOURCES.has(k)) v[k] = n;
   return v;
 }
 

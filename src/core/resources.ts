@@ -122,6 +122,20 @@ export function customNameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Why `name` cannot stand beside the names already in `envNames` (variable → name): another maps to
+ * the same `ALLOT_RESOURCE_<NAME>`, so a workload would see only one of the two amounts. Records it.
+ */
+function envClash(name: string, envNames: Map<string, string>): string | undefined {
+  const env = customResourceEnvName(name);
+  const other = envNames.get(env);
+  if (other !== undefined && other !== name) {
+    return `must not be given beside ${JSON.stringify(other)}: both are ${env} to a workload, got ${describeValue(name)}`;
+  }
+  envNames.set(env, name);
+  return undefined;
+}
+
 /** The variable that tells a workload how much of custom resource `name` it holds. */
 export function customResourceEnvName(name: string): string {
   return `ALLOT_RESOURCE_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
@@ -148,8 +162,9 @@ export function parseCustom(
     return undefined;
   }
   const out: Record<string, number> = {};
+  const envNames = new Map<string, string>();
   for (const [k, v] of Object.entries(value)) {
-    const badName = names === 'checked' ? customNameProblem(k) : undefined;
+    const badName = names === 'checked' ? (customNameProblem(k) ?? envClash(k, envNames)) : undefined;
     if (badName) issues.push({ code: 'invalid_name', path: [...path, k], message: badName });
     else if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
       issues.push({
@@ -173,6 +188,7 @@ export function parseCustomPairs(
 ): Record<string, number> | undefined {
   const out: Record<string, number> = {};
   const seen = new Set<string>();
+  const envNames = new Map<string, string>();
   const problem = (message: string): void => void issues.push({ code: 'invalid_resource', path, message });
   for (const v of values ?? []) {
     const eq = v.indexOf('=');
@@ -182,7 +198,7 @@ export function parseCustomPairs(
     }
     const name = v.slice(0, eq);
     const amount = v.slice(eq + 1);
-    const badName = customNameProblem(name);
+    const badName = customNameProblem(name) ?? (seen.has(name) ? undefined : envClash(name, envNames));
     if (badName) problem(`the name in ${JSON.stringify(v)} ${badName}`);
     else if (!/^\d{1,15}$/.test(amount)) {
       problem(`the amount in ${JSON.stringify(v)} must be a whole number >= 0, got ${describeValue(amount)}`);

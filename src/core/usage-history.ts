@@ -36,7 +36,9 @@ export const MAX_HISTORY_TEAMS = 1_000;
 
 /** `∫_s^{t} 2^(−(t−x)/H) dx` in seconds, for a span of `spanMs` ending at `t`. */
 function decayedSeconds(spanMs: number, halfLifeMs: number): number {
-  if (spanMs <= 0) return 0;
+  if (!(spanMs > 0)) return 0;
+  // A half-life too long for a number of ms never decays: the plain span (the formula gives NaN).
+  if (halfLifeMs === Infinity) return spanMs / 1000;
   // (H / ln 2) · (1 − 2^(−span/H)), with expm1 for spans much shorter than H.
   return (-(halfLifeMs / Math.LN2) * Math.expm1((-spanMs / halfLifeMs) * Math.LN2)) / 1000;
 }
@@ -53,19 +55,20 @@ export function accrueUsage(
   now: number,
   halfLifeMs: number,
 ): UsageHistory | undefined {
-  if (halfLifeMs <= 0) return undefined;
-  if (!history) return { at: now, capacity: {}, teams: [] };
+  if (!(halfLifeMs > 0)) return undefined;
+  // A history carried without a valid time (garbled state) starts again rather than poisoning every amount.
+  if (!history || !Number.isFinite(history.at)) return { at: now, capacity: {}, teams: [] };
   const span = now - history.at;
   if (span <= 0) return history;
   const decay = Math.pow(2, -span / halfLifeMs);
   const byTeam = new Map<string, ResourceVector>();
-  for (const { team, usage } of history.teams) {
+  for (const { team, usage } of history.teams ?? []) {
     const u: ResourceVector = {};
-    for (const [k, v] of Object.entries(usage)) u[k] = v * decay;
+    for (const [k, v] of Object.entries(usage ?? {})) if (finite(v)) u[k] = v * decay;
     byTeam.set(team, u);
   }
   const cap: ResourceVector = {};
-  for (const [k, v] of Object.entries(history.capacity)) cap[k] = v * decay;
+  for (const [k, v] of Object.entries(history.capacity ?? {})) if (finite(v)) cap[k] = v * decay;
   const full = decayedSeconds(span, halfLifeMs);
   for (const [k, v] of Object.entries(capacity)) cap[k] = (cap[k] ?? 0) + v * full;
   for (const lease of leases) {
@@ -83,6 +86,14 @@ export function accrueUsage(
     .sort((a, b) => (a.team < b.team ? -1 : a.team > b.team ? 1 : 0))
     .map(({ team, usage }) => ({ team, usage }));
   return { at: now, capacity: cap, teams };
+}
+
+/**
+ * Whether a carried amount can be counted: NaN (which JSON carries as null) or a non-number would
+ * make every sum it enters NaN, and every team would drop out of the history for good.
+ */
+function finite(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0;
 }
 
 /** A decayed usage's dominant share of the decayed capacity, 0..1 (resources without capacity are ignored). */

@@ -107,7 +107,11 @@ export function simulate(scenario: Scenario): SimulationRun {
   let next = 0;
   const capacity = clusterCapacity(scenario.nodes);
   const { fairShare, fairShareHalfLifeMs } = scenario.policy;
-  let history: UsageHistory | undefined;
+  // The nodes are there from 0 s: their capacity counts from then, as in a pool whose nodes have
+  // registered, not from the first arrival (which would make early use weigh more).
+  let history: UsageHistory | undefined = fairShare
+    ? accrueUsage(undefined, [], capacity, 0, fairShareHalfLifeMs)
+    : undefined;
 
   const enqueue = (s: JobState, now: number): void => {
     s.queuedAt = now;

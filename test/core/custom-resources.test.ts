@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { AcquireInput, NodeSpec } from '../../src/core';
-import { PoolState, emptyPoolState, parseResources, validateNodeSpec } from '../../src/core';
+import type { AcquireInput, Issue, NodeSpec } from '../../src/core';
+import { PoolState, emptyPoolState, parseCustomPairs, parseResources, validateNodeSpec } from '../../src/core';
 
 const licensed: NodeSpec = {
   id: 'n1',
@@ -91,5 +91,60 @@ describe('quotas of custom resources (allot quota set T --custom lic=1)', () => 
     expect(pool.queue.map((r) => [r.requestId, r.reason])).toEqual([['r2', 'QuotaExhausted']]);
     pool.release('r1');
     expect(pool.schedule(2).map((e) => e.kind)).toEqual(['grant']);
+  });
+});
+
+describe('a custom amount named like a built-in resource never stands for it', () => {
+  // The pool checks only the amounts of what it is sent (names as they came, so that old
+  // histories replay), so an acquire can carry `custom: { gpu: 0 }`. Quotas, usage and fair share
+  // must still count the GPUs the request asks for, not that custom amount.
+  const gpuNode: NodeSpec = {
+    id: 'g1',
+    cpuMilli: 16_000,
+    memoryMiB: 65_536,
+    gpus: [0, 1, 2, 3].map((index) => ({ index, model: 'A100', memoryMiB: 81_920 })),
+    labels: {},
+  };
+  const sneaky = (id: string, custom: Record<string, number>): AcquireInput => ({
+    requestId: id,
+    owner: { kind: 'client', name: id },
+    team: 'a',
+    resources: { cpuMilli: 1000, memoryMiB: 1024, gpuMilli: 4000, gpuMemoryMiB: 0, gpuModels: [], labels: {}, custom },
+  });
+
+  it.each<Record<string, number>>([{ gpu: 0 }, { gpu: 0, cpu: 0, memory: 0 }])(
+    'a team with a quota of 1 GPU and no borrowing is not granted 4 GPUs by asking custom %j',
+    (custom) => {
+      const pool = new PoolState(emptyPoolState('p'));
+      pool.registerNode(gpuNode, 0);
+      pool.setTeamQuota({ name: 'a', nominal: { gpu: 1000 }, borrowingLimit: { gpu: 0 } });
+      pool.acquire(sneaky('r1', custom), 1);
+      expect(pool.schedule(1).filter((e) => e.kind === 'grant')).toEqual([]);
+      expect(pool.leases).toEqual([]);
+    },
+  );
+
+  it("a lease that carries custom { gpu: 0 } still counts its GPUs in the team's usage", () => {
+    const pool = new PoolState(emptyPoolState('p'));
+    pool.registerNode(gpuNode, 0);
+    pool.acquire(sneaky('r1', { gpu: 0 }), 1);
+    pool.schedule(1);
+    expect(pool.leases).toHaveLength(1);
+    expect(pool.teamUsage().a?.gpu).toBe(4000);
+  });
+});
+
+describe('two custom names that a workload would see as one variable are refused', () => {
+  // ALLOT_RESOURCE_<NAME> upper-cases the name and writes "-" as "_": nvme-a and nvme_a would both
+  // be ALLOT_RESOURCE_NVME_A, and the workload would learn only one of the amounts it holds.
+  it('in --resource flags', () => {
+    const issues: Issue[] = [];
+    parseCustomPairs(['nvme-a=1', 'nvme_a=2'], ['--resource'], issues);
+    expect(issues.map((i) => i.message).join('\n')).toMatch(/ALLOT_RESOURCE_NVME_A/);
+  });
+
+  it("in a step's resources.custom", () => {
+    const { issues } = parseResources({ cpu: 1, custom: { 'nvme-a': 1, nvme_a: 1 } });
+    expect(issues.map((i) => i.message).join('\n')).toMatch(/ALLOT_RESOURCE_NVME_A/);
   });
 });

@@ -4,7 +4,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Lease, NodeSpec, PendingRequest } from '../../src/core';
-import { PoolState, accrueUsage, decide, emptyPoolState, parseResources, parseTeamQuotaInput } from '../../src/core';
+import {
+  PoolState,
+  accrueUsage,
+  applyDecisions,
+  decide,
+  emptyPoolState,
+  parseResources,
+  parseTeamQuotaInput,
+} from '../../src/core';
 import { parseScenario, simulate } from '../../src/sim';
 import { lease, node, request, snapshot } from './builders';
 
@@ -144,6 +152,36 @@ describe('with fair share, aging lifts a request to the priorities it has caught
     // Aged to 3, a-old has caught up with priority 2; equal shares, so the earlier submit goes first.
     expect(grants(HOUR)).toEqual(['a-old']);
     expect(grants(0)).toEqual(['b-new']);
+  });
+});
+
+describe('with fair share, a second pass over what the first one left changes nothing', () => {
+  // Team b runs on two of four GPUs. Queued: b's p (priority 1) and b's h (priority 0, 3 GPUs, aged
+  // past 1), both waiting three hours, and a's s (priority 0, 1 GPU) just now. The first pass grants
+  // p and blocks h, first in line; s waits behind it. Nothing changes, and a pass runs again (any
+  // message makes the pool schedule): h must still be first, and s must not start ahead of it just
+  // because p, the one priority-1 request h had caught up with, left the queue for a lease.
+  it('a request told to wait behind a blocked head is not granted by the next pass', () => {
+    const nodes = [gpuNode('n1', 4)];
+    const state = {
+      leases: [lease('b-run').team('b').gpus(0, 1).build()],
+      queue: [
+        request('p').gpu(1).team('b').priority(1).at(0).build(),
+        request('h').gpu(3).team('b').at(0).build(),
+        request('s')
+          .gpu(1)
+          .team('a')
+          .at(3 * HOUR)
+          .build(),
+      ],
+    };
+    const options = { now: 3 * HOUR, policy: { fairShare: true, agingIntervalMs: HOUR, backfill: false } };
+    const first = decide(snapshot({ nodes, ...state }), options);
+    expect(first.grants.map((g) => g.requestId)).toEqual(['p']);
+    expect(first.waiting.find((w) => w.requestId === 's')?.message).toMatch(/behind h/);
+    applyDecisions(state, first, 3 * HOUR, { leaseId: (r) => `${r.requestId}-l` });
+    const again = decide(snapshot({ nodes, ...state }), options);
+    expect(again.grants.map((g) => g.requestId)).toEqual([]);
   });
 });
 
@@ -302,6 +340,45 @@ describe('decayed usage', () => {
     // Twenty-five half-lives later, a's usage is below a millionth of the decayed capacity.
     expect(accrueUsage(used, [], capacity, 60_000 + 25 * H, H)?.teams).toEqual([]);
   });
+
+  it('with a half-life too long to count in ms (Infinity), never decays: usage is the plain integral', () => {
+    const start = accrueUsage(undefined, [], capacity, 0, Infinity);
+    const h = accrueUsage(start, [gpuLease('a', 0)], capacity, HOUR, Infinity);
+    expect(usageOf(h, 'a')).toBeCloseTo(1000 * 3600, 6);
+    expect(h?.capacity.gpu).toBeCloseTo(1000 * 3600, 6);
+  });
+
+  it('recovers from carried amounts that are not finite numbers (NaN becomes null in JSON) instead of losing every team for good', () => {
+    const carried = JSON.parse(
+      JSON.stringify({ at: 0, capacity: { gpu: Number.NaN }, teams: [{ team: 'a', usage: { gpu: 'x' } }] }),
+    ) as NonNullable<ReturnType<typeof accrueUsage>>;
+    const h = accrueUsage(carried, [gpuLease('b', 0)], capacity, HOUR, H);
+    expect(Number.isFinite(h?.capacity.gpu)).toBe(true);
+    expect(usageOf(h, 'b')).toBeGreaterThan(0);
+    const missingAt = { capacity: {}, teams: [] } as unknown as NonNullable<ReturnType<typeof accrueUsage>>;
+    const fresh = accrueUsage(
+      accrueUsage(missingAt, [], capacity, HOUR, H),
+      [gpuLease('b', HOUR)],
+      capacity,
+      2 * HOUR,
+      H,
+    );
+    expect(Number.isFinite(fresh?.capacity.gpu)).toBe(true);
+    expect(usageOf(fresh, 'b')).toBeGreaterThan(0);
+  });
+
+  it('in allot simulate, a half-life of 1e306 s still remembers who used the GPU', () => {
+    const s = starts({
+      nodes: [{ name: 'n', cpu: '8', memory: '32Gi', gpus: 1, gpuModel: 'A100' }],
+      policy: { fairShare: true, fairShareHalfLife: 1e306 },
+      jobs: [
+        { name: 'a1', team: 'a', submit: 0, duration: 100, resources: { gpu: 1 } },
+        { name: 'a2', team: 'a', submit: 1, duration: 100, resources: { gpu: 1 } },
+        { name: 'b1', team: 'b', submit: 2, duration: 100, resources: { gpu: 1 } },
+      ],
+    });
+    expect(s.get('b1')).toBe(100);
+  });
 });
 
 describe('the pool and the simulator count usage alike', () => {
@@ -354,6 +431,53 @@ describe('the pool and the simulator count usage alike', () => {
       const mine = history?.teams.find((x) => x.team === t.team);
       expect(mine?.usage.gpu, t.team).toBeCloseTo(t.usage.gpu ?? 0, 6);
     }
+  });
+
+  it('count the cluster from its start when the first job arrives later, as a pool whose nodes were there', () => {
+    // a1 runs 1–2 s; at 2 s c1, a2 and c2 (2 GPUs each) arrive and two fit. c (weight 3) goes
+    // first; then a's share of the decayed capacity decides against c's: the capacity counts
+    // from 0 s, when the nodes were there, not from the first arrival.
+    const jobsAt2 = [
+      { name: 'c1', team: 'c', gpu: 2 },
+      { name: 'a2', team: 'a', gpu: 2 },
+      { name: 'c2', team: 'c', gpu: 2 },
+    ];
+    const sim = starts({
+      nodes: twoNodes,
+      teams: [{ name: 'c', weight: 3 }],
+      policy: { fairShare: true, fairShareHalfLife: 600, backfill: false, preemption: false },
+      jobs: [
+        { name: 'a1', team: 'a', submit: 1, duration: 1, resources: { gpu: 1, cpu: 1, memory: '1Gi' } },
+        ...jobsAt2.map((j) => ({
+          name: j.name,
+          team: j.team,
+          submit: 2,
+          duration: 1,
+          resources: { gpu: j.gpu, cpu: 1, memory: '1Gi' },
+        })),
+      ],
+    });
+    const pool = new PoolState(emptyPoolState('p'));
+    pool.setPolicy({ fairShare: true, fairShareHalfLifeMs: 600_000, backfill: false, preemption: false });
+    pool.setTeamWeight('c', 3);
+    for (const s of specs) pool.registerNode(s, 0);
+    const ask = (id: string, team: string, gpu: number, at: number) => {
+      const resources = parseResources({ gpu, cpu: 1, memory: '1Gi' }).request;
+      if (!resources) throw new Error('must parse');
+      pool.acquire({ requestId: id, owner: { kind: 'client', name: 'me' }, resources, team, submittedAt: at }, at);
+    };
+    ask('a1', 'a', 1, 1000);
+    pool.schedule(1000);
+    pool.handleRelease('a1', 2000);
+    for (const j of jobsAt2) ask(j.name, j.team, j.gpu, 2000);
+    const granted = pool.schedule(2000).flatMap((e) => (e.kind === 'grant' ? [e.lease.requestId] : []));
+    expect(granted.sort()).toEqual(['a2', 'c1']);
+    expect(
+      [...sim]
+        .filter(([, start]) => start === 2)
+        .map(([name]) => name)
+        .sort(),
+    ).toEqual(granted);
   });
 
   it('carries the history through JSON (continue-as-new) without changing a decision', () => {
