@@ -14,7 +14,9 @@
  *    for any of them waits behind it, so small asks cannot starve a large one.
  * 4. Preemption never frees units: a request short of a limit waits and evicts nothing. A request
  *    that waits for its victims to stop (`Preempting`) keeps its units in the cycle, so that no
- *    later request takes them and the eviction stays useful. Backfill takes free units only.
+ *    later request takes them and the eviction stays useful. Backfill takes free units only, and
+ *    none of a limit that a blocked request ahead asks for: that request keeps its line and its
+ *    reserved room.
  * 5. A request naming a limit the pool does not have is rejected (`UnknownLimit`); one asking for
  *    more than a limit's max could never start and is rejected (`Unschedulable`), so that it does
  *    not hold the limit's line forever. Raise the max first, then submit.
@@ -199,6 +201,17 @@ export class LimitLedger {
     // Waiting, it is in line for every limit it asks for, not only the one that is short.
     if (why !== undefined) for (const name of Object.keys(request.limits)) this.waitedFor.set(name, request);
     return why;
+  }
+
+  /**
+   * Puts a request that blocks the line, or holds a reservation in it, in line for its limits:
+   * backfill behind it takes none of their units. Otherwise a backfilled step would leave it short
+   * of a limit in the next cycle, where it waits for the limit, blocks nothing, and later steps
+   * with no time limit take the room reserved for it (rule 4).
+   */
+  inLine(request: PendingRequest): void {
+    if (!request.limits) return;
+    for (const name of Object.keys(request.limits)) if (!this.waitedFor.has(name)) this.waitedFor.set(name, request);
   }
 
   /** Takes the request's units: it was granted, or waits for its victims to stop (rule 4). */

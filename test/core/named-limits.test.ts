@@ -178,6 +178,31 @@ describe('a scheduling cycle with named limits', () => {
     ]);
   });
 
+  it('backfill takes no unit a blocked request ahead asks for: its line and its reserved room stay its own', () => {
+    // `big` is first in line, blocked for GPUs until `x` ends; `short` could backfill before then.
+    // Had it taken fs's only unit, `big` would wait for fs in the next cycle and block nothing, and
+    // `long-1` and `long-2`, with no time limit, would take the GPUs reserved for it.
+    const n = node('n1').gpus(4).build();
+    const state = {
+      leases: [lease('x').gpus(0).limit(100_000).build()],
+      queue: [
+        request('big').gpu(4).at(0).namedLimits({ fs: 1 }).build(),
+        request('short').gpu(1).at(1).limit(10_000).namedLimits({ fs: 1 }).build(),
+        request('long-1').gpu(1).at(2).build(),
+        request('long-2').gpu(1).at(3).build(),
+      ],
+    };
+    const granted: string[] = [];
+    for (const now of [1000, 2000, 3000]) {
+      const d = decide(snapshot({ nodes: [n], leases: state.leases, queue: state.queue, limits: fs1 }), { now });
+      applyDecisions(state, d, now, { leaseId: (r, i) => `${r.requestId}/${i}` });
+      granted.push(...d.grants.map((g) => g.requestId));
+      if (now === 1000) expect(reasonOf(d, 'short')).toBe('LimitExhausted: fs 0 of 1 in use; big is ahead in line for it');
+    }
+    expect(granted).toEqual([]);
+    expect(state.queue.find((r) => r.requestId === 'big')?.reason).toBe('Resources');
+  });
+
   it('a gang holds its units once, on the lease of its first copy', () => {
     const d = decide(
       snapshot({
