@@ -197,32 +197,36 @@ describe('a scheduling cycle with named limits', () => {
       const d = decide(snapshot({ nodes: [n], leases: state.leases, queue: state.queue, limits: fs1 }), { now });
       applyDecisions(state, d, now, { leaseId: (r, i) => `${r.requestId}/${i}` });
       granted.push(...d.grants.map((g) => g.requestId));
-      if (now === 1000) expect(reasonOf(d, 'short')).toBe('LimitExhausted: fs 0 of 1 in use; big is ahead in line for it');
+      if (now === 1000)
+        expect(reasonOf(d, 'short')).toBe('LimitExhausted: fs 0 of 1 in use; big is ahead in line for it');
     }
     expect(granted).toEqual([]);
     expect(state.queue.find((r) => r.requestId === 'big')?.reason).toBe('Resources');
   });
 
-  it.each([
+  it.each<{ asks: Record<string, number>; reason: string }>([
     { asks: { fs: 2 }, reason: 'Unschedulable: asks for 2 of limit fs, more than its max 1' },
     { asks: { gone: 1 }, reason: 'UnknownLimit: limit "gone" does not exist in the pool' },
-  ])('a request that only a new node would hold is rejected, not scaled up for, when it asks $asks', ({ asks, reason }) => {
-    // No node has 8 GPUs, a template does: without its limits it would wait for a new node, and
-    // count as demand that the scaler adds one for, only to be rejected once the node is there.
-    const template = { name: 'gpu8', spec: node('t').gpus(8).build().spec, max: 2 };
-    const d = decide(
-      {
-        nodes: [node('n1').gpus(1).build()],
-        leases: [],
-        queue: [request('a').gpu(8).namedLimits(asks).build()],
-        templates: [template],
-        limits: fs1,
-      },
-      { now: 1000 },
-    );
-    expect(reasonOf(d, 'a')).toMatch(new RegExp(`^${escape(reason)}`));
-    expect(d.rejections.map((r) => r.requestId)).toEqual(['a']);
-  });
+  ])(
+    'a request that only a new node would hold is rejected, not scaled up for, when it asks $asks',
+    ({ asks, reason }) => {
+      // No node has 8 GPUs, a template does: without its limits it would wait for a new node, and
+      // count as demand that the scaler adds one for, only to be rejected once the node is there.
+      const template = { name: 'gpu8', spec: node('t').gpus(8).build().spec, max: 2 };
+      const d = decide(
+        {
+          nodes: [node('n1').gpus(1).build()],
+          leases: [],
+          queue: [request('a').gpu(8).namedLimits(asks).build()],
+          templates: [template],
+          limits: fs1,
+        },
+        { now: 1000 },
+      );
+      expect(reasonOf(d, 'a')).toMatch(new RegExp(`^${escape(reason)}`));
+      expect(d.rejections.map((r) => r.requestId)).toEqual(['a']);
+    },
+  );
 
   it('a gang holds its units once, on the lease of its first copy', () => {
     const d = decide(
