@@ -53,7 +53,7 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
     if (request.limits && rejectForLimits(cycle, request)) continue;
     if (settleUnsatisfiable(cycle, request)) continue;
     // 3b. Named limits not free now (see `named-limits.ts`).
-    if (request.limits && settleLimits(cycle, request)) continue;
+    if (request.limits && settleLimits(cycle, request, vector)) continue;
     // 4. Quota, now and once the preemptions under way are done.
     if (settleOverQuota(cycle, request, vector)) continue;
     // Behind a blocked request: only backfill may start it.

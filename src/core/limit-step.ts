@@ -6,6 +6,7 @@
  */
 import type { Cycle } from './cycle';
 import { wait } from './cycle';
+import type { ResourceVector } from './quota';
 import type { PendingRequest } from './types';
 
 /** Rejects a request whose named limits are unknown or too small; true when it did. */
@@ -16,8 +17,14 @@ export function rejectForLimits(cycle: Cycle, request: PendingRequest): boolean 
   return true;
 }
 
-/** Settles a request whose named limits are not free now (it waits); true when it did. */
-export function settleLimits(cycle: Cycle, request: PendingRequest): boolean {
+/**
+ * Settles a request whose named limits are not free now (it waits); true when it did. One that its
+ * team's quota keeps from starting, even by reclaiming, is left to the quota step (`QuotaExhausted`):
+ * waiting first in a limit's line, it would keep other teams' requests from units it cannot use.
+ */
+export function settleLimits(cycle: Cycle, request: PendingRequest, vector: ResourceVector): boolean {
+  const quota = cycle.views.quotaShortfall(request.team, vector);
+  if (quota && !quota.withinNominal && quota.later) return false;
   const short = cycle.limits.short(request);
   if (short === undefined) return false;
   wait(cycle, request, 'LimitExhausted', short);

@@ -11,7 +11,8 @@
  *    them; a request whose units are not free waits (`LimitExhausted`) and blocks no request that
  *    does not ask for that limit.
  * 3. Units go in queue order: once a request waits for its limits in a cycle, a later request asking
- *    for any of them waits behind it, so small asks cannot starve a large one.
+ *    for any of them waits behind it, so small asks cannot starve a large one. A request its team's
+ *    quota keeps from starting (even by reclaiming) waits for the quota and takes no place in line.
  * 4. Preemption never frees units: a request short of a limit waits and evicts nothing. A request
  *    that waits for its victims to stop (`Preempting`) keeps its units in the cycle, so that no
  *    later request takes them and the eviction stays useful. Backfill takes free units only, and

@@ -228,6 +228,34 @@ describe('a scheduling cycle with named limits', () => {
     },
   );
 
+  it("a request over its team's quota holds no place in a limit's line: other teams' asks take the free units", () => {
+    // `over` of team a cannot start while a is at its quota; waiting first in fs's line, it would
+    // keep team b's `small` from the free unit for as long as a stays there.
+    const d = decide(
+      snapshot({
+        nodes: [big],
+        limits: [{ name: 'fs', max: 2 }],
+        teams: [
+          { name: 'a', nominal: { gpu: 1000 }, borrowingLimit: { gpu: 0 } },
+          // b borrows what c does not use: neither over nor small is within its team's nominal quota.
+          { name: 'b', nominal: { gpu: 0 } },
+          { name: 'c', nominal: { gpu: 6000 } },
+        ],
+        leases: [
+          lease('a-runs').gpus(0).team('a').build(),
+          lease('b-runs').gpus(1).team('b').namedLimits({ fs: 1 }).build(),
+        ],
+        queue: [
+          request('over').gpu(1).team('a').at(0).namedLimits({ fs: 2 }).build(),
+          request('small').gpu(1).team('b').at(1).namedLimits({ fs: 1 }).build(),
+        ],
+      }),
+      { now: 1000 },
+    );
+    expect(d.grants.map((g) => g.requestId)).toEqual(['small']);
+    expect(reasonOf(d, 'over')).toMatch(/^QuotaExhausted: team a uses 1 of 1 gpu/);
+  });
+
   it('a gang holds its units once, on the lease of its first copy', () => {
     const d = decide(
       snapshot({
