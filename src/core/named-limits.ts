@@ -172,6 +172,8 @@ export class LimitLedger {
   private used: Record<string, number> | undefined;
   /** Per limit, the first request of the cycle that waited for it. */
   private readonly waitedFor = new Map<string, PendingRequest>();
+  /** Per limit, units kept in this cycle for requests that wait for their victims, and their labels. */
+  private readonly kept = new Map<string, { units: number; labels: string[] }>();
 
   constructor(
     private readonly limits: readonly NamedLimit[],
@@ -222,9 +224,29 @@ export class LimitLedger {
     for (const [name, n] of Object.entries(request.limits)) used[name] = (used[name] ?? 0) + n;
   }
 
-  /** `feature-store 4 of 4 in use`. */
+  /**
+   * Keeps the request's units while it waits for its victims to stop (rule 4): taken as by a grant,
+   * but held by no lease, so that reasons tell them apart from units in use.
+   */
+  keep(request: PendingRequest): void {
+    if (!request.limits) return;
+    this.take(request);
+    for (const [name, n] of Object.entries(request.limits)) {
+      const k = this.kept.get(name) ?? { units: 0, labels: [] };
+      k.units += n;
+      k.labels.push(request.label);
+      this.kept.set(name, k);
+    }
+  }
+
+  /** `feature-store 4 of 4 in use`, or `feature-store 3 of 4 in use, 1 kept for big while its victims stop`. */
   private describe(name: string, used: Record<string, number>): string {
-    return `${name} ${used[name] ?? 0} of ${this.maxOf(name)} in use`;
+    const k = this.kept.get(name);
+    const inUse = (used[name] ?? 0) - (k?.units ?? 0);
+    const kept = k
+      ? `, ${k.units} kept for ${k.labels.join(', ')} while ${k.labels.length > 1 ? 'their' : 'its'} victims stop`
+      : '';
+    return `${name} ${inUse} of ${this.maxOf(name)} in use${kept}`;
   }
 
   private maxOf(name: string): number {
