@@ -6,13 +6,14 @@ import { UserError } from './errors';
 
 /** `k=v` pairs into an object; `flag` names the option in errors. */
 export function parsePairs(values: readonly string[] | undefined, flag: string): Record<string, string> {
-  const out: Record<string, string> = {};
+  const pairs: [string, string][] = [];
   for (const v of values ?? []) {
     const eq = v.indexOf('=');
     if (eq <= 0) throw new UserError(`${flag} must be KEY=VALUE, got ${JSON.stringify(v)}`);
-    out[v.slice(0, eq)] = v.slice(eq + 1);
+    pairs.push([v.slice(0, eq), v.slice(eq + 1)]);
   }
-  return out;
+  // As own properties: assigning `__proto__` would drop the pair silently, not leave it to validation.
+  return Object.fromEntries(pairs);
 }
 
 /** Seconds (a non-negative number) into milliseconds. */

@@ -20,6 +20,7 @@ export function block(cycle: Cycle, request: PendingRequest): void {
   line.blockedBy = request;
   line.behind = `waiting behind ${request.label} (priority ${request.priority}), which is first in line`;
   reserve(cycle, request);
+  cycle.limits.inLine(request);
   const eta =
     cycle.backfill && line.shadowOwner === request && line.shadow !== Infinity
       ? `; due to start ${describeTime(line.shadow, cycle.now ?? 0)}`
@@ -56,6 +57,7 @@ export function backfillOrWait(cycle: Cycle, request: PendingRequest, vector: Re
   if (grant(cycle, request, vector)) return;
   wait(cycle, request, 'Priority', `${line.behind}; too big to backfill: ${describeRequest(request)} is not free now`);
   reserve(cycle, request);
+  cycle.limits.inLine(request);
 }
 
 /**

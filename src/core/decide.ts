@@ -8,7 +8,7 @@ import { cycleQueue, startCycle } from './cycle';
 import type { DecideOptions, Decisions, Snapshot } from './decisions';
 import { noDecisions } from './decisions';
 import { settleUnsatisfiable } from './feasibility';
-import { settleLimits } from './limit-step';
+import { rejectForLimits, settleLimits } from './limit-step';
 import { preemptFor } from './preemptor';
 import { requestVector } from './quota';
 
@@ -23,7 +23,8 @@ import { requestVector } from './quota';
  * 3. Reject a request that no node could hold even when empty, or that its team's quota can never
  *    admit (`Unschedulable`; see `feasibility.ts`).
  *    A request asking for a named limit that does not exist, or for more than its max, is rejected
- *    too (`UnknownLimit`, `Unschedulable`); one whose limits are not free, or whose limits a request
+ *    too (`UnknownLimit`, `Unschedulable`), first, even if it would wait for a new node
+ *    (`WaitingForCapacity`). One whose limits are not free, or whose limits a request
  *    ahead in this cycle waits for, waits (`LimitExhausted`) and evicts nothing: preemption never
  *    frees limits. See `named-limits.ts`.
  * 4. A request beyond its team's quota, now or once the preemptions under way are done, waits
@@ -47,10 +48,12 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
   for (const request of cycleQueue(cycle)) {
     // What it asks of its team's quota; without quotas, nothing.
     const vector = cycle.views.nowLedger.empty ? {} : requestVector(request.resources, request.replicas ?? 1);
-    // 3. Never satisfiable.
+    // 3. Never satisfiable: its named limits (unknown or beyond their max), its node resources
+    // or its team's quota.
+    if (request.limits && rejectForLimits(cycle, request)) continue;
     if (settleUnsatisfiable(cycle, request)) continue;
-    // 3b. Named limits: unknown or beyond their max, or not free now (see `named-limits.ts`).
-    if (request.limits && settleLimits(cycle, request)) continue;
+    // 3b. Named limits not free now (see `named-limits.ts`).
+    if (request.limits && settleLimits(cycle, request, vector)) continue;
     // 4. Quota, now and once the preemptions under way are done.
     if (settleOverQuota(cycle, request, vector)) continue;
     // Behind a blocked request: only backfill may start it.

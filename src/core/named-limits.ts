@@ -11,10 +11,13 @@
  *    them; a request whose units are not free waits (`LimitExhausted`) and blocks no request that
  *    does not ask for that limit.
  * 3. Units go in queue order: once a request waits for its limits in a cycle, a later request asking
- *    for any of them waits behind it, so small asks cannot starve a large one.
+ *    for any of them waits behind it, so small asks cannot starve a large one. A request its team's
+ *    quota keeps from starting (even by reclaiming) waits for the quota and takes no place in line.
  * 4. Preemption never frees units: a request short of a limit waits and evicts nothing. A request
  *    that waits for its victims to stop (`Preempting`) keeps its units in the cycle, so that no
- *    later request takes them and the eviction stays useful. Backfill takes free units only.
+ *    later request takes them and the eviction stays useful. Backfill takes free units only, and
+ *    none of a limit that a blocked request ahead asks for: that request keeps its line and its
+ *    reserved room.
  * 5. A request naming a limit the pool does not have is rejected (`UnknownLimit`); one asking for
  *    more than a limit's max could never start and is rejected (`Unschedulable`), so that it does
  *    not hold the limit's line forever. Raise the max first, then submit.
@@ -169,6 +172,8 @@ export class LimitLedger {
   private used: Record<string, number> | undefined;
   /** Per limit, the first request of the cycle that waited for it. */
   private readonly waitedFor = new Map<string, PendingRequest>();
+  /** Per limit, units kept in this cycle for requests that wait for their victims, and their labels. */
+  private readonly kept = new Map<string, { units: number; labels: string[] }>();
 
   constructor(
     private readonly limits: readonly NamedLimit[],
@@ -201,6 +206,17 @@ export class LimitLedger {
     return why;
   }
 
+  /**
+   * Puts a request that blocks the line, or holds a reservation in it, in line for its limits:
+   * backfill behind it takes none of their units. Otherwise a backfilled step would leave it short
+   * of a limit in the next cycle, where it waits for the limit, blocks nothing, and later steps
+   * with no time limit take the room reserved for it (rule 4).
+   */
+  inLine(request: PendingRequest): void {
+    if (!request.limits) return;
+    for (const name of Object.keys(request.limits)) if (!this.waitedFor.has(name)) this.waitedFor.set(name, request);
+  }
+
   /** Takes the request's units: it was granted, or waits for its victims to stop (rule 4). */
   take(request: PendingRequest): void {
     if (!request.limits) return;
@@ -208,9 +224,29 @@ export class LimitLedger {
     for (const [name, n] of Object.entries(request.limits)) used[name] = (used[name] ?? 0) + n;
   }
 
-  /** `feature-store 4 of 4 in use`. */
+  /**
+   * Keeps the request's units while it waits for its victims to stop (rule 4): taken as by a grant,
+   * but held by no lease, so that reasons tell them apart from units in use.
+   */
+  keep(request: PendingRequest): void {
+    if (!request.limits) return;
+    this.take(request);
+    for (const [name, n] of Object.entries(request.limits)) {
+      const k = this.kept.get(name) ?? { units: 0, labels: [] };
+      k.units += n;
+      k.labels.push(request.label);
+      this.kept.set(name, k);
+    }
+  }
+
+  /** `feature-store 4 of 4 in use`, or `feature-store 3 of 4 in use, 1 kept for big while its victims stop`. */
   private describe(name: string, used: Record<string, number>): string {
-    return `${name} ${used[name] ?? 0} of ${this.maxOf(name)} in use`;
+    const k = this.kept.get(name);
+    const inUse = (used[name] ?? 0) - (k?.units ?? 0);
+    const kept = k
+      ? `, ${k.units} kept for ${k.labels.join(', ')} while ${k.labels.length > 1 ? 'their' : 'its'} victims stop`
+      : '';
+    return `${name} ${inUse} of ${this.maxOf(name)} in use${kept}`;
   }
 
   private maxOf(name: string): number {

@@ -37,7 +37,7 @@ export function preemptFor(cycle: Cycle, request: PendingRequest, vector: Resour
     // be NotReady for a moment).
     if (cycle.awaiting.has(request.requestId)) {
       wait(cycle, request, 'Preempting', 'waiting for preempted work to stop');
-      cycle.limits.take(request);
+      cycle.limits.keep(request);
       return true;
     }
     const asked = quotas ? vector : requestVector(request.resources, request.replicas ?? 1);
@@ -81,7 +81,7 @@ export function preemptFor(cycle: Cycle, request: PendingRequest, vector: Resour
   );
   wait(cycle, request, 'Preempting', awaitedMessage(cycle, placed));
   // Its named limits are kept for it while its victims stop (see `named-limits.ts`).
-  cycle.limits.take(request);
+  cycle.limits.keep(request);
   return true;
 }
 

@@ -154,8 +154,9 @@ describe('a scheduling cycle with named limits', () => {
     );
     expect(d.preemptions.map((p) => p.requestId)).toEqual(['low']);
     expect(d.grants).toEqual([]);
-    // `high` holds the unit in this cycle, although no lease of it exists yet.
-    expect(reasonOf(d, 'cpu-only')).toBe('LimitExhausted: fs 1 of 1 in use');
+    // `high` holds the unit in this cycle, although no lease of it exists yet: the reason says so,
+    // rather than counting a unit in use that `allot limit list` shows free.
+    expect(reasonOf(d, 'cpu-only')).toBe('LimitExhausted: fs 0 of 1 in use, 1 kept for high while its victims stop');
   });
 
   it('no starvation over cycles: the large ask keeps its place while small ones come and go', () => {
@@ -176,6 +177,84 @@ describe('a scheduling cycle with named limits', () => {
     expect(pool.queue.map((r) => `${r.requestId} ${r.reason}: ${r.message}`)).toEqual([
       'small-3 LimitExhausted: fs 2 of 2 in use',
     ]);
+  });
+
+  it('backfill takes no unit a blocked request ahead asks for: its line and its reserved room stay its own', () => {
+    // `big` is first in line, blocked for GPUs until `x` ends; `short` could backfill before then.
+    // Had it taken fs's only unit, `big` would wait for fs in the next cycle and block nothing, and
+    // `long-1` and `long-2`, with no time limit, would take the GPUs reserved for it.
+    const n = node('n1').gpus(4).build();
+    const state = {
+      leases: [lease('x').gpus(0).limit(100_000).build()],
+      queue: [
+        request('big').gpu(4).at(0).namedLimits({ fs: 1 }).build(),
+        request('short').gpu(1).at(1).limit(10_000).namedLimits({ fs: 1 }).build(),
+        request('long-1').gpu(1).at(2).build(),
+        request('long-2').gpu(1).at(3).build(),
+      ],
+    };
+    const granted: string[] = [];
+    for (const now of [1000, 2000, 3000]) {
+      const d = decide(snapshot({ nodes: [n], leases: state.leases, queue: state.queue, limits: fs1 }), { now });
+      applyDecisions(state, d, now, { leaseId: (r, i) => `${r.requestId}/${i}` });
+      granted.push(...d.grants.map((g) => g.requestId));
+      if (now === 1000)
+        expect(reasonOf(d, 'short')).toBe('LimitExhausted: fs 0 of 1 in use; big is ahead in line for it');
+    }
+    expect(granted).toEqual([]);
+    expect(state.queue.find((r) => r.requestId === 'big')?.reason).toBe('Resources');
+  });
+
+  it.each<{ asks: Record<string, number>; reason: string }>([
+    { asks: { fs: 2 }, reason: 'Unschedulable: asks for 2 of limit fs, more than its max 1' },
+    { asks: { gone: 1 }, reason: 'UnknownLimit: limit "gone" does not exist in the pool' },
+  ])(
+    'a request that only a new node would hold is rejected, not scaled up for, when it asks $asks',
+    ({ asks, reason }) => {
+      // No node has 8 GPUs, a template does: without its limits it would wait for a new node, and
+      // count as demand that the scaler adds one for, only to be rejected once the node is there.
+      const template = { name: 'gpu8', spec: node('t').gpus(8).build().spec, max: 2 };
+      const d = decide(
+        {
+          nodes: [node('n1').gpus(1).build()],
+          leases: [],
+          queue: [request('a').gpu(8).namedLimits(asks).build()],
+          templates: [template],
+          limits: fs1,
+        },
+        { now: 1000 },
+      );
+      expect(reasonOf(d, 'a')).toMatch(new RegExp(`^${escape(reason)}`));
+      expect(d.rejections.map((r) => r.requestId)).toEqual(['a']);
+    },
+  );
+
+  it("a request over its team's quota holds no place in a limit's line: other teams' asks take the free units", () => {
+    // `over` of team a cannot start while a is at its quota; waiting first in fs's line, it would
+    // keep team b's `small` from the free unit for as long as a stays there.
+    const d = decide(
+      snapshot({
+        nodes: [big],
+        limits: [{ name: 'fs', max: 2 }],
+        teams: [
+          { name: 'a', nominal: { gpu: 1000 }, borrowingLimit: { gpu: 0 } },
+          // b borrows what c does not use: neither over nor small is within its team's nominal quota.
+          { name: 'b', nominal: { gpu: 0 } },
+          { name: 'c', nominal: { gpu: 6000 } },
+        ],
+        leases: [
+          lease('a-runs').gpus(0).team('a').build(),
+          lease('b-runs').gpus(1).team('b').namedLimits({ fs: 1 }).build(),
+        ],
+        queue: [
+          request('over').gpu(1).team('a').at(0).namedLimits({ fs: 2 }).build(),
+          request('small').gpu(1).team('b').at(1).namedLimits({ fs: 1 }).build(),
+        ],
+      }),
+      { now: 1000 },
+    );
+    expect(d.grants.map((g) => g.requestId)).toEqual(['small']);
+    expect(reasonOf(d, 'over')).toMatch(/^QuotaExhausted: team a uses 1 of 1 gpu/);
   });
 
   it('a gang holds its units once, on the lease of its first copy', () => {

@@ -7,6 +7,7 @@ import type { AcquireInput, Effect, HealthPolicy, NodeSpec, SchedulingPolicy } f
 import { PoolState, emptyPoolState, validateAcquireInput, validateHealthPolicy } from '../../src/core';
 import { packState, unpackState } from '../../src/workflows/carry';
 import { HEALTH_TIMER_SLACK_MS } from '../../src/workflows/pool';
+import { checkLimitRemoval } from '../../src/workflows/pool-validation';
 import type { MailItem, World } from './world';
 import { WorkflowModel } from './world';
 
@@ -138,6 +139,19 @@ export class PoolModel extends WorkflowModel {
           this.limitsLoweredAt = now;
           dirty = true;
           break;
+        case 'remove-limit': {
+          // As the pool's validator: refused while a lease holds units of it.
+          const input = item.payload as { name: string };
+          try {
+            checkLimitRemoval(this.state, input);
+          } catch (err) {
+            this.world.log(`pool refuses to remove limit ${input.name}: ${String(err)}`);
+            break;
+          }
+          this.state.removeLimit(input.name);
+          dirty = true;
+          break;
+        }
         case 'continue-as-new':
           this.continueAsNew();
           dirty = true;

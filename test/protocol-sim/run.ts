@@ -129,6 +129,9 @@ export function runScenario(scenario: Scenario, options: { trace?: number } = {}
       case 'set-limit':
         pool.post({ kind: 'set-limit', payload: { name: e.name, max: e.max } });
         break;
+      case 'remove-limit':
+        pool.post({ kind: 'remove-limit', payload: { name: e.name } });
+        break;
       case 'clock-jump':
         world.log(`server clock jumps ${e.byMs}ms`);
         world.jumpClock(e.byMs);

@@ -50,7 +50,8 @@ export type InputEvent =
   | { at: number; kind: 'set-quota'; team: string; gpu: number; borrow?: number }
   | { at: number; kind: 'clock-jump'; byMs: number }
   | { at: number; kind: 'forge-release'; step: string }
-  | { at: number; kind: 'set-limit'; name: string; max: number };
+  | { at: number; kind: 'set-limit'; name: string; max: number }
+  | { at: number; kind: 'remove-limit'; name: string };
 
 /** A whole run's inputs. */
 export interface Scenario {
@@ -263,6 +264,17 @@ export function generateScenario(seed: number, count: number): Scenario {
     });
     kept.sort((a, b) => a.at - b.at);
   }
+  // In some runs a limit is removed (refused while a step holds it; steps queued for it are
+  // rejected) and set again later.
+  if (limits.length > 0 && lim.next() < 0.4) {
+    const at = lim.int(1_000, horizonMs - 180_000);
+    const name = lim.pick(['fs', 'lic']);
+    kept.push(
+      { at, kind: 'remove-limit', name },
+      { at: at + lim.int(1_000, 120_000), kind: 'set-limit', name, max: lim.int(1, 3) },
+    );
+    kept.sort((a, b) => a.at - b.at);
+  }
   return {
     seed,
     nodes,
@@ -312,6 +324,8 @@ export function describeEvent(e: InputEvent): string {
       return `${t} the server clock jumps ${e.byMs}ms`;
     case 'set-limit':
       return `${t} set limit ${e.name} to max ${e.max}`;
+    case 'remove-limit':
+      return `${t} remove limit ${e.name}`;
   }
 }
 

@@ -135,11 +135,13 @@ export function buildSubmitStep(command: string[], o: SubmitOptions): StepInput 
 
 /** `--limit NAME=N` flags into `{ NAME: N }`; a bad amount is left for the step's validation to name. */
 function limitsFrom(values: readonly string[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [name, n] of Object.entries(parsePairs(values, '--limit'))) {
-    out[name] = /^\d+$/.test(n) ? Number(n) : (n as unknown as number);
-  }
-  return out;
+  // Own properties (see `parsePairs`): `__proto__=1` is refused by validation, not dropped.
+  return Object.fromEntries(
+    Object.entries(parsePairs(values, '--limit')).map(([name, n]) => [
+      name,
+      /^\d+$/.test(n) ? Number(n) : (n as unknown as number),
+    ]),
+  );
 }
 
 /**
