@@ -48,7 +48,7 @@ export function decide(snapshot: Snapshot, options: DecideOptions = {}): Decisio
   for (const request of cycleQueue(cycle)) {
     // What it asks of its team's quota; without quotas, nothing.
     const vector = cycle.views.nowLedger.empty ? {} : requestVector(request.resources, request.replicas ?? 1);
-    // 3. Never satisfiable: its named limits (unknown or beyond their max), its node resources
+    // 3. Never satisfiable: its named limits (one removed since it was queued), its node resources
     // or its team's quota.
     if (request.limits && rejectForLimits(cycle, request)) continue;
     if (settleUnsatisfiable(cycle, request)) continue;

@@ -1,6 +1,6 @@
 /**
  * Step 3 and 3b of a scheduling cycle, for a request that asks for named limits (see
- * `named-limits.ts`): one that can never get them is rejected, before anything else is looked at
+ * `named-limits.ts`): one whose limit was removed is rejected, before anything else is looked at
  * (waiting for a new node, it would have one added for nothing); one whose units are not free now
  * waits (`LimitExhausted`) before quota and preemption are looked at, so that it evicts nothing.
  */
@@ -9,11 +9,19 @@ import { wait } from './cycle';
 import type { ResourceVector } from './quota';
 import type { PendingRequest } from './types';
 
-/** Rejects a request whose named limits are unknown or too small; true when it did. */
+/**
+ * Rejects a request naming a limit removed since it was queued, and holds one whose ask a lowered
+ * max no longer admits (it waits, and counts as no demand for a new node); true when it did.
+ */
 export function rejectForLimits(cycle: Cycle, request: PendingRequest): boolean {
   const never = cycle.limits.never(request);
-  if (!never) return false;
-  cycle.decisions.rejections.push({ requestId: request.requestId, reason: never.reason, message: never.message });
+  if (never) {
+    cycle.decisions.rejections.push({ requestId: request.requestId, reason: never.reason, message: never.message });
+    return true;
+  }
+  const overMax = cycle.limits.overMax(request);
+  if (overMax === undefined) return false;
+  wait(cycle, request, 'LimitExhausted', overMax);
   return true;
 }
 

@@ -18,11 +18,14 @@
  *    later request takes them and the eviction stays useful. Backfill takes free units only, and
  *    none of a limit that a blocked request ahead asks for: that request keeps its line and its
  *    reserved room.
- * 5. A request naming a limit the pool does not have is rejected (`UnknownLimit`); one asking for
- *    more than a limit's max could never start and is rejected (`Unschedulable`), so that it does
- *    not hold the limit's line forever. Raise the max first, then submit.
+ * 5. A request naming a limit the pool does not have is rejected (`UnknownLimit`), and so is one
+ *    asking for more than a limit's max when it arrives (`Unschedulable`: raise the max first, then
+ *    submit). A queued request whose limit is removed is rejected (`UnknownLimit`).
  * 6. A max lowered below what is in use revokes nothing: no request gets units of it until its
- *    holders have released enough.
+ *    holders have released enough. A max lowered below what a queued request asks rejects nothing
+ *    either: the request waits (`LimitExhausted`, saying the max is below its ask) until the max is
+ *    raised again, and takes no place in the limit's line meanwhile, so the requests behind it that
+ *    fit the new max go on. Setting a max to 0 so drains a limit without losing a queued step.
  */
 import { TEAM_NAME } from './admin';
 import type { Issue } from './errors';
@@ -180,9 +183,25 @@ export class LimitLedger {
     private readonly leases: readonly Lease[],
   ) {}
 
-  /** Why a request can never get its limits, or `undefined`. */
+  /** Why a queued request can never get its limits (one was removed), or `undefined` (rule 5). */
   never(request: PendingRequest): { reason: Reason; message: string } | undefined {
-    return request.limits ? limitNever(this.limits, request.limits) : undefined;
+    if (!request.limits) return undefined;
+    const unknown = Object.keys(request.limits).find((name) => !this.limits.some((l) => l.name === name));
+    return unknown === undefined
+      ? undefined
+      : { reason: 'UnknownLimit', message: unknownLimitMessage(unknown, this.limits, 'the pool') };
+  }
+
+  /**
+   * Why a queued request waits for a max lowered below its ask since it was queued, or `undefined`:
+   * it waits out of the limit's line, so the requests behind it that fit the new max go on (rule 6).
+   */
+  overMax(request: PendingRequest): string | undefined {
+    for (const [name, n] of Object.entries(request.limits ?? {})) {
+      if (n > this.maxOf(name))
+        return `${this.describe(name, this.usedUnits())}; it asks for ${n}, more than the max, lowered since it was queued; it waits until \`allot limit set ${name} --max ${n}\` or more`;
+    }
+    return undefined;
   }
 
   /**

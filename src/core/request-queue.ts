@@ -65,9 +65,10 @@ export class RequestQueue {
           `${teams.map((t) => t.name).join(', ')} (and "default"); add one with \`allot quota set ${team} --gpu N\``,
       });
     }
-    // A limit the pool does not have is a typo (or a limit not set up yet): say so at once.
+    // A limit the pool does not have is a typo (or a limit not set up yet), and an ask beyond a
+    // limit's max could never start: say so at once.
     const never = input.limits ? limitNever(this.data.limits ?? [], input.limits, `pool ${this.data.name}`) : undefined;
-    if (never?.reason === 'UnknownLimit') {
+    if (never) {
       return this.reject({
         requestId: input.requestId,
         owner: input.owner,

@@ -127,12 +127,19 @@ export function parseScenario(value: unknown): Scenario {
   const limits = parseLimits(root.limits, ['limits'], issues);
   const jobNames = new Set<string>();
   jobs.forEach((j, i) => {
-    for (const name of Object.keys(j.limits ?? {})) {
-      if (!limits.some((l) => l.name === name))
+    for (const [name, n] of Object.entries(j.limits ?? {})) {
+      const limit = limits.find((l) => l.name === name);
+      if (!limit)
         issues.push({
           code: 'unknown_limit',
           path: ['jobs', i, 'limits', name],
           message: `names a limit the scenario does not declare; declared: ${limits.map((l) => l.name).join(', ') || 'none'} (add it to the top-level limits, e.g. { "${name}": 4 })`,
+        });
+      else if (n > limit.max)
+        issues.push({
+          code: 'invalid_quantity',
+          path: ['jobs', i, 'limits', name],
+          message: `asks for ${n} units of ${name}, more than its max ${limit.max}: the job could never start (a pool rejects such a step)`,
         });
     }
     if (jobNames.has(j.name))

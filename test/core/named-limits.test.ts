@@ -97,20 +97,28 @@ describe('a scheduling cycle with named limits', () => {
       reasons: { a: 'UnknownLimit: limit "feature-store" does not exist in the pool; limits: fs' },
     },
     {
-      name: 'more than the max: rejected as unschedulable, naming the limit and its max',
+      name: 'a max lowered below a queued ask: it waits, saying so, rejected by nothing',
       limits: [{ name: 'fs', max: 2 }],
       leases: [],
       queue: [request('a').gpu(1).namedLimits({ fs: 3 }).build()],
       granted: [],
-      reasons: { a: 'Unschedulable: asks for 3 of limit fs, more than its max 2' },
+      reasons: { a: 'LimitExhausted: fs 0 of 2 in use; it asks for 3, more than the max, lowered since it was queued' },
     },
     {
-      name: 'a max of 0 grants nothing, and a request for it is never granted',
+      name: 'a max of 0 drains a limit: nothing is granted, and the queued step waits',
       limits: [{ name: 'fs', max: 0 }],
       leases: [],
       queue: [request('a').gpu(1).namedLimits({ fs: 1 }).build()],
       granted: [],
-      reasons: { a: 'Unschedulable: asks for 1 of limit fs, more than its max 0' },
+      reasons: { a: 'LimitExhausted: fs 0 of 0 in use; it asks for 1, more than the max' },
+    },
+    {
+      name: 'a request over a lowered max takes no place in the line: later asks that fit go on',
+      limits: [{ name: 'fs', max: 2 }],
+      leases: [],
+      queue: [request('a').gpu(1).namedLimits({ fs: 3 }).build(), request('b').gpu(1).namedLimits({ fs: 2 }).build()],
+      granted: ['b'],
+      reasons: { a: 'LimitExhausted: fs 0 of 2 in use; it asks for 3' },
     },
   ])('$name', ({ limits, leases, queue, granted, reasons }) => {
     const d = decide(snapshot({ nodes: [big], leases, queue, limits }), { now: 1000 });
@@ -205,12 +213,12 @@ describe('a scheduling cycle with named limits', () => {
     expect(state.queue.find((r) => r.requestId === 'big')?.reason).toBe('Resources');
   });
 
-  it.each<{ asks: Record<string, number>; reason: string }>([
-    { asks: { fs: 2 }, reason: 'Unschedulable: asks for 2 of limit fs, more than its max 1' },
-    { asks: { gone: 1 }, reason: 'UnknownLimit: limit "gone" does not exist in the pool' },
+  it.each<{ asks: Record<string, number>; reason: string; rejected: string[] }>([
+    { asks: { fs: 2 }, reason: 'LimitExhausted: fs 0 of 1 in use; it asks for 2, more than the max', rejected: [] },
+    { asks: { gone: 1 }, reason: 'UnknownLimit: limit "gone" does not exist in the pool', rejected: ['a'] },
   ])(
-    'a request that only a new node would hold is rejected, not scaled up for, when it asks $asks',
-    ({ asks, reason }) => {
+    'a request that only a new node would hold is not scaled up for when it asks $asks',
+    ({ asks, reason, rejected }) => {
       // No node has 8 GPUs, a template does: without its limits it would wait for a new node, and
       // count as demand that the scaler adds one for, only to be rejected once the node is there.
       const template = { name: 'gpu8', spec: node('t').gpus(8).build().spec, max: 2 };
@@ -225,7 +233,7 @@ describe('a scheduling cycle with named limits', () => {
         { now: 1000 },
       );
       expect(reasonOf(d, 'a')).toMatch(new RegExp(`^${escape(reason)}`));
-      expect(d.rejections.map((r) => r.requestId)).toEqual(['a']);
+      expect(d.rejections.map((r) => r.requestId)).toEqual(rejected);
     },
   );
 
@@ -309,6 +317,31 @@ describe('named limits in the pool', () => {
       message:
         'limit "feature-store" does not exist in pool p; limits: fs; add it with `allot limit set feature-store --max N`',
     });
+  });
+
+  it('an acquire asking for more than a max is rejected at once; a max lowered later holds it, and raised again grants it', () => {
+    const pool = poolWith([{ name: 'fs', max: 2 }]);
+    expect(pool.acquire(acquire('over', { fs: 3 }), 0)).toMatchObject({
+      status: 'rejected',
+      reason: 'Unschedulable',
+      message: 'asks for 3 of limit fs, more than its max 2; raise it with `allot limit set fs --max 3`',
+    });
+    // Drained to 0 while a step waits behind a holder: the step keeps waiting, and says why.
+    pool.acquire(acquire('holder', { fs: 1 }), 0);
+    pool.schedule(0);
+    pool.acquire(acquire('queued', { fs: 2 }), 1);
+    pool.setLimit({ name: 'fs', max: 0 });
+    pool.release('holder');
+    expect(pool.schedule(2)).toEqual([]);
+    expect(pool.lookup('queued')).toMatchObject({
+      status: 'queued',
+      reason: 'LimitExhausted',
+      message: expect.stringMatching(
+        /^fs 0 of 0 in use; it asks for 2, more than the max, lowered since it was queued/,
+      ),
+    });
+    pool.setLimit({ name: 'fs', max: 2 });
+    expect(pool.schedule(3).map((e) => e.kind)).toEqual(['grant']);
   });
 
   it('limits survive the state as plain JSON (continue-as-new), sorted by name', () => {

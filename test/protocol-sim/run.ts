@@ -152,6 +152,13 @@ export function runScenario(scenario: Scenario, options: { trace?: number } = {}
     // Heal: no more faults; the world must now bring every step to an end.
     world.log('the world heals');
     workerBack();
+    // An operator raises lowered limits back, to the most they ever had: a step waiting for a max
+    // below its ask then runs.
+    for (const l of scenario.limits ?? []) {
+      let max = l.max;
+      for (const e of scenario.events) if (e.kind === 'set-limit' && e.name === l.name) max = Math.max(max, e.max);
+      pool.post({ kind: 'set-limit', payload: { name: l.name, max } });
+    }
     for (const a of agents.values()) {
       a.restart();
       a.heal();

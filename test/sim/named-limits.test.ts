@@ -27,17 +27,13 @@ describe('named limits in a simulation', () => {
     ]);
   });
 
-  it('leaves a job that asks for more than the max unstarted, with the reason naming the limit', () => {
-    const run = simulate(
+  it("refuses a scenario whose job asks for more than a limit's max, naming the job, the limit and the max", () => {
+    expect(() =>
       parseScenario({
         nodes: [{ name: 'n', cpu: '8', memory: '32Gi', gpus: 4, gpuModel: 'A100' }],
         limits: { fs: 1 },
         jobs: [{ name: 'a', duration: 10, resources: { gpu: 1 }, limits: { fs: 2 } }],
       }),
-    );
-    expect(run.jobs[0]).toMatchObject({
-      start: null,
-      reason: 'Unschedulable: asks for 2 of limit fs, more than its max 1; raise it with `allot limit set fs --max 2`',
-    });
+    ).toThrow(/jobs\.0\.limits\.fs: asks for 2 units of fs, more than its max 1/);
   });
 });
