@@ -9,7 +9,7 @@ import http from 'node:http';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALLOT_BIN, allot, freePort, startAllot } from '../helpers/cli';
+import { ALLOT_BIN, allot, freePort, startAllot, stopAllot } from '../helpers/cli';
 import { eventually } from '../helpers/harness';
 import { tempDir } from '../helpers/temp';
 import { findTemporalCli } from '../../src/workers/temporal-cli';
@@ -35,12 +35,7 @@ beforeAll(async () => {
   );
 });
 
-afterAll(async () => {
-  if (!dev) return;
-  const exited = new Promise((r) => dev.child.once('exit', r));
-  dev.child.kill('SIGTERM');
-  await exited;
-});
+afterAll(() => stopAllot(dev));
 
 function curl(url: string): Promise<string> {
   return new Promise((resolve, reject) => {

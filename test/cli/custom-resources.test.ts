@@ -3,53 +3,31 @@
  * `allot submit --resource lic=1` at once. The node's two licenses bound how many run together,
  * whatever its free GPUs; the third waits with a reason that names `lic`.
  */
-import type { ChildProcess } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allot, freePort, startAllot } from '../helpers/cli';
+import type { DevRun } from '../helpers/cli';
+import { allot, startDev, stopAllot } from '../helpers/cli';
 import { maxConcurrent } from '../helpers/intervals';
 import { tempDir } from '../helpers/temp';
 
-let dev: { child: ChildProcess; output: () => string };
+let dev: DevRun['dev'];
 let env: NodeJS.ProcessEnv;
 let work: string;
 
 beforeAll(async () => {
   work = tempDir('custom');
-  const [port, uiPort] = [await freePort(), await freePort()];
-  env = { TEMPORAL_ADDRESS: `127.0.0.1:${port}` };
-  dev = await startAllot(
-    [
-      'dev',
-      '--gpus',
-      '4',
-      '--resource',
-      'lic=2',
-      // Enough CPU and memory that only the licenses are short.
-      '--cpu',
-      '16',
-      '--memory',
-      '64Gi',
-      '--data-dir',
-      path.join(work, 'dev'),
-      '--port',
-      String(port),
-      '--ui-port',
-      String(uiPort),
-      '--node-id',
-      'local',
-    ],
-    /allot dev is up/,
-  );
+  ({ dev, env } = await startDev(work, [
+    '--gpus',
+    '4',
+    '--resource',
+    'lic=2',
+    // Enough CPU and memory that only the licenses are short.
+    ...['--cpu', '16', '--memory', '64Gi'],
+  ]));
 });
 
-afterAll(async () => {
-  if (!dev) return;
-  const exited = new Promise((r) => dev.child.once('exit', r));
-  dev.child.kill('SIGTERM');
-  await exited;
-});
+afterAll(() => stopAllot(dev));
 
 interface QueueRow {
   step: string;

@@ -2,52 +2,24 @@
  * The acceptance checks of the first slice, as a new user runs them: `allot dev`, then `allot
  * submit`, `allot status` and `allot run` as separate processes.
  */
-import type { ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allot, freePort, startAllot } from '../helpers/cli';
+import type { DevRun } from '../helpers/cli';
+import { allot, startDev, stopAllot } from '../helpers/cli';
 import { maxConcurrent, sharedGpus } from '../helpers/intervals';
 import { tempDir } from '../helpers/temp';
 
-let dev: { child: ChildProcess; output: () => string };
+let dev: DevRun['dev'];
 let env: NodeJS.ProcessEnv;
 let work: string;
 
 beforeAll(async () => {
   work = tempDir('cli');
-  const [port, uiPort] = [await freePort(), await freePort()];
-  env = { TEMPORAL_ADDRESS: `127.0.0.1:${port}` };
-  dev = await startAllot(
-    [
-      'dev',
-      '--gpus',
-      '4',
-      '--gpu-model',
-      'A100',
-      '--cpu',
-      '16',
-      '--memory',
-      '64Gi',
-      '--data-dir',
-      path.join(work, 'dev'),
-      '--port',
-      String(port),
-      '--ui-port',
-      String(uiPort),
-      '--node-id',
-      'local',
-    ],
-    /allot dev is up/,
-  );
+  ({ dev, env } = await startDev(work, ['--gpus', '4', '--gpu-model', 'A100', '--cpu', '16', '--memory', '64Gi']));
 });
 
-afterAll(async () => {
-  if (!dev) return;
-  const exited = new Promise((r) => dev.child.once('exit', r));
-  dev.child.kill('SIGTERM');
-  await exited;
-});
+afterAll(() => stopAllot(dev));
 
 describe('allot dev, submit, status and run', () => {
   it('runs six 2-GPU submits with never more than two at once and no shared GPU, then shows all GPUs free', async () => {

@@ -2,50 +2,24 @@
  * Named limits as a user meets them: `allot limit set|list|remove` and `allot submit --limit`
  * against a real `allot dev`, each command a separate process.
  */
-import type { ChildProcess } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allot, freePort, startAllot } from '../helpers/cli';
+import type { DevRun } from '../helpers/cli';
+import { allot, startDev, stopAllot } from '../helpers/cli';
 import { maxConcurrent } from '../helpers/intervals';
 import { tempDir } from '../helpers/temp';
 
-let dev: { child: ChildProcess; output: () => string };
+let dev: DevRun['dev'];
 let env: NodeJS.ProcessEnv;
 let work: string;
 
 beforeAll(async () => {
   work = tempDir('cli-limits');
-  const [port, uiPort] = [await freePort(), await freePort()];
-  env = { TEMPORAL_ADDRESS: `127.0.0.1:${port}` };
-  dev = await startAllot(
-    [
-      'dev',
-      '--gpus',
-      '4',
-      '--cpu',
-      '8',
-      '--memory',
-      '16Gi',
-      '--data-dir',
-      path.join(work, 'dev'),
-      '--port',
-      String(port),
-      '--ui-port',
-      String(uiPort),
-      '--node-id',
-      'local',
-    ],
-    /allot dev is up/,
-  );
+  ({ dev, env } = await startDev(work, ['--gpus', '4', '--cpu', '8', '--memory', '16Gi']));
 });
 
-afterAll(async () => {
-  if (!dev) return;
-  const exited = new Promise((r) => dev.child.once('exit', r));
-  dev.child.kill('SIGTERM');
-  await exited;
-});
+afterAll(() => stopAllot(dev));
 
 describe('allot limit and submit --limit', () => {
   it('runs two submits of a limit with max 1 one after the other, and status shows fs 1/1 meanwhile', async () => {

@@ -6,7 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allot, freePort, startAllot } from '../helpers/cli';
+import { allot, freePort, startAllot, stopAllot } from '../helpers/cli';
 import { eventually } from '../helpers/harness';
 import { tempDir } from '../helpers/temp';
 
@@ -39,12 +39,7 @@ beforeAll(async () => {
   );
 });
 
-afterAll(async () => {
-  if (!dev) return;
-  const exited = new Promise((r) => dev.child.once('exit', r));
-  dev.child.kill('SIGTERM');
-  await exited;
-});
+afterAll(() => stopAllot(dev));
 
 type Status = {
   nodes: { id: string }[];

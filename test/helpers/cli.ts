@@ -72,6 +72,31 @@ export function startAllot(
   });
 }
 
+/** A running `allot dev`, and the environment that points `allot` commands at it. */
+export interface DevRun {
+  dev: { child: ChildProcess; output: () => string };
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * Starts `allot dev FLAGS` on free ports, its data under `work/dev` and its node named `local`, and
+ * resolves once it is up.
+ */
+export async function startDev(work: string, flags: string[]): Promise<DevRun> {
+  const [port, uiPort] = [await freePort(), await freePort()];
+  const location = ['--data-dir', path.join(work, 'dev'), '--port', String(port), '--ui-port', String(uiPort)];
+  const dev = await startAllot(['dev', ...flags, ...location, '--node-id', 'local'], /allot dev is up/);
+  return { dev, env: { TEMPORAL_ADDRESS: `127.0.0.1:${port}` } };
+}
+
+/** Stops a long-running `allot` (SIGTERM) and waits until it has exited. */
+export async function stopAllot(run: { child: ChildProcess } | undefined): Promise<void> {
+  if (!run || run.child.exitCode !== null) return;
+  const exited = new Promise((r) => run.child.once('exit', r));
+  run.child.kill('SIGTERM');
+  await exited;
+}
+
 /** A free TCP port on localhost. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
