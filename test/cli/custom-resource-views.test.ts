@@ -146,8 +146,25 @@ describe('allot status and allot queue', () => {
 });
 
 describe('the pool gauges', () => {
-  it('give custom capacity and what is granted, per node and resource', async () => {
-    const status = nvmePool();
+  it.each([
+    {
+      what: 'custom capacity and what is granted, per node and resource',
+      status: () => nvmePool(),
+      lines: [
+        'allot_pool_custom_resources{pool="p",node="n1",resource="nvme"} 2',
+        'allot_pool_custom_resources_allocated{pool="p",node="n1",resource="nvme"} 2',
+      ],
+    },
+    {
+      what: "each named limit's max and the units in use",
+      status: () => ({
+        ...nvmePool(),
+        limits: [{ name: 'fs', max: 4, inUse: 3, holders: [], waiting: 1 }],
+      }),
+      lines: ['allot_pool_limit_max{pool="p",limit="fs"} 4', 'allot_pool_limit_in_use{pool="p",limit="fs"} 3'],
+    },
+  ])('give $what', async ({ status: make, lines }) => {
+    const status = make();
     const client = {
       workflow: {
         getHandle: () => ({
@@ -163,8 +180,7 @@ describe('the pool gauges', () => {
     const registry = new Registry();
     registerControlMetrics(registry, client, ['p']);
     const text = await registry.metrics();
-    expect(text).toContain('allot_pool_custom_resources{pool="p",node="n1",resource="nvme"} 2');
-    expect(text).toContain('allot_pool_custom_resources_allocated{pool="p",node="n1",resource="nvme"} 2');
+    for (const line of lines) expect(text).toContain(line);
   });
 });
 

@@ -154,6 +154,17 @@ function registerPoolGauges(registry: Registry, snapshot: ReturnType<typeof pool
         for (const [resource, c] of Object.entries(n.custom ?? {})) g.set({ pool, node: n.id, resource }, c.used);
     },
   );
+  poolGauge('allot_pool_limit_max', 'Units of each named limit (allot limit set)', ['pool', 'limit'], (g, pool, s) => {
+    for (const l of s.limits ?? []) g.set({ pool, limit: l.name }, l.max);
+  });
+  poolGauge(
+    'allot_pool_limit_in_use',
+    'Units of each named limit held by running steps',
+    ['pool', 'limit'],
+    (g, pool, s) => {
+      for (const l of s.limits ?? []) g.set({ pool, limit: l.name }, l.inUse);
+    },
+  );
   poolGauge('allot_pool_nodes', 'Nodes by status (Ready, NotReady, Draining)', ['pool', 'status'], (g, pool, s) => {
     for (const status of NODE_STATES) g.set({ pool, status }, 0);
     for (const n of s.nodes) g.inc({ pool, status: n.status });
@@ -166,7 +177,7 @@ function registerPoolGauges(registry: Registry, snapshot: ReturnType<typeof pool
   });
   poolGauge(
     'allot_pool_queue_by_reason',
-    'Requests waiting in the queue, per reason (Resources, Priority, QuotaExhausted, Preempting, NoNodes, ...)',
+    'Requests waiting in the queue, per reason (Resources, Priority, QuotaExhausted, LimitExhausted, Preempting, NoNodes, ...)',
     ['pool', 'reason'],
     (g, pool, s) => {
       for (const r of s.queuedByReason) g.set({ pool, reason: r.reason }, r.count);
