@@ -24,8 +24,9 @@ beforeAll(async () => {
       '0',
       '--autoscale',
       'a100x2=3',
+      // Long enough that a status read on a loaded machine sees the demand before the scale-up meets it.
       '--scale-up-after',
-      '1',
+      '5',
       '--scale-down-after',
       '5',
       '--data-dir',
