@@ -14,6 +14,7 @@
  * Capacity accrues the same way from the nodes' inventory. Amounts are in the core's units per
  * second: milli-GPU·s, milli-CPU·s, MiB·s, custom·s.
  */
+import { dominantShare } from './fair-share';
 import type { ResourceVector } from './quota';
 import { leaseVector } from './quota';
 import type { Lease } from './types';
@@ -79,7 +80,7 @@ export function accrueUsage(
     for (const [k, v] of Object.entries(leaseVector(lease))) if (v > 0) u[k] = (u[k] ?? 0) + v * seconds;
   }
   const teams = [...byTeam]
-    .map(([team, usage]) => ({ team, usage, share: historyShare(usage, cap) }))
+    .map(([team, usage]) => ({ team, usage, share: dominantShare(usage, cap) }))
     .filter((t) => t.share >= NEGLIGIBLE_USAGE)
     .sort((a, b) => b.share - a.share || (a.team < b.team ? -1 : a.team > b.team ? 1 : 0))
     .slice(0, MAX_HISTORY_TEAMS)
@@ -94,14 +95,4 @@ export function accrueUsage(
  */
 function finite(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0;
-}
-
-/** A decayed usage's dominant share of the decayed capacity, 0..1 (resources without capacity are ignored). */
-export function historyShare(usage: ResourceVector, capacity: ResourceVector): number {
-  let share = 0;
-  for (const [k, used] of Object.entries(usage)) {
-    const cap = capacity[k] ?? 0;
-    if (cap > 0) share = Math.max(share, used / cap);
-  }
-  return share;
 }
