@@ -8,13 +8,14 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { open, rm, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import {
+  BatchedWriter,
   finishDownload,
   makeParent,
   partialPaths,
   readSidecar,
-  writeAt,
   writeSidecar,
   writeStream,
 } from './local-files';
@@ -89,14 +90,7 @@ async function downloadRanged(d: ObjectDownload, partial: string, sidecar: strin
       const index = missing[next++] as number;
       const start = index * PART_SIZE;
       const body = await getBody(d, `bytes=${start}-${start + partBytes(index) - 1}`, stop.signal);
-      let position = start;
-      for await (const chunk of body) {
-        stop.signal.throwIfAborted();
-        await writeAt(fh, chunk, position);
-        position += chunk.length;
-      }
-      if (position !== start + partBytes(index))
-        throw new Error(`part ${index + 1} of ${count} ended after ${position - start} of ${partBytes(index)} bytes`);
+      await writePart(fh, body, start, partBytes(index), stop.signal);
       finished.add(index);
       recorded = recorded.then(async () => {
         await fh.datasync();
@@ -119,6 +113,28 @@ async function downloadRanged(d: ObjectDownload, partial: string, sidecar: strin
   d.signal?.removeEventListener('abort', onAbort);
   d.signal?.throwIfAborted();
   if (failure) throw failure.err;
+}
+
+/** Streams a part's body into the file at `start`; throws unless exactly `length` bytes came. */
+async function writePart(
+  fh: FileHandle,
+  body: Readable,
+  start: number,
+  length: number,
+  signal: AbortSignal,
+): Promise<void> {
+  const writer = new BatchedWriter(fh, start);
+  try {
+    for await (const chunk of body) {
+      signal.throwIfAborted();
+      await writer.add(chunk as Uint8Array);
+    }
+    await writer.finish();
+  } finally {
+    await writer.settle();
+  }
+  if (writer.position !== start + length)
+    throw new Error(`a part of ${length} bytes at ${start} ended after ${writer.position - start} bytes; try again`);
 }
 
 /** The sidecar's record when the partial file may be resumed, else a fresh partial file and record. */
