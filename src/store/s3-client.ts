@@ -10,6 +10,8 @@
  *   `path` overrides.
  * - Credentials: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`) of the given
  *   environment, else `AWS_PROFILE`, else the SDK's default chain (shared files, SSO, instance roles).
+ * - Checksums: only where S3 requires them, unless `AWS_REQUEST_CHECKSUM_CALCULATION` or
+ *   `AWS_RESPONSE_CHECKSUM_VALIDATION` asks for `when_supported` (see `checksumSetting`).
  */
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
@@ -25,6 +27,8 @@ export function s3ClientConfig(env: NodeJS.ProcessEnv): S3ClientConfig {
     region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
     endpoint,
     forcePathStyle: addressing === undefined ? endpoint !== undefined : addressing === 'path',
+    requestChecksumCalculation: checksumSetting(env, 'AWS_REQUEST_CHECKSUM_CALCULATION'),
+    responseChecksumValidation: checksumSetting(env, 'AWS_RESPONSE_CHECKSUM_VALIDATION'),
   };
   if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY)
     config.credentials = {
@@ -34,6 +38,18 @@ export function s3ClientConfig(env: NodeJS.ProcessEnv): S3ClientConfig {
     };
   else if (env.AWS_PROFILE) config.profile = env.AWS_PROFILE;
   return config;
+}
+
+/**
+ * `WHEN_REQUIRED` unless the environment says otherwise. The SDK's own default computes a CRC32 of
+ * every byte (in JavaScript, on Node before 22), which halves upload speed; the store already
+ * hashes every byte with sha256, and many S3-compatible servers refuse those checksum headers.
+ */
+function checksumSetting(env: NodeJS.ProcessEnv, name: string): 'WHEN_REQUIRED' | 'WHEN_SUPPORTED' {
+  const value = (env[name] || 'when_required').toUpperCase();
+  if (value !== 'WHEN_REQUIRED' && value !== 'WHEN_SUPPORTED')
+    throw new Error(`${name} is "${env[name]}": use "when_supported" or "when_required" (or leave it unset)`);
+  return value;
 }
 
 /** What to do about an S3 error code, where there is something to say. */

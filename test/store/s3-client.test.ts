@@ -31,6 +31,16 @@ describe('s3ClientConfig', () => {
     ],
     ['AWS_PROFILE', { AWS_PROFILE: 'ml' }, { credentials: undefined, profile: 'ml' }],
     ['the default chain when none is set', {}, { credentials: undefined, profile: undefined }],
+    [
+      'checksums only where S3 requires them',
+      {},
+      { requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' },
+    ],
+    [
+      'checksums wherever supported when the environment asks',
+      { AWS_REQUEST_CHECKSUM_CALCULATION: 'when_supported', AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_SUPPORTED' },
+      { requestChecksumCalculation: 'WHEN_SUPPORTED', responseChecksumValidation: 'WHEN_SUPPORTED' },
+    ],
   ])('%s', (_name, env, expected) => {
     const config: Record<string, unknown> = { ...s3ClientConfig(env) };
     for (const [field, value] of Object.entries(expected)) expect(config[field], field).toEqual(value);
@@ -39,6 +49,12 @@ describe('s3ClientConfig', () => {
   it('refuses an addressing it does not know, naming it', () => {
     expect(() => s3ClientConfig({ ALLOT_S3_ADDRESSING: 'dns' })).toThrow(
       'ALLOT_S3_ADDRESSING is "dns": use "path" or "virtual" (or leave it unset)',
+    );
+  });
+
+  it('refuses a checksum setting it does not know, naming it', () => {
+    expect(() => s3ClientConfig({ AWS_REQUEST_CHECKSUM_CALCULATION: 'always' })).toThrow(
+      'AWS_REQUEST_CHECKSUM_CALCULATION is "always": use "when_supported" or "when_required" (or leave it unset)',
     );
   });
 });
