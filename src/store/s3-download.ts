@@ -21,7 +21,7 @@ import {
 } from './local-files';
 
 /** Objects larger than this (bytes) are fetched in ranged parts. */
-export const RANGED_ABOVE = 32 * 1024 * 1024;
+const RANGED_ABOVE = 32 * 1024 * 1024;
 /** Bytes per ranged part (and per part of a multipart upload). */
 export const PART_SIZE = 16 * 1024 * 1024;
 /** Parts in flight at once, downloading or uploading. */

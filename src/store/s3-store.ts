@@ -170,9 +170,9 @@ export class S3Store implements Store {
 
   async removePrefix(prefix: string): Promise<number> {
     const objects = await this.list(prefix);
+    const uri = `s3://${this.bucket}/${this.prefix ? `${this.prefix}/` : ''}${prefix}`;
     for (let i = 0; i < objects.length; i += DELETE_BATCH) {
       const batch = objects.slice(i, i + DELETE_BATCH);
-      const uri = `s3://${this.bucket}/${this.prefix ? `${this.prefix}/` : ''}${prefix}`;
       const result = await this.request(uri, () =>
         this.client.send(
           new DeleteObjectsCommand({
