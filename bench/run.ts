@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: the six figures of allot's performance, each beside Temporal's native way to
  * cap GPU concurrency (a worker whose `maxConcurrentActivityTaskExecutions` equals its GPU count,
- * on a hardware task queue), in one run against one real Temporal dev server. Prints a table and
+ * on a hardware task queue), in one run against one real Temporal dev server; and a seventh, the
+ * artifact store's transfers beside native copy tools (`bench/figures/transfer.ts`). Prints a table and
  * writes every figure to a JSON file (one field per figure).
  *
  *   npm run bench [-- --json FILE] [--quick]
@@ -26,6 +27,8 @@ import { scaleFigure } from './figures/scale';
 import type { ScaleFigure } from './figures/scale';
 import { throughputFigure } from './figures/throughput';
 import type { ThroughputFigure } from './figures/throughput';
+import { transferFigure } from './figures/transfer';
+import type { TransferFigure } from './figures/transfer';
 import type { Load } from './lib/stats';
 import { installBenchRuntime } from './lib/sdk-log';
 import { LoadSampler, round } from './lib/stats';
@@ -44,6 +47,7 @@ export interface BenchResults {
   historyCost: HistoryFigure;
   coreSpeed: { runs: number; rows: CoreDecideRow[]; load: Load };
   overhead: OverheadFigure;
+  transfer: TransferFigure;
   goals: ReturnType<typeof goals>;
 }
 
@@ -79,6 +83,8 @@ async function main(): Promise<void> {
   const coreLoad = new LoadSampler();
   const rows = coreDecideRows(coreRuns);
   const coreSpeed = { runs: coreRuns, rows, load: coreLoad.stop() };
+  // Figure 7 too: its S3 server and copies would share the CPUs with the figures on Temporal.
+  const transfer = await transferFigure(stage, quick ? { sizeMiB: 64, runs: 1 } : {});
 
   const world = await startWorld(stage);
   // Interrupted: stop the dev server and the workers rather than leave them behind.
@@ -120,6 +126,7 @@ async function main(): Promise<void> {
       historyCost,
       coreSpeed,
       overhead,
+      transfer,
       goals: goals({ handoff, throughput, scale, historyCost }),
     };
     mkdirSync(path.dirname(jsonFile), { recursive: true });

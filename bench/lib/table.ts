@@ -3,6 +3,7 @@
  */
 import type { BenchResults } from '../run';
 import type { ScaleMeasured } from '../figures/scale';
+import { transferRows } from '../figures/transfer';
 
 /** One goal: what it asks, what was measured, whether it holds. */
 export interface Goal {
@@ -58,7 +59,18 @@ const round1 = (v: number, digits = 1): number => Math.round(v * 10 ** digits) /
 const ms = (v: number | undefined): string => (v === undefined || Number.isNaN(v) ? '-' : `${v} ms`);
 const x = (v: number | null | undefined): string => (v === null || v === undefined ? '-' : `${v}x`);
 
-/** Renders the table of all six figures, with baseline ratios and the load each was measured under. */
+/** Lines of a table whose first row is its header, columns padded to their widest cell. */
+export function alignColumns(rows: string[][]): string[] {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
+  const line = (row: string[]): string =>
+    row
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [line(rows[0] ?? []), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
+}
+
+/** Renders the table of all seven figures, with baseline ratios and the load each was measured under. */
 export function renderTable(r: BenchResults): string {
   const rows: string[][] = [['figure', 'allot', 'native baseline', 'ratio', 'load (1-min, mean)']];
   const h = r.handoff;
@@ -169,13 +181,8 @@ export function renderTable(r: BenchResults): string {
     x(o.ratioP50),
     `${o.load.mean}`,
   ]);
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
-  const line = (row: string[]): string =>
-    row
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join('  ')
-      .trimEnd();
-  const out = [line(rows[0] ?? []), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
+  rows.push(...transferRows(r.transfer));
+  const out = alignColumns(rows);
   out.push('', 'goals (issue 7):');
   for (const g of r.goals) out.push(`  ${g.holds ? 'holds' : 'MISSED'}  ${g.goal}: ${g.measured}`);
   out.push(
