@@ -17,5 +17,12 @@ export { fanOut, subPipeline } from './workflows/pipeline-helpers';
 export type { SubPipelineOptions } from './workflows/pipeline-helpers';
 export { pipelineSteps, renderPipelineTable } from './workflows/pipeline-details';
 export type { PipelineStepRow, PipelineStepState } from './workflows/pipeline-details';
-export type { StepInput, StepResult, StepRetryPolicy, StepState } from './workflows/step-types';
+export type {
+  ArtifactRef,
+  CheckpointRetention,
+  StepInput,
+  StepResult,
+  StepRetryPolicy,
+  StepState,
+} from './workflows/step-types';
 export type { ResourceSpec } from './core/types';

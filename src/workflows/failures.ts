@@ -25,6 +25,12 @@ export const LaunchFailure = {
   TimeLimitExceeded: 'TimeLimitExceeded',
   /** The command could not start. */
   LaunchFailed: 'LaunchFailed',
+  /** An input artifact is missing, or does not match its sha256: the step fails before its workload starts. */
+  InputUnavailable: 'InputUnavailable',
+  /** The workload succeeded but did not leave a declared output: the step fails. */
+  OutputMissing: 'OutputMissing',
+  /** The store could not be read or written (the checkpoint before a run, the outputs after it): the step runs again. */
+  StoreUnavailable: 'StoreUnavailable',
 } as const;
 
 export type LaunchFailureType = (typeof LaunchFailure)[keyof typeof LaunchFailure];
@@ -40,6 +46,7 @@ export const INFRASTRUCTURE_FAILURES: ReadonlySet<string> = new Set<LaunchFailur
   LaunchFailure.NodeFenced,
   LaunchFailure.LeaseNotHeld,
   LaunchFailure.FencingUnavailable,
+  LaunchFailure.StoreUnavailable,
 ]);
 
 /** The failure type of a step whose workload exited with a non-zero code (its result in the details). */

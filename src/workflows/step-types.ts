@@ -25,8 +25,31 @@ export interface StepInput {
   team?: string;
   /** Extra environment variables for the workload. */
   env?: Record<string, string>;
-  /** Working directory of the workload. @default the agent's working directory */
+  /**
+   * Working directory of the workload; a relative one is taken from the agent's working directory.
+   * @default the attempt's own work dir on the node (`ALLOT_WORK_DIR`), removed after the step
+   */
   cwd?: string;
+  /**
+   * Files or folders the step produces, by name, as paths relative to its work dir
+   * (`ALLOT_WORK_DIR`): `{ model: 'out/model.npz' }`. After a successful run the agent uploads each
+   * to the store, and the result's `artifacts` carries a reference to it. The workload finds each
+   * path in `ALLOT_OUTPUT_<NAME>` (upper snake case). @default none
+   */
+  outputs?: Record<string, string>;
+  /**
+   * Artifacts the step consumes, by name: references from earlier steps' results
+   * (`{ model: train.artifacts.model }`). The agent downloads each into the work dir before the
+   * run, checks its sha256, and names its path in `ALLOT_INPUT_<NAME>`. @default none
+   */
+  inputs?: Record<string, ArtifactRef>;
+  /**
+   * What becomes of the step's checkpoint in the store once the step has succeeded: `"remove"` it,
+   * or `"keep"` it. @default "remove"
+   */
+  checkpointRetention?: CheckpointRetention;
+  /** Keep the attempt's work dir on the node after the step (to look at what it left). @default false */
+  keepWorkDir?: boolean;
   /** Time between SIGTERM and SIGKILL when the step is cancelled, in ms. @default 30000 */
   gracePeriodMs?: number;
   /** Wall-clock limit of one run, in ms; past it the step fails as `TimeLimitExceeded`. @default none */
@@ -60,6 +83,26 @@ export interface StepInput {
   firstAttempt?: number;
 }
 
+/** What becomes of a step's checkpoint in the store after the step succeeds. */
+export type CheckpointRetention = 'remove' | 'keep';
+
+/**
+ * A file or folder in the store, as a step's result names it and a later step's `inputs` take it.
+ * Small enough for a workflow history: the content stays in the store.
+ */
+export interface ArtifactRef {
+  /** Where it lives: `s3://bucket/prefix/artifacts/...` or `file:///path/artifacts/...`. */
+  uri: string;
+  /** Bytes (of all its files, for a folder). */
+  size: number;
+  /** sha256 (hex) of the file; for a folder, of its manifest (every file's path, size and sha256). */
+  sha256: string;
+  /** `"directory"` for a folder; absent for a file. */
+  kind?: 'directory';
+  /** Files in a folder. */
+  files?: number;
+}
+
 /**
  * When and how `step()` runs a failed step again. Like Temporal's `RetryPolicy`, with exit codes
  * in place of error types. Infrastructure failures (a lost node, an expired lease) and preemption
@@ -90,6 +133,10 @@ export interface StepResult {
   gpuIndices: number[];
   /** JSON the workload wrote to `$ALLOT_OUTPUT`, or `{}`. */
   outputs: Record<string, unknown>;
+  /** The files and folders of the step's `outputs`, uploaded to the store, by name. */
+  artifacts?: Record<string, ArtifactRef>;
+  /** Where the step's checkpoint lives in the store (kept or removed after success by `checkpointRetention`). */
+  checkpoint?: string;
   /** Time from submission to grant, ms. */
   queuedMs: number;
   /** Time the workload ran, ms. */
@@ -135,6 +182,14 @@ export interface LaunchInput {
   command: string[];
   env: Record<string, string>;
   cwd?: string;
+  /** Declared outputs: name → path relative to the work dir. @default none */
+  outputs?: Record<string, string>;
+  /** Artifacts to download before the run, by name. @default none */
+  inputs?: Record<string, ArtifactRef>;
+  /** @default "remove" */
+  checkpointRetention?: CheckpointRetention;
+  /** @default false */
+  keepWorkDir?: boolean;
   gpuIndices: number[];
   /** Share of one GPU, when the step holds part of one. */
   gpuFraction?: number;
@@ -162,6 +217,10 @@ export interface LaunchResult {
   exitCode: number | null;
   signal: string | null;
   outputs: Record<string, unknown>;
+  /** The declared outputs, uploaded after a successful run. */
+  artifacts?: Record<string, ArtifactRef>;
+  /** Where the step's checkpoint lives in the store, when the agent has one. */
+  checkpoint?: string;
   runningMs: number;
   logFile: string;
   logTail: string[];

@@ -4,6 +4,7 @@
  */
 import type { Issue, ResourceRequest } from '../core';
 import { describeValue, parseResources, validateRequestLimits } from '../core';
+import { validateArtifacts } from './artifacts';
 import { validateLimits } from './limits';
 import type { StepInput } from './step-types';
 
@@ -31,6 +32,10 @@ const STEP_FIELDS: ReadonlySet<string> = new Set([
   'replicas',
   'limits',
   'retry',
+  'outputs',
+  'inputs',
+  'checkpointRetention',
+  'keepWorkDir',
   'firstAttempt',
 ]);
 
@@ -166,6 +171,7 @@ export function validateStepInput(
     });
   }
   issues.push(...validateRetry(s.retry));
+  issues.push(...validateArtifacts(s));
   if (s.env !== undefined) {
     if (typeof s.env !== 'object' || s.env === null || Array.isArray(s.env)) {
       issues.push({

@@ -77,6 +77,8 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
       nodeId: answer.lease.nodeId,
       gpuIndices: answer.lease.gpus.map((g) => g.index),
       outputs: launched.outputs,
+      ...(launched.artifacts ? { artifacts: launched.artifacts } : {}),
+      ...(launched.checkpoint ? { checkpoint: launched.checkpoint } : {}),
       queuedMs: answer.lease.grantedAt - run.progress.submittedAt,
       runningMs: launched.runningMs,
       logFile: launched.logFile,

@@ -27,11 +27,60 @@ describe('validateStepInput', () => {
     ['a reserved variable', { env: { CUDA_VISIBLE_DEVICES: '0' } }, 'env.CUDA_VISIBLE_DEVICES', 'set by allot'],
     ['a bad variable name', { env: { 'MY-VAR': '1' } }, 'env.MY-VAR', 'not a variable name'],
     ['a negative time limit', { timeLimitMs: -5 }, 'timeLimitMs', 'non-negative number of milliseconds'],
+    ['an output outside the work dir', { outputs: { model: '../model.npz' } }, 'outputs.model', 'stays inside it'],
+    ['an absolute output path', { outputs: { model: '/tmp/model.npz' } }, 'outputs.model', '"/tmp/model.npz"'],
+    ['outputs as a list', { outputs: ['model.npz'] }, 'outputs', 'an object like { model: "out/model.npz" }'],
+    ['a bad artifact name', { outputs: { '2model': 'm' } }, 'outputs.2model', 'not an artifact name'],
+    [
+      'two outputs with one variable',
+      { outputs: { trainData: 'a', 'train-data': 'b' } },
+      'outputs.train-data',
+      'same variable ALLOT_OUTPUT_TRAIN_DATA as "trainData"',
+    ],
+    ['an input that is a path', { inputs: { model: 'out/model.npz' } }, 'inputs.model', "an earlier step's result"],
+    [
+      'an input with an http URI',
+      { inputs: { model: { uri: 'http://x/m', size: 1, sha256: 'a'.repeat(64) } } },
+      'inputs.model.uri',
+      's3://bucket/key or file:///path',
+    ],
+    [
+      'an input with a bad sha256',
+      { inputs: { model: { uri: 's3://b/m', size: 1, sha256: 'XYZ' } } },
+      'inputs.model.sha256',
+      '64 lowercase hex digits, got "XYZ"',
+    ],
+    [
+      'a retention typo',
+      { checkpointRetention: 'delete' },
+      'checkpointRetention',
+      '"remove" (the checkpoint is removed',
+    ],
+    ['keepWorkDir as a string', { keepWorkDir: 'yes' }, 'keepWorkDir', 'true or false, got "yes" (string)'],
   ])('rejects %s', (_, patch, path, text) => {
     const { issues } = validateStepInput({ ...ok, ...patch });
     const issue = issues.find((i) => i.path.join('.') === path);
     expect(issue, JSON.stringify(issues)).toBeDefined();
     expect(issue?.message).toContain(text);
+  });
+
+  it('takes outputs, inputs from an earlier result, a retention and keepWorkDir', () => {
+    const model = { uri: 's3://bucket/runs/artifacts/p/train/model/model.npz', size: 10, sha256: 'a'.repeat(64) };
+    const folder = {
+      uri: 'file:///srv/store/artifacts/p/prep/data/',
+      size: 5,
+      sha256: 'b'.repeat(64),
+      kind: 'directory',
+      files: 2,
+    };
+    const { issues } = validateStepInput({
+      ...ok,
+      outputs: { report: 'out/report.json', plots: 'plots' },
+      inputs: { model, data: folder },
+      checkpointRetention: 'keep',
+      keepWorkDir: true,
+    });
+    expect(issues).toEqual([]);
   });
 
   it('reports every problem at once', () => {
