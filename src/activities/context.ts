@@ -3,6 +3,7 @@
  * fencing and the process group.
  */
 import type { Lease } from '../core';
+import type { Store } from '../store/types';
 import type { LaunchInput } from '../workflows/step-types';
 import type { StepUsage } from '../workflows/usage-types';
 import type { CgroupSupport } from './cgroup';
@@ -32,8 +33,19 @@ export type LaunchOutcome =
 /** What the agent gives its activities. */
 export interface AgentContext {
   nodeId: string;
-  /** Root of logs, outputs and checkpoints on this node. */
+  /** Root of logs, outputs, checkpoints and work dirs on this node. */
   dataDir: string;
+  /**
+   * The store that checkpoints and artifacts live in, once the agent knows it (its own, or its
+   * pool's); without one, checkpoints stay on the node and steps cannot declare outputs.
+   */
+  store?: Promise<Store | undefined>;
+  /** Time between checkpoint saves while a workload runs, ms. @default 2000 */
+  checkpointSyncMs?: number;
+  /** Bytes moved to and from the store, and failed checkpoint saves (for metrics). */
+  storeEvents?: StoreEvents;
+  /** Launches whose workload has ended but whose checkpoint or outputs are still being sent, by lease id. */
+  finishing?: Set<string>;
   ledger: LeaseLedger;
   /** Agent variables passed through to workloads. @default DEFAULT_ENV_ALLOWLIST */
   envAllowlist?: string[];
@@ -69,6 +81,12 @@ export interface AgentContext {
   handback?: AbortSignal;
   /** True while the agent drains: new launches are refused (`NodeDraining`) and run elsewhere. */
   draining?: () => boolean;
+}
+
+/** What the agent counts of its traffic with the store. */
+export interface StoreEvents {
+  transferred(what: 'checkpoint' | 'artifact', direction: 'upload' | 'download', bytes: number): void;
+  checkpointSaveFailed(): void;
 }
 
 /** Why the agent stopped a workload itself, if it did. */

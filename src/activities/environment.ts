@@ -28,7 +28,8 @@ export function workloadEnv(
 export function stepEnvironment(
   ctx: AgentContext,
   input: LaunchInput,
-  paths: { checkpoint: string; output: string },
+  paths: { checkpoint: string; output: string; work: string },
+  artifacts: Record<string, string> = {},
 ): Record<string, string> {
   const devices = input.gpuIndices.map((i) => ctx.visibleIds?.[i] ?? String(i)).join(',');
   const allotEnv: Record<string, string> = {
@@ -41,6 +42,8 @@ export function stepEnvironment(
     ALLOT_NODE_ID: ctx.nodeId,
     ALLOT_CHECKPOINT_DIR: paths.checkpoint,
     ALLOT_OUTPUT: paths.output,
+    ALLOT_WORK_DIR: paths.work,
+    ...artifacts,
   };
   if (input.gpuFraction !== undefined) {
     allotEnv.ALLOT_GPU_FRACTION = String(input.gpuFraction);

@@ -9,7 +9,14 @@
  * `TimeLimitExceeded`, `NodeDraining` (the agent is stopping and handed the step back),
  * `NodeFenced` (the agent could not reach Temporal and stopped the workload), `LeaseNotHeld` (the
  * pool no longer holds its lease: the agent stopped it), `StaleLease`, `FencingUnavailable` and
- * `DeviceConflict` (fencing), `LaunchFailed` (the command could not start).
+ * `DeviceConflict` (fencing), `LaunchFailed` (the command could not start), `InputUnavailable` (an
+ * input artifact is missing or does not match its sha256), `OutputMissing` (a declared output
+ * was not left), `StoreUnavailable` (the store could not be read or written; the step runs again).
+ *
+ * Each attempt runs in a work dir of its own (its cwd unless the step sets one), removed after it
+ * unless the step keeps it. With a store, the step's checkpoint folder follows it (restored before
+ * the run, saved while it runs and after it ends, see checkpoint-sync.ts), its inputs are
+ * downloaded before the run and its outputs uploaded after a successful one (artifacts.ts).
  *
  * When the workload has ended, the agent gives the lease back to the pool at once: after a
  * normal end, and when its step is gone (terminated) or its launch timed out, whose steps cannot.
@@ -22,11 +29,16 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { poolWorkflowId, releaseSignal } from '../workflows/messages';
 import { LaunchFailure } from '../workflows/failures';
 import type { LaunchInput, LaunchResult } from '../workflows/step-types';
+import type { Store } from '../store/types';
+import { ArtifactError, outputPaths, stageInputs, uploadOutputs } from './artifacts';
 import { StepCgroup } from './cgroup';
+import { CheckpointSync } from './checkpoint-sync';
 import type { AgentContext, Stopped } from './context';
 import { stepEnvironment } from './environment';
 import { claimDevices, fence } from './fencing';
 import type { WorkloadMonitor } from './monitor';
+import { filesOpenForWriting } from './files';
+import { LOG_TAIL_LINES, tail } from './log-tail';
 import { workloadOutcome } from './outcome';
 import { runProcessGroup } from './process-group';
 
@@ -42,12 +54,13 @@ export function stepPaths(
   dataDir: string,
   stepId: string,
   attempt: number,
-): { log: string; output: string; checkpoint: string } {
+): { log: string; output: string; checkpoint: string; work: string } {
   const step = safeName(stepId);
   return {
     log: path.join(dataDir, 'logs', step, `attempt-${attempt}.log`),
     output: path.join(dataDir, 'outputs', step, `attempt-${attempt}.json`),
     checkpoint: path.join(dataDir, 'checkpoints', step),
+    work: path.join(dataDir, 'work', step, `attempt-${attempt}`),
   };
 }
 
@@ -97,17 +110,21 @@ async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResu
   await claimDevices(ctx, input, activity);
   if (activity.cancellationSignal.aborted) {
     ctx.ledger.free(input.leaseId);
-    throw activity.cancellationSignal.reason instanceof Error
-      ? activity.cancellationSignal.reason
-      : new CancelledFailure('cancelled before the workload started');
+    throw cancelledBeforeStart(activity);
   }
   let cgroup: StepCgroup | undefined;
+  const paths = stepPaths(ctx.dataDir, input.stepId, input.attempt);
   try {
-    const paths = stepPaths(ctx.dataDir, input.stepId, input.attempt);
     for (const p of [path.dirname(paths.log), path.dirname(paths.output), paths.checkpoint])
       mkdirSync(p, { recursive: true });
     rmSync(paths.output, { force: true });
-    const env = stepEnvironment(ctx, input, paths);
+    rmSync(paths.work, { recursive: true, force: true });
+    mkdirSync(paths.work, { recursive: true });
+    const log = (line: string): void => appendFileSync(paths.log, `${line}\n`);
+    const store = await ctx.store;
+    const prepared = await heartbeating(activity, () => prepare(ctx, input, paths, store, log));
+    if (activity.cancellationSignal.aborted) throw cancelledBeforeStart(activity);
+    const env = stepEnvironment(ctx, input, paths, prepared.env);
     const limitBytes = input.memoryLimitMiB !== undefined ? input.memoryLimitMiB * MiB : undefined;
     if (ctx.cgroups?.available && (limitBytes !== undefined || input.cpuLimitMilli !== undefined)) {
       try {
@@ -116,38 +133,194 @@ async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResu
           cpuMaxMilli: input.cpuLimitMilli,
         });
       } catch (err) {
-        appendFileSync(paths.log, `allot: no cgroup for this step (${(err as Error).message}); watching memory\n`);
+        log(`allot: no cgroup for this step (${(err as Error).message}); watching memory`);
       }
     }
     const enforcement = limitBytes === undefined ? 'none' : cgroup ? 'cgroup' : 'polling';
     const logFd = openSync(paths.log, 'a');
     const startedAt = Date.now();
+    const checkpoints = prepared.checkpoints;
     let exit: { code: number | null; signal: NodeJS.Signals | null; stopped?: Stopped; monitor?: WorkloadMonitor };
     try {
+      checkpoints?.start();
       exit = await runProcessGroup({
         ctx,
-        input,
+        input: { ...input, cwd: input.cwd !== undefined ? path.resolve(input.cwd) : paths.work },
         env,
         log: { fd: logFd, file: paths.log },
         activity,
         startedAt,
         cgroup,
+        ...(checkpoints ? { checkpoint: checkpoints.uri } : {}),
       });
     } catch (err) {
       ctx.onEnded?.(input, 'launch_failed');
       throw err;
     } finally {
       closeSync(logFd);
+      if (checkpoints) {
+        // Whatever ended the workload (its end, a preemption, a drain), its last checkpoint is sent
+        // before the step hears of the end, so that the next attempt resumes from it.
+        ctx.finishing?.add(input.leaseId);
+        await heartbeating(activity, () => checkpoints.finish()).catch(() => undefined);
+      }
     }
     const runningMs = Date.now() - startedAt;
     const oomKilled = cgroup !== undefined && cgroup.read().oomKills > 0;
     await cgroup?.remove();
     cgroup = undefined;
-    return workloadOutcome(ctx, input, activity, { ...exit, runningMs, oomKilled, enforcement, paths });
+    const result = workloadOutcome(ctx, input, activity, { ...exit, runningMs, oomKilled, enforcement, paths });
+    return await heartbeating(activity, () => afterRun(ctx, input, paths, store, checkpoints, result, log));
   } finally {
+    ctx.finishing?.delete(input.leaseId);
     await cgroup?.remove();
     ctx.ledger.free(input.leaseId);
+    if (!input.keepWorkDir) rmSync(paths.work, { recursive: true, force: true });
   }
+}
+
+/** The failure of a launch cancelled before its workload started. */
+function cancelledBeforeStart(activity: Context): Error {
+  return activity.cancellationSignal.reason instanceof Error
+    ? activity.cancellationSignal.reason
+    : new CancelledFailure('cancelled before the workload started');
+}
+
+/** Heartbeats while `work` runs (a long download or upload), so that the step does not take the agent for lost. */
+async function heartbeating<T>(activity: Context, work: () => Promise<T>): Promise<T> {
+  const beat = setInterval(() => activity.heartbeat({ transferring: true }), 1000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(beat);
+  }
+}
+
+/**
+ * Before the workload starts: its inputs downloaded and checked, its checkpoint restored from the
+ * store, and the variables that name them.
+ */
+async function prepare(
+  ctx: AgentContext,
+  input: LaunchInput,
+  paths: ReturnType<typeof stepPaths>,
+  store: Store | undefined,
+  log: (line: string) => void,
+): Promise<{ env: Record<string, string>; checkpoints?: CheckpointSync }> {
+  const events = ctx.storeEvents;
+  if (input.outputs && Object.keys(input.outputs).length > 0 && !store) {
+    throw ApplicationFailure.nonRetryable(
+      `step ${input.name} declares outputs, but node ${ctx.nodeId} has no store to put them in; ` +
+        'give the worker or the agent one with --store (or ALLOT_STORE)',
+      LaunchFailure.OutputMissing,
+    );
+  }
+  let env: Record<string, string> = {};
+  if (input.inputs && Object.keys(input.inputs).length > 0) {
+    try {
+      env = await stageInputs({
+        store,
+        inputs: input.inputs,
+        workDir: paths.work,
+        log,
+        onReceived: (n) => events?.transferred('artifact', 'download', n),
+      });
+    } catch (err) {
+      const message = `step ${input.name}: ${(err as Error).message}`;
+      log(`allot: ${message}; the workload was not started`);
+      throw ApplicationFailure.nonRetryable(message, LaunchFailure.InputUnavailable);
+    }
+  }
+  if (input.outputs) env = { ...env, ...outputPaths(input.outputs, paths.work) };
+  if (!store) return { env };
+  const checkpoints = new CheckpointSync({
+    store,
+    stepId: input.stepId,
+    dir: paths.checkpoint,
+    nodeId: ctx.nodeId,
+    attempt: input.attempt,
+    leaseId: input.leaseId,
+    intervalMs: ctx.checkpointSyncMs,
+    log,
+    openForWriting: () => {
+      const pgid = ctx.ledger.list().find((c) => c.leaseId === input.leaseId)?.pgid;
+      return pgid === undefined ? new Set<string>() : filesOpenForWriting(pgid);
+    },
+    onSent: (n) => events?.transferred('checkpoint', 'upload', n),
+    onReceived: (n) => events?.transferred('checkpoint', 'download', n),
+    onFailed: () => events?.checkpointSaveFailed(),
+  });
+  try {
+    await checkpoints.restore();
+  } catch (err) {
+    const message = `could not read the checkpoint of step ${input.name} at ${checkpoints.uri}: ${(err as Error).message}`;
+    log(`allot: ${message}; the step runs again`);
+    throw ApplicationFailure.nonRetryable(message, LaunchFailure.StoreUnavailable);
+  }
+  return { env, checkpoints };
+}
+
+/**
+ * After a workload that ended on its own: a successful one's outputs uploaded and its checkpoint
+ * kept or removed (`checkpointRetention`); the result names both.
+ */
+async function afterRun(
+  ctx: AgentContext,
+  input: LaunchInput,
+  paths: ReturnType<typeof stepPaths>,
+  store: Store | undefined,
+  checkpoints: CheckpointSync | undefined,
+  result: LaunchResult,
+  log: (line: string) => void,
+): Promise<LaunchResult> {
+  if (result.exitCode !== 0 || !store) return checkpoints ? { ...result, checkpoint: checkpoints.uri } : result;
+  let artifacts: LaunchResult['artifacts'];
+  if (input.outputs && Object.keys(input.outputs).length > 0) {
+    try {
+      artifacts = await uploadOutputs({
+        store,
+        stepId: input.stepId,
+        outputs: input.outputs,
+        workDir: paths.work,
+        log,
+        onSent: (n) => ctx.storeEvents?.transferred('artifact', 'upload', n),
+      });
+    } catch (err) {
+      const missing = err instanceof ArtifactError;
+      const message = missing
+        ? `step ${input.name}: ${err.message}`
+        : `step ${input.name}: could not upload its outputs to ${store.url}: ${(err as Error).message}`;
+      log(`allot: ${message}${missing ? '' : '; the step runs again (from its checkpoint)'}`);
+      throw ApplicationFailure.create({
+        message,
+        type: missing ? LaunchFailure.OutputMissing : LaunchFailure.StoreUnavailable,
+        nonRetryable: true,
+        details: [
+          {
+            exitCode: result.exitCode,
+            signal: result.signal,
+            logFile: result.logFile,
+            logTail: tail(paths.log, LOG_TAIL_LINES),
+          },
+        ],
+      });
+    }
+  }
+  let checkpoint: string | undefined = checkpoints?.uri;
+  if (checkpoints && (input.checkpointRetention ?? 'remove') === 'remove') {
+    try {
+      await checkpoints.remove();
+      checkpoint = undefined;
+    } catch (err) {
+      log(`allot: could not remove the checkpoint at ${checkpoints.uri}: ${(err as Error).message}; it is left there`);
+    }
+  }
+  return {
+    ...result,
+    logTail: tail(paths.log, LOG_TAIL_LINES),
+    ...(artifacts ? { artifacts } : {}),
+    ...(checkpoint ? { checkpoint } : {}),
+  };
 }
 
 /** Longest wait for the pool to take a release from the agent, ms; past it the step releases. */

@@ -25,6 +25,8 @@ export interface ProcessGroupRun {
   activity: Context;
   startedAt: number;
   cgroup: StepCgroup | undefined;
+  /** Where the step's checkpoint lives in the store, shown with each heartbeat (the step's page in the UI). */
+  checkpoint?: string;
 }
 
 /**
@@ -32,7 +34,16 @@ export interface ProcessGroupRun {
  * SIGKILL after the grace period) on cancellation, at the time limit and on a handback, and kills
  * it at once past the memory limit.
  */
-export function runProcessGroup({ ctx, input, env, log, activity, startedAt, cgroup }: ProcessGroupRun): Promise<{
+export function runProcessGroup({
+  ctx,
+  input,
+  env,
+  log,
+  activity,
+  startedAt,
+  cgroup,
+  checkpoint,
+}: ProcessGroupRun): Promise<{
   code: number | null;
   signal: NodeJS.Signals | null;
   stopped?: Stopped;
@@ -133,6 +144,7 @@ export function runProcessGroup({ ctx, input, env, log, activity, startedAt, cgr
       attempt: input.attempt,
       logFile: log.file,
       logTail: tail(log.file, LOG_TAIL_LINES),
+      ...(checkpoint !== undefined ? { checkpoint } : {}),
       ...(monitor
         ? {
             usage: { ...monitor.usage(), ...(input.requested ? { requested: input.requested } : {}) },

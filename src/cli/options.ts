@@ -1,11 +1,15 @@
 /**
  * What the commands share: the exit callback, repeatable options, the inventory flags of
- * `allot dev` and `allot agent`, and the `--workflows` modules of `allot dev` and `allot worker`.
+ * `allot dev` and `allot agent`, the `--workflows` modules of `allot dev` and `allot worker`, and
+ * the `--store` of all three.
  */
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
+import { storeUrlProblem } from '../store';
 import { existingWorkflowPath } from '../workers/bundle-error';
 import type { InventoryFlags } from '../workers/inventory';
+import { UserError } from './errors';
 import { parsePairs } from './parse';
 
 /** Receives the exit code of the command that ran. */
@@ -69,4 +73,24 @@ export function workflowModules(list: string[] | undefined): string[] {
 /** The modules as paths relative to here, for a progress line: ` (a.ts, b.ts)`, or nothing. */
 export function describeModules(modules: readonly string[]): string {
   return modules.length > 0 ? ` (${modules.map((m) => path.relative(process.cwd(), m)).join(', ')})` : '';
+}
+
+/** Adds `--store`: where checkpoints and artifacts live. */
+export function storeOption(cmd: Command, what: string): Command {
+  return cmd.option('--store <url>', `${what}: file:///path, s3://bucket/prefix, or a folder (default: ALLOT_STORE)`);
+}
+
+/**
+ * The store URL of `--store`, else of `ALLOT_STORE`, else `fallback`: a folder path becomes a
+ * `file://` URL; a URL that cannot be used is a user error naming where it came from.
+ */
+export function storeUrl(flag: string | undefined, fallback?: string): string | undefined {
+  const fromEnv = process.env.ALLOT_STORE !== undefined && process.env.ALLOT_STORE !== '';
+  const given = flag ?? (fromEnv ? process.env.ALLOT_STORE : undefined);
+  if (given === undefined) return fallback;
+  const source = flag !== undefined ? '--store' : 'ALLOT_STORE';
+  const url = /^[a-z][a-z0-9+.-]*:/i.test(given) ? given : pathToFileURL(path.resolve(given)).href;
+  const problem = storeUrlProblem(url);
+  if (problem) throw new UserError(`${source}: ${problem}`);
+  return url;
 }

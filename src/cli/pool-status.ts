@@ -4,6 +4,7 @@
 import type { Client } from '@temporalio/client';
 import type { PoolStatus } from '../core';
 import { formatCpu, formatGpu, formatMemory } from '../core';
+import { checkpointPrefix } from '../store/layout';
 import { poolWorkflowId, statusQuery } from '../workflows/messages';
 import { UserError } from './errors';
 import { formatDuration, table } from './format';
@@ -79,6 +80,9 @@ export function statusJson(s: PoolStatus, usage: RunningUsage = new Map()): unkn
       ...(l.custom ? { custom: l.custom } : {}),
       heldMs: l.heldMs,
       ...(l.limits ? { limits: l.limits } : {}),
+      ...(s.store !== undefined && l.owner.kind === 'workflow'
+        ? { checkpoint: `${s.store.replace(/\/+$/, '')}/${checkpointPrefix(l.owner.workflowId)}` }
+        : {}),
       ...(usage.get(l.leaseId) ? { usage: usage.get(l.leaseId) } : {}),
     })),
     queued: s.queued,
@@ -101,6 +105,7 @@ export function statusJson(s: PoolStatus, usage: RunningUsage = new Map()): unkn
     // Fair share, when on: each team's weight, share now, and decayed usage (unit-seconds).
     ...(s.fairShare ? { fairShare: s.fairShare } : {}),
     ...(s.limits ? { limits: s.limits } : {}),
+    store: s.store ?? null,
   };
 }
 
@@ -149,6 +154,12 @@ export function renderStatus(s: PoolStatus, usage: RunningUsage = new Map()): st
     out.push('');
     out.push(renderLimits(s.limits));
   }
+  out.push('');
+  out.push(
+    s.store !== undefined
+      ? `store: ${s.store} (checkpoints and artifacts)`
+      : 'store: none (checkpoints stay on each node; name one with `allot worker --store`)',
+  );
   if (s.leases.length > 0) {
     out.push('');
     out.push(renderRunning(s, usage));

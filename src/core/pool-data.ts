@@ -62,6 +62,11 @@ export interface PoolStateData {
   usageHistory?: UsageHistory;
   /** Cluster-wide named limits, sorted by name (`pool-settings.ts`). @default none */
   limits?: NamedLimit[];
+  /**
+   * The store whose URL agents without one of their own use for checkpoints and artifacts
+   * (`file:///path` or `s3://bucket/prefix`; never credentials). @default none
+   */
+  store?: string;
 }
 
 /** A fresh, empty pool. */

@@ -68,6 +68,17 @@ export class PoolSettings {
   }
 
   /** Cluster-wide named limits, sorted by name. */
+  /** The store agents without one of their own use, if the pool names one. */
+  get store(): string | undefined {
+    return this.data.store;
+  }
+
+  /** Names the pool's store (`undefined`: none). */
+  setStore(url: string | undefined): void {
+    if (url === undefined) delete this.data.store;
+    else this.data.store = url;
+  }
+
   get limits(): readonly NamedLimit[] {
     return this.data.limits ?? [];
   }

@@ -81,6 +81,8 @@ export interface PoolStatus {
   fairShare?: { halfLifeMs: number; teams: TeamShare[] };
   /** Named limits with their use, holders and waiting requests; absent when the pool has none. */
   limits?: LimitStatus[];
+  /** The store agents use for checkpoints and artifacts, when the pool names one. */
+  store?: string;
 }
 
 /**
@@ -142,6 +144,7 @@ export function poolStatus(data: Readonly<PoolStateData>, now: number, queueLimi
         waitedMs: now - r.submittedAt,
       })),
     ...(data.limits && data.limits.length > 0 ? { limits: limitStatus(data.limits, data.leases, data.queue) } : {}),
+    ...(data.store !== undefined ? { store: data.store } : {}),
   };
 }
 

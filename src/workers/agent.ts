@@ -37,7 +37,9 @@ import {
 import { PoolLink } from './pool-link';
 import { workerDataConverter } from './codec';
 import { GpuSampler } from './detect/gpu-sampler';
-import { registerAgentMetrics } from './metrics';
+import { registerAgentMetrics, registerStoreMetrics } from './metrics';
+import { openStore } from '../store';
+import type { Store } from '../store/types';
 import { registerNode } from './pool-client';
 
 /** Options of a node agent. */
@@ -67,6 +69,13 @@ export interface AgentOptions {
   metrics?: Registry;
   /** Called with notices worth a person's attention. */
   notice?: (message: string) => void;
+  /**
+   * The agent's own store for checkpoints and artifacts; without one it uses its pool's (named by
+   * the worker's `--store`), and without either checkpoints stay on the node. @default the pool's
+   */
+  store?: Store;
+  /** Time between checkpoint saves while a workload runs, ms. @default 2000 */
+  checkpointSyncMs?: number;
   /** Payload codecs. @default workerDataConverter(): the unreadable-payload guard, and encryption with ALLOT_CODEC_KEY */
   dataConverter?: DataConverter;
 }
@@ -79,6 +88,8 @@ export interface Agent {
   running: Map<string, RunningLaunch>;
   /** How workloads' memory is limited on this node. */
   cgroups: CgroupSupport;
+  /** The store checkpoints and artifacts live in (the agent's own, or its pool's), if any. */
+  store: Store | undefined;
   /** Resolves when the worker has stopped (heartbeats stop with it). */
   done: Promise<void>;
   /**
@@ -123,6 +134,10 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         draining: () => draining,
       })
     : undefined;
+  // The store is known once the pool has answered the registration (it may name one); launches wait for it.
+  let storeKnown: (store: Store | undefined) => void = () => undefined;
+  const storeReady = new Promise<Store | undefined>((resolve) => (storeKnown = resolve));
+  const finishing = new Set<string>();
   const worker = await Worker.create({
     connection: options.connection,
     namespace: options.namespace,
@@ -140,6 +155,10 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       onEnded,
       handback: handback.signal,
       draining: () => draining,
+      store: storeReady,
+      checkpointSyncMs: options.checkpointSyncMs,
+      storeEvents: options.metrics ? registerStoreMetrics(options.metrics, nodeId) : undefined,
+      finishing,
       // Fencing asks this agent's own pool, whatever pool a launch names (see fencing.ts).
       pool: options.pool,
       lookupLease: (leaseId) => pool.query(leaseQuery, leaseId),
@@ -155,10 +174,18 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const done = worker.run();
   // Orphans died with the agent's earlier life: the pool takes their leases back, and their
   // steps, which may be waiting to hear that their workloads stopped, queue again.
-  const registered = await registerNode(options.client, options.pool, options.inventory, options.controlTaskQueue, {
-    runningLeases: ledger.list().map((c) => c.leaseId),
-    deadLeases: orphanClaims.map((c) => c.leaseId),
-  });
+  let registered: Awaited<ReturnType<typeof registerNode>>;
+  try {
+    registered = await registerNode(options.client, options.pool, options.inventory, options.controlTaskQueue, {
+      runningLeases: ledger.list().map((c) => c.leaseId),
+      deadLeases: orphanClaims.map((c) => c.leaseId),
+    });
+  } catch (err) {
+    storeKnown(options.store);
+    throw err;
+  }
+  const store = chooseStore(options.store, registered.store, notice);
+  storeKnown(store);
   const stale = killClaims(ledger.list().filter((c) => registered.kill.includes(c.leaseId)));
   if (stale.length > 0) notice(`killed workloads whose leases the pool no longer holds: ${stale.join(', ')}`);
 
@@ -215,19 +242,20 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         notice(`could not drain node ${nodeId} in pool ${options.pool}: ${(err as Error).message}`);
       }
     }
-    if (running.size > 0) {
+    if (running.size + finishing.size > 0) {
       notice(
         `draining: waiting up to ${Math.round(deadlineMs / 1000)}s for ${running.size} running step(s): ` +
           `${[...running.values()].map((r) => r.input.name).join(', ')} (Ctrl-C again hands them back now)`,
       );
       const deadline = Date.now() + deadlineMs;
-      while (running.size > 0 && Date.now() < deadline && !handback.signal.aborted) {
+      while (running.size + finishing.size > 0 && Date.now() < deadline && !handback.signal.aborted) {
         await new Promise((r) => setTimeout(r, 100));
       }
       if (running.size > 0) {
         notice(`handing back ${running.size} step(s) to run again elsewhere: SIGTERM, then SIGKILL after their grace`);
         handBack();
-        while (running.size > 0) await new Promise((r) => setTimeout(r, 100));
+        // Handed-back workloads stop within their grace; their last checkpoints are sent after.
+        while (running.size + finishing.size > 0) await new Promise((r) => setTimeout(r, 100));
       }
     }
     // Let the handed-back launches report their failure before the worker goes.
@@ -235,5 +263,35 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     if (worker.getState() === 'RUNNING') worker.shutdown();
     await done.catch(() => undefined);
   };
-  return { worker, ledger, running, cgroups, done, drainAndStop, handBack };
+  return { worker, ledger, running, cgroups, store, done, drainAndStop, handBack };
+}
+
+/** The agent's own store, else its pool's; says which, and when they differ. */
+function chooseStore(
+  own: Store | undefined,
+  pools: string | undefined,
+  notice: (m: string) => void,
+): Store | undefined {
+  if (own) {
+    if (pools !== undefined && pools !== own.url)
+      notice(
+        `store: ${own.url} (this agent's own; its pool names ${pools}: steps that move between them will not find their checkpoints)`,
+      );
+    else notice(`store: ${own.url}`);
+    return own;
+  }
+  if (pools === undefined) {
+    notice(
+      'store: none; checkpoints stay on this node and steps cannot declare outputs (give one with --store or ALLOT_STORE)',
+    );
+    return undefined;
+  }
+  try {
+    const store = openStore(pools);
+    notice(`store: ${store.url} (the pool's)`);
+    return store;
+  } catch (err) {
+    notice(`store: none; the pool's store ${pools} cannot be used here: ${(err as Error).message}`);
+    return undefined;
+  }
 }

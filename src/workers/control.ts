@@ -6,7 +6,7 @@ import type { DataConverter } from '@temporalio/common';
 import type { NativeConnection, WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
 import type { Registry } from 'prom-client';
-import { CONTROL_TASK_QUEUE } from '../workflows/messages';
+import { CONTROL_TASK_QUEUE, poolWorkflowId, setStoreUpdate } from '../workflows/messages';
 import type { Scaler } from '../activities/scaler';
 import { createScalerActivities } from '../activities/scaler';
 import { bundleWorkflows } from './bundle';
@@ -27,6 +27,11 @@ export interface ControlWorkerOptions {
   bundle?: WorkflowBundleWithSourceMap;
   /** Task queue. @default "allot" */
   taskQueue?: string;
+  /**
+   * The store (URL, no credentials) the pools name to agents without one of their own; agents
+   * use it for checkpoints and artifacts. @default leave what the pools name as it is
+   */
+  store?: string;
   /** Registry to add the pools' and steps' metrics to (`allot_pool_*`, `allot_step_*`). @default none */
   metrics?: Registry;
   /** What adds and removes nodes when a pool with node templates scales. @default none (scaling fails with NoScaler) */
@@ -52,6 +57,12 @@ export async function startControlWorker(
     shutdownGraceTime: '5s',
   });
   const done = worker.run();
-  for (const pool of options.pools ?? ['default']) await ensurePool(options.client, pool, options.taskQueue);
+  for (const pool of options.pools ?? ['default']) {
+    await ensurePool(options.client, pool, options.taskQueue);
+    if (options.store !== undefined)
+      await options.client.workflow
+        .getHandle(poolWorkflowId(pool))
+        .executeUpdate(setStoreUpdate, { args: [{ url: options.store }] });
+  }
   return { worker, done };
 }

@@ -16,7 +16,7 @@
  * - metrics/registry.ts: the registry and the `/metrics` endpoint.
  */
 export type { AgentView } from './metrics/agent';
-export { registerAgentMetrics } from './metrics/agent';
+export { registerAgentMetrics, registerStoreMetrics } from './metrics/agent';
 export type { MetricsServer } from './metrics/registry';
 export { createRegistry, serveMetrics } from './metrics/registry';
 export { WAIT_BUCKETS, noMetricsSinks } from './metrics/step-events';

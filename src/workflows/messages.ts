@@ -80,6 +80,8 @@ export interface RegisterResult {
   kill: string[];
   /** The pool's node-lost time, ms: an agent cut off from Temporal stops its workloads well within it. */
   nodeLostAfterMs?: number;
+  /** The pool's store, which an agent without one of its own uses. */
+  store?: string;
 }
 
 /** Registers a node (or refreshes its inventory) and reconciles what it still runs. */
@@ -107,6 +109,9 @@ export const setQuotaUpdate = defineUpdate<QuotaReport, [TeamQuotaInput]>('setQu
 export const removeQuotaUpdate = defineUpdate<QuotaReport, [string]>('removeQuota');
 /** Sets (or changes) a named limit's max; returns every limit. A max below what is in use revokes nothing. */
 export const setLimitUpdate = defineUpdate<LimitReport, [NamedLimit]>('setLimit');
+/** Removes a named limit; refused while leases hold units of it. Returns every limit. */
+/** Names the pool's store (`url: null`: none), which agents without one of their own use; returns it. */
+export const setStoreUpdate = defineUpdate<{ store: string | null }, [{ url: string | null }]>('setStore');
 /** Removes a named limit; refused while leases hold units of it. Returns every limit. */
 export const removeLimitUpdate = defineUpdate<LimitReport, [{ name: string }]>('removeLimit');
 /** Changes the scheduling policy (placement, preemption, backfill, fairShare, ...); returns the policy in force. */

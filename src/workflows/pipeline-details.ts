@@ -25,6 +25,10 @@ export interface PipelineStepRow {
   runningMs?: number;
   exitCode?: number | null;
   note?: string;
+  /** The step's artifacts (its declared outputs in the store), once it has succeeded. */
+  artifacts?: StepResult['artifacts'];
+  /** Where its checkpoint lives in the store, when it is kept. */
+  checkpoint?: string;
 }
 
 const ROWS_KEY = '__allotPipelineSteps';
@@ -68,6 +72,8 @@ export function stepEnded(
     row.queuedMs = result.queuedMs;
     row.runningMs = result.runningMs;
     row.exitCode = result.exitCode;
+    row.artifacts = result.artifacts;
+    row.checkpoint = result.checkpoint;
   }
   redraw();
 }
@@ -129,7 +135,19 @@ export function renderPipelineTable(list: readonly PipelineStepRow[]): string {
     line(header),
     `|${header.map(() => ' --- ').join('|')}|`,
     ...rows.map(line),
+    ...renderStored(list),
   ].join('\n');
+}
+
+/** The artifacts and kept checkpoints of the steps, one line each, under the table. */
+function renderStored(list: readonly PipelineStepRow[]): string[] {
+  const lines: string[] = [];
+  for (const r of list) {
+    for (const [name, a] of Object.entries(r.artifacts ?? {}))
+      lines.push(`- ${r.name}.${name}: \`${a.uri}\` (${a.size} bytes, sha256 ${a.sha256.slice(0, 12)}…)`);
+    if (r.checkpoint) lines.push(`- ${r.name} checkpoint: \`${r.checkpoint}\``);
+  }
+  return lines.length > 0 ? ['', '**stored**', '', ...lines] : [];
 }
 
 function redraw(): void {

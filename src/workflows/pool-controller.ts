@@ -60,7 +60,8 @@ export class PoolController {
     this.outbox.push(...effects);
     this.dirty = true;
     log.info('node registered', { node: spec.id, status, kill, dead: effects.length });
-    return { status, pool: this.pool.name, kill, nodeLostAfterMs };
+    const store = this.pool.store;
+    return { status, pool: this.pool.name, kill, nodeLostAfterMs, ...(store !== undefined ? { store } : {}) };
   }
 
   /** A registration by signal: a refused one is logged and answered through `registration`. */
@@ -195,6 +196,12 @@ export class PoolController {
     this.pool.setLimit({ name: input.name, max: input.max });
     this.dirty = true;
     return this.limitReport();
+  }
+
+  /** Names the pool's store (validated); agents learn it when they register. */
+  setStore(input: { url: string | null }): { store: string | null } {
+    this.pool.setStore(input.url ?? undefined);
+    return { store: this.pool.store ?? null };
   }
 
   /** Removes a named limit (validated: none holds it). */

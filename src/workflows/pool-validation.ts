@@ -143,3 +143,17 @@ export function statusLimitOf(options: StatusOptions | undefined): number {
   if (typeof limit === 'string') throw ApplicationFailure.create({ message: limit, type: 'InvalidArgument' });
   return limit;
 }
+
+/** Store URLs a pool may name: a folder or a bucket, without credentials (checked in full by the CLI). */
+const STORE_URL = /^(file:\/\/\/\S*|s3:\/\/[^/@\s:]+(\/\S*)?)$/;
+
+/** Checks a store for `setStore`. */
+export function checkStore(input: { url: string | null }): void {
+  const url: unknown = typeof input === 'object' && input !== null ? input.url : undefined;
+  if (url === null) return;
+  if (typeof url !== 'string' || url.length > 1000 || !STORE_URL.test(url)) {
+    throw new Error(
+      `setStore needs { url: "file:///path" | "s3://bucket/prefix" | null } (no credentials in it), got ${describeValue(input)}`,
+    );
+  }
+}

@@ -26,6 +26,7 @@ import {
   requestQuery,
   setHealthPolicyUpdate,
   setLimitUpdate,
+  setStoreUpdate,
   setPolicyUpdate,
   setQuotaUpdate,
   setTemplatesUpdate,
@@ -156,6 +157,11 @@ export async function allotPool(input: PoolInput, packed?: Uint8Array): Promise<
     { validator: (input) => check.checkLimitRemoval(pool, input) },
   );
   setHandler(limitsQuery, () => ctl.limitReport());
+  setHandler(
+    setStoreUpdate,
+    counted((input) => ctl.setStore(input)),
+    { validator: check.checkStore },
+  );
 
   void ctl.health.run();
   void ctl.scaling.timer();

@@ -91,11 +91,11 @@ describe('a workload', () => {
     const env = stepEnvironment(
       ctx,
       { ...launch, custom: { nvme: 2, 'ib-port': 1 } },
-      { checkpoint: 'c', output: 'o' },
+      { checkpoint: 'c', output: 'o', work: 'w' },
     );
     expect(env.ALLOT_RESOURCE_NVME).toBe('2');
     expect(env.ALLOT_RESOURCE_IB_PORT).toBe('1');
-    expect(Object.keys(stepEnvironment(ctx, launch, { checkpoint: 'c', output: 'o' }))).not.toContain(
+    expect(Object.keys(stepEnvironment(ctx, launch, { checkpoint: 'c', output: 'o', work: 'w' }))).not.toContain(
       'ALLOT_RESOURCE_NVME',
     );
   });

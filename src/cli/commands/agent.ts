@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_ENV_ALLOWLIST } from '../../activities/environment';
 import { formatCpu, formatMemory } from '../../core';
+import { openStore } from '../../store';
 import { startAgent } from '../../workers/agent';
 import type { Inventory } from '../../workers/inventory';
 import { describeCustom, describeDetected, detectInventory } from '../../workers/inventory';
@@ -14,7 +15,8 @@ import { DEFAULT_POOL } from '../../workflows/messages';
 import type { MetricsOptions } from '../lifecycle';
 import { connectTemporal, metricsEndpoint, quietRuntime, say, serve, untilStopped } from '../lifecycle';
 import type { Exit, InventoryOptions } from '../options';
-import { collect, inventoryFlags, inventoryOptions, metricsOptions } from '../options';
+import { collect, inventoryFlags, inventoryOptions, metricsOptions, storeOption, storeUrl } from '../options';
+import { UserError } from '../errors';
 import { parseInteger, parsePort, parseSeconds } from '../parse';
 
 /** Options of `allot agent`. */
@@ -29,11 +31,15 @@ export interface AgentCommandOptions extends InventoryOptions, MetricsOptions {
   sampleInterval?: string;
   /** `false` with --no-cgroups: watch memory by polling even where cgroup v2 is available. */
   cgroups?: boolean;
+  /** Store URL or folder (else ALLOT_STORE, else the pool's). */
+  store?: string;
+  /** Seconds between checkpoint saves while a step runs. @default "2" */
+  checkpointSync?: string;
 }
 
 /** Adds `agent` to the program. */
 export function registerAgent(program: Command, exit: Exit): void {
-  inventoryOptions(
+  const command = inventoryOptions(
     metricsOptions(
       program
         .command('agent')
@@ -50,8 +56,12 @@ export function registerAgent(program: Command, exit: Exit): void {
         '30',
       )
       .option('--sample-interval <ms>', 'time between usage samples and memory checks of each step', '500')
-      .option('--no-cgroups', 'watch memory by polling even where cgroup v2 limits are available'),
-  ).action(async (o: AgentCommandOptions) => exit(await agent(o)));
+      .option('--no-cgroups', 'watch memory by polling even where cgroup v2 limits are available')
+      .option('--checkpoint-sync <seconds>', 'time between checkpoint saves to the store while a step runs', '2'),
+  );
+  storeOption(command, "where steps' checkpoints and artifacts live (default: the pool's)").action(
+    async (o: AgentCommandOptions) => exit(await agent(o)),
+  );
 }
 
 function describeInventory(inv: Inventory): string[] {
@@ -77,6 +87,10 @@ export async function agent(o: AgentCommandOptions): Promise<number> {
   const drainTimeoutMs = parseSeconds(o.drainTimeout ?? '30', '--drain-timeout') ?? 30_000;
   const sampleMs = parseInteger(o.sampleInterval ?? '500', '--sample-interval', 50, 60_000) ?? 500;
   if (o.metricsPort !== undefined) parsePort(o.metricsPort, '--metrics-port');
+  const checkpointSyncMs = parseSeconds(o.checkpointSync ?? '2', '--checkpoint-sync') ?? 2000;
+  if (checkpointSyncMs < 200)
+    throw new UserError(`--checkpoint-sync must be at least 0.2 seconds, got ${JSON.stringify(o.checkpointSync)}`);
+  const storeFlag = storeUrl(o.store);
   quietRuntime();
   const nodeId = o.nodeId ?? os.hostname();
   const inventory = await detectInventory(nodeId, inventoryFlags(o));
@@ -94,6 +108,8 @@ export async function agent(o: AgentCommandOptions): Promise<number> {
     envAllowlist: [...DEFAULT_ENV_ALLOWLIST, ...(o.envAllow ?? [])],
     sampleMs,
     cgroups: o.cgroups !== false,
+    ...(storeFlag !== undefined ? { store: openStore(storeFlag) } : {}),
+    checkpointSyncMs,
     metrics: metrics?.registry,
     notice: (m) => say(m),
   });

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { defineSearchAttributeKey } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Command } from 'commander';
@@ -31,7 +32,7 @@ import { rootMessage, UserError } from '../errors';
 import type { MetricsOptions } from '../lifecycle';
 import { metricsEndpoint, progress, quietRuntime, say, serve, untilStopped } from '../lifecycle';
 import type { Exit, InventoryOptions } from '../options';
-import { collect, describeModules, inventoryFlags, inventoryOptions, workflowModules } from '../options';
+import { collect, describeModules, inventoryFlags, inventoryOptions, storeUrl, workflowModules } from '../options';
 import { parsePort, parseSeconds } from '../parse';
 
 /** Options of `allot dev`. */
@@ -49,6 +50,8 @@ export interface DevOptions extends InventoryOptions, MetricsOptions {
   scaleDownAfter?: string;
   templateCpu?: string;
   templateMemory?: string;
+  /** Store URL or folder. @default `<data dir>/store` */
+  store?: string;
 }
 
 /** The example pipeline, bundled by `allot dev` unless `--workflows` names others. */
@@ -80,7 +83,11 @@ export function registerDev(program: Command, exit: Exit): void {
       .option('--scale-down-after <seconds>', 'how long an autoscaled node is idle before it is stopped (default 60)')
       .option('--template-cpu <quantity>', 'CPU of each autoscaled node (default 8)')
       .option('--template-memory <quantity>', 'memory of each autoscaled node (default 32Gi)')
-      .option('--metrics-port <port>', 'serve Prometheus metrics of the worker and the agent at /metrics'),
+      .option('--metrics-port <port>', 'serve Prometheus metrics of the worker and the agent at /metrics')
+      .option(
+        '--store <url>',
+        "where steps' checkpoints and artifacts live: file:///path, s3://bucket/prefix, or a folder (default: ALLOT_STORE, else <data dir>/store)",
+      ),
   ).action(async (o: DevOptions) => exit(await dev(o)));
 }
 
@@ -130,6 +137,7 @@ export async function dev(o: DevOptions): Promise<number> {
   const modules = o.workflows ? workflowModules(o.workflows) : existsSync(EXAMPLE_WORKFLOWS) ? [EXAMPLE_WORKFLOWS] : [];
   const dataDir = path.resolve(o.dataDir);
   const templates = autoscaleTemplates(o);
+  const store = storeUrl(o.store, pathToFileURL(path.join(dataDir, 'store')).href) as string;
   mkdirSync(dataDir, { recursive: true });
   quietRuntime();
 
@@ -204,6 +212,7 @@ export async function dev(o: DevOptions): Promise<number> {
         workflows: modules,
         metrics: metrics?.registry,
         scaler,
+        store,
       });
       if (templates.length > 0) {
         const scaling = {
@@ -246,6 +255,7 @@ export async function dev(o: DevOptions): Promise<number> {
       say(`  Temporal      ${o.ip}:${ports.frontend}, namespace default`);
       say(`  pool          ${o.pool}`);
       say(`  data          ${dataDir}`);
+      say(`  store         ${store} (checkpoints and artifacts)`);
       if (metrics) say(`  metrics       ${metrics.server.url}`);
       if (codecServer) say(`  codec server  ${codecServer.url} (payloads are encrypted; the UI decrypts through it)`);
       say('');

@@ -9,7 +9,7 @@ import { DEFAULT_POOL } from '../../workflows/messages';
 import type { MetricsOptions } from '../lifecycle';
 import { connectTemporal, metricsEndpoint, quietRuntime, say, serve, untilStopped } from '../lifecycle';
 import type { Exit } from '../options';
-import { collect, describeModules, metricsOptions, workflowModules } from '../options';
+import { collect, describeModules, metricsOptions, storeOption, storeUrl, workflowModules } from '../options';
 
 /** Options of `allot worker`. */
 export interface WorkerOptions extends MetricsOptions {
@@ -17,44 +17,50 @@ export interface WorkerOptions extends MetricsOptions {
   pool: string[];
   /** Argv of the scaler command (see `commandScaler`). */
   scalerCommand?: string[];
+  /** Store URL or folder the pools name to their agents (else ALLOT_STORE). */
+  store?: string;
 }
 
 /** Adds `worker` to the program. */
 export function registerWorker(program: Command, exit: Exit): void {
-  metricsOptions(
-    program
-      .command('worker')
-      .description('run the control worker (pool, step and your pipeline workflows) against TEMPORAL_ADDRESS')
-      .option('--workflows <module>', 'module exporting your pipeline workflows (repeatable)', collect)
-      .option('--pool <name>', 'pool to start if it does not run (repeatable)', collect),
-    'pools, queues, waits, outcomes',
-  )
-    .option(
+  storeOption(
+    metricsOptions(
+      program
+        .command('worker')
+        .description('run the control worker (pool, step and your pipeline workflows) against TEMPORAL_ADDRESS')
+        .option('--workflows <module>', 'module exporting your pipeline workflows (repeatable)', collect)
+        .option('--pool <name>', 'pool to start if it does not run (repeatable)', collect),
+      'pools, queues, waits, outcomes',
+    ).option(
       '--scaler-command <argv...>',
       'command run to scale: CMD up <template> <count> | CMD down <template> <node>',
-    )
-    .action(
-      async (o: {
-        workflows?: string[];
-        pool?: string[];
-        metricsPort?: string;
-        metricsHost?: string;
-        scalerCommand?: string[];
-      }) =>
-        exit(
-          await worker({
-            workflows: o.workflows,
-            pool: o.pool ?? [DEFAULT_POOL],
-            metricsPort: o.metricsPort,
-            metricsHost: o.metricsHost,
-            scalerCommand: o.scalerCommand,
-          }),
-        ),
-    );
+    ),
+    "where steps' checkpoints and artifacts live; the pools name it to agents without their own",
+  ).action(
+    async (o: {
+      workflows?: string[];
+      pool?: string[];
+      metricsPort?: string;
+      metricsHost?: string;
+      scalerCommand?: string[];
+      store?: string;
+    }) =>
+      exit(
+        await worker({
+          workflows: o.workflows,
+          pool: o.pool ?? [DEFAULT_POOL],
+          metricsPort: o.metricsPort,
+          metricsHost: o.metricsHost,
+          scalerCommand: o.scalerCommand,
+          store: o.store,
+        }),
+      ),
+  );
 }
 
 /** `allot worker`: the control worker, with the user's pipeline workflows. */
 export async function worker(o: WorkerOptions): Promise<number> {
+  const store = storeUrl(o.store);
   quietRuntime();
   const modules = workflowModules(o.workflows);
   const temporal = await connectTemporal();
@@ -67,6 +73,7 @@ export async function worker(o: WorkerOptions): Promise<number> {
     pools: o.pool,
     workflows: modules,
     metrics: metrics?.registry,
+    ...(store !== undefined ? { store } : {}),
     ...(o.scalerCommand && o.scalerCommand.length > 0 ? { scaler: commandScaler(o.scalerCommand) } : {}),
   });
   if (metrics) say(`metrics at ${metrics.server.url}`);

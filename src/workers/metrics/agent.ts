@@ -1,11 +1,12 @@
 /**
  * A node agent's metrics (`allot_node_*`): the node's GPUs total and allocated per model from its
  * own ledger, running steps with their sampled CPU, memory and GPU use beside what they asked for,
- * launches by outcome, and whether the agent is draining.
+ * launches by outcome, whether the agent is draining, and its traffic with the store.
  */
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 import type { LaunchOutcome, LeaseLedger, RunningLaunch } from '../../activities';
+import type { StoreEvents } from '../../activities/context';
 import type { GpuUsageSource } from '../../activities/monitor';
 import type { NodeSpec } from '../../core';
 import type { LaunchInput } from '../../workflows/step-types';
@@ -143,5 +144,28 @@ export function registerAgentMetrics(
     const peak = usage?.memoryMiB?.peak;
     if (peak !== undefined && input.requested && input.requested.memoryMiB > 0)
       peakMemory.observe({ node }, peak / input.requested.memoryMiB);
+  };
+}
+
+/** Adds the counters of an agent's traffic with the store to `registry`; returns what counts them. */
+export function registerStoreMetrics(registry: Registry, node: string): StoreEvents {
+  const bytes = new Counter({
+    name: 'allot_node_store_bytes_total',
+    help: 'Bytes this node moved to and from the store, by what (checkpoint, artifact) and direction (upload, download)',
+    labelNames: ['node', 'what', 'direction'],
+    registers: [registry],
+  });
+  const failures = new Counter({
+    name: 'allot_node_checkpoint_save_failures_total',
+    help: 'Checkpoint saves to the store that failed (each is tried again; the workload goes on)',
+    labelNames: ['node'],
+    registers: [registry],
+  });
+  for (const what of ['checkpoint', 'artifact'])
+    for (const direction of ['upload', 'download']) bytes.inc({ node, what, direction }, 0);
+  failures.inc({ node }, 0);
+  return {
+    transferred: (what, direction, n) => bytes.inc({ node, what, direction }, n),
+    checkpointSaveFailed: () => failures.inc({ node }),
   };
 }
