@@ -1,4 +1,7 @@
-"""Evaluates the trained model on the held-out split."""
+"""Evaluates the trained model on the held-out split.
+
+--data and --model default to the step's inputs of those names ($ALLOT_INPUT_DATA, $ALLOT_INPUT_MODEL).
+"""
 import argparse
 import json
 import os
@@ -8,8 +11,9 @@ import numpy as np
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--model", required=True)
+    for name in ("data", "model"):
+        default = os.environ.get(f"ALLOT_INPUT_{name.upper()}")
+        parser.add_argument(f"--{name}", default=default, required=default is None)
     args = parser.parse_args()
     data = np.load(args.data)
     model = np.load(args.model)

@@ -1,4 +1,7 @@
-"""Makes a synthetic, linearly separable-ish classification data set and saves it."""
+"""Makes a synthetic, linearly separable-ish classification data set and saves it.
+
+It writes to --out, by default where allot says its `data` output goes ($ALLOT_OUTPUT_DATA).
+"""
 import argparse
 import json
 import os
@@ -8,7 +11,8 @@ import numpy as np
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--out", required=True)
+    default_out = os.environ.get("ALLOT_OUTPUT_DATA")
+    parser.add_argument("--out", default=default_out, required=default_out is None)
     parser.add_argument("--samples", type=int, default=4000)
     parser.add_argument("--features", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)

@@ -1,7 +1,9 @@
 """Trains logistic regression with numpy; checkpoints every epoch and resumes from the last one.
 
-The checkpoint lives in $ALLOT_CHECKPOINT_DIR, which stays the same across attempts of a step, so a
-preempted or restarted step continues from its last finished epoch.
+The checkpoint lives in $ALLOT_CHECKPOINT_DIR, which allot keeps in its store and restores before
+each attempt of the step, on whichever node it runs, so a preempted or restarted step continues from
+its last finished epoch. --data and --model default to the step's `data` input ($ALLOT_INPUT_DATA)
+and `model` output ($ALLOT_OUTPUT_MODEL).
 """
 import argparse
 import json
@@ -23,8 +25,10 @@ def on_term(signum, frame):  # noqa: ARG001
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--model", required=True)
+    data_default = os.environ.get("ALLOT_INPUT_DATA")
+    model_default = os.environ.get("ALLOT_OUTPUT_MODEL")
+    parser.add_argument("--data", default=data_default, required=data_default is None)
+    parser.add_argument("--model", default=model_default, required=model_default is None)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--epoch-seconds", type=float, default=1.0)
     parser.add_argument("--lr", type=float, default=0.5)

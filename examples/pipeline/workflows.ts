@@ -4,11 +4,17 @@
  *   npx allot run trainPipeline --input '{"epochs": 5}'
  *   npx allot run sweepPipeline --input '{"learningRates": [0.5, 0.1, 0.05], "concurrency": 2}'
  *
- * Each step is a real Python process; paths are relative to the agent's working directory (the
- * repository root under `allot dev`).
+ * Each step is a real Python process. The steps hand files to each other only as artifacts, so
+ * they may run on different machines: prepare's `data` and train's `model` go to the store and
+ * come down again into the work dir of the step that takes them (`ALLOT_INPUT_<NAME>`); the
+ * scripts write where `ALLOT_OUTPUT_<NAME>` says. Training checkpoints every epoch into
+ * `ALLOT_CHECKPOINT_DIR`, which follows the step to whichever node runs it next. The scripts and
+ * the interpreter are found from the agent's working directory (`cwd: '.'`; the repository root
+ * under `allot dev`).
  */
+import { ApplicationFailure } from '@temporalio/workflow';
 import { fanOut, step } from 'allot/workflow';
-import { workflowInfo } from '@temporalio/workflow';
+import type { ArtifactRef } from 'allot/workflow';
 
 /** Options of the example pipeline. */
 export interface TrainPipelineInput {
@@ -18,55 +24,69 @@ export interface TrainPipelineInput {
   epochSeconds?: number;
   /** GPUs for training. @default 1 */
   gpus?: number;
+  /** Whether a higher-priority step may preempt training (it resumes from its checkpoint). @default true */
+  preemptible?: boolean;
   /** Python interpreter with numpy. @default ".venv/bin/python" (set up by `npm run setup`) */
   python?: string;
   /** Where the scripts are. @default "examples/pipeline" */
   scriptsDir?: string;
-  /** Where the steps exchange files. @default ".allot/runs/<pipeline id>" */
-  workDir?: string;
   /** Pool to run in. @default "default" */
   pool?: string;
 }
 
-/** prepare → train → evaluate; returns the evaluation's outputs. */
-export async function trainPipeline(input: TrainPipelineInput = {}): Promise<Record<string, unknown>> {
+/** What the example pipeline returns: each step's outputs, and the artifacts they exchanged. */
+export interface TrainPipelineResult {
+  train: Record<string, unknown>;
+  evaluate: Record<string, unknown>;
+  artifacts: { data: ArtifactRef; model: ArtifactRef };
+}
+
+/** The artifact a finished step produced under `name`; a step that declared it always has it. */
+function artifact(result: { name: string; artifacts?: Record<string, ArtifactRef> }, name: string): ArtifactRef {
+  const ref = result.artifacts?.[name];
+  if (!ref) throw ApplicationFailure.nonRetryable(`step ${result.name} has no artifact ${name}`, 'MissingArtifact');
+  return ref;
+}
+
+/** prepare → train → evaluate; returns the evaluation's outputs and the artifacts. */
+export async function trainPipeline(input: TrainPipelineInput = {}): Promise<TrainPipelineResult> {
   const python = input.python ?? '.venv/bin/python';
   const scripts = input.scriptsDir ?? 'examples/pipeline';
-  const work = input.workDir ?? `.allot/runs/${workflowInfo().workflowId.replace(/[^A-Za-z0-9._-]/g, '_')}`;
   const pool = input.pool;
-  const data = `${work}/data.npz`;
-  const model = `${work}/model.npz`;
 
-  await step({
+  const prepared = await step({
     name: 'prepare',
     pool,
-    command: [python, `${scripts}/prepare.py`, '--out', data],
+    cwd: '.',
+    command: [python, `${scripts}/prepare.py`],
+    outputs: { data: 'out/data.npz' },
     resources: { cpu: 1, memory: '512Mi' },
   });
+  const data = artifact(prepared, 'data');
   const train = await step({
     name: 'train',
     pool,
+    cwd: '.',
     command: [
       python,
       `${scripts}/train.py`,
-      '--data',
-      data,
-      '--model',
-      model,
-      '--epochs',
-      String(input.epochs ?? 5),
-      '--epoch-seconds',
-      String(input.epochSeconds ?? 1),
+      ...['--epochs', String(input.epochs ?? 5), '--epoch-seconds', String(input.epochSeconds ?? 1)],
     ],
+    inputs: { data },
+    outputs: { model: 'out/model.npz' },
     resources: { gpu: input.gpus ?? 1, cpu: 1, memory: '1Gi' },
+    preemptible: input.preemptible ?? true,
   });
+  const model = artifact(train, 'model');
   const evaluation = await step({
     name: 'evaluate',
     pool,
-    command: [python, `${scripts}/evaluate.py`, '--data', data, '--model', model],
+    cwd: '.',
+    command: [python, `${scripts}/evaluate.py`],
+    inputs: { data, model },
     resources: { cpu: 1, memory: '512Mi' },
   });
-  return { train: train.outputs, evaluate: evaluation.outputs };
+  return { train: train.outputs, evaluate: evaluation.outputs, artifacts: { data, model } };
 }
 
 /** Options of the example sweep. */
@@ -81,25 +101,29 @@ export interface SweepPipelineInput extends TrainPipelineInput {
 export async function sweepPipeline(input: SweepPipelineInput = {}): Promise<{ bestLr: number; loss: number }> {
   const python = input.python ?? '.venv/bin/python';
   const scripts = input.scriptsDir ?? 'examples/pipeline';
-  const work = input.workDir ?? `.allot/runs/${workflowInfo().workflowId.replace(/[^A-Za-z0-9._-]/g, '_')}`;
-  const data = `${work}/data.npz`;
-  await step({
+  const prepared = await step({
     name: 'prepare',
     pool: input.pool,
-    command: [python, `${scripts}/prepare.py`, '--out', data],
+    cwd: '.',
+    command: [python, `${scripts}/prepare.py`],
+    outputs: { data: 'out/data.npz' },
     resources: { cpu: 1, memory: '512Mi' },
   });
+  const data = artifact(prepared, 'data');
   const lrs = input.learningRates ?? [0.5, 0.1, 0.05];
   const runs = await fanOut(lrs, input.concurrency ?? 2, (lr, i) =>
     step({
       name: `train-${i}`,
       pool: input.pool,
+      cwd: '.',
       command: [
         python,
         `${scripts}/train.py`,
-        ...['--data', data, '--model', `${work}/model-${i}.npz`, '--lr', String(lr)],
+        ...['--lr', String(lr)],
         ...['--epochs', String(input.epochs ?? 3), '--epoch-seconds', String(input.epochSeconds ?? 0.5)],
       ],
+      inputs: { data },
+      outputs: { model: 'out/model.npz' },
       resources: { gpu: input.gpus ?? 1, cpu: 1, memory: '1Gi' },
       retry: { maximumAttempts: 2, nonRetryableExitCodes: [2] },
     }),
