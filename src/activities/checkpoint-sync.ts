@@ -11,21 +11,20 @@
  *   the previous pass), so a half-written file never becomes the latest.
  * - `finish` sends everything once the workload has ended (preempted, drained, cancelled or done).
  *
- * A save writes file contents as blobs named by their sha256, then the manifest that lists them:
- * the manifest is replaced whole, so a reader sees one whole checkpoint or the one before it.
- * Blobs the new manifest no longer lists are removed after it is written. A pass that fails is
- * tried again on the next; it never stops the workload.
- *
- * An attempt whose step has moved on (its agent was cut off, and a later attempt runs elsewhere)
- * must not overwrite the later one's checkpoint: each manifest names the lease it was saved under,
- * and a save reads the store's manifest first and stops for good when a later lease of the pool
- * (a higher number) wrote it. A blob listed by a manifest is checked once to be in the store before
- * this attempt lists it itself, so a blob that an earlier attempt removed late is sent again.
+ * A save writes file contents as blobs named by their sha256, then a new manifest that lists them,
+ * under a key of its own: `manifests/<lease number>-<save number>.json`. The latest checkpoint is
+ * the manifest with the highest key, so a reader sees one whole checkpoint, and an attempt whose
+ * step has moved on (its agent was cut off, and a later attempt runs elsewhere under a later
+ * lease, whose number the pool raises with each grant) can never make its late save the latest.
+ * After a save, an attempt whose manifest is the latest removes the older manifests and the blobs
+ * only they list; one that finds a later manifest saves no more and removes nothing. A blob
+ * listed by a restored manifest is checked to be in the store before this attempt lists it itself.
+ * A pass that fails is tried again on the next; it never stops the workload.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { formatBytes } from '../store/format';
-import { checkpointBlobPrefix, checkpointManifestKey, checkpointPrefix, folderUri } from '../store/layout';
+import { checkpointBlobPrefix, checkpointManifestPrefix, checkpointPrefix, folderUri } from '../store/layout';
 import type { Store } from '../store/types';
 import type { LocalFile } from './files';
 import { progressLines, sha256File, walkFiles } from './files';
@@ -70,8 +69,10 @@ export interface CheckpointSyncOptions {
   dir: string;
   nodeId: string;
   attempt: number;
-  /** The lease this attempt runs under. */
+  /** The lease this attempt runs under (`<pool>-<n>`: later grants have higher numbers). */
   leaseId: string;
+  /** Where this node keeps what it last knew of the store's checkpoint. @default beside `dir` */
+  stateFile?: string;
   /** Time between passes while the workload runs, ms. @default DEFAULT_CHECKPOINT_SYNC_MS */
   intervalMs?: number;
   /** Writes a line to the step's log. */
@@ -99,6 +100,8 @@ export class CheckpointSync {
   /** Each file's size and mtime at the previous pass, for files whose writers cannot be told. */
   private seen = new Map<string, string>();
   private manifestId: string | undefined;
+  /** The key of this attempt's latest manifest in the store. */
+  private ownKey: string | undefined;
   private seq = 0;
   private timer: NodeJS.Timeout | undefined;
   private pass: Promise<void> | undefined;
@@ -109,7 +112,7 @@ export class CheckpointSync {
   readonly uri: string;
 
   constructor(private readonly o: CheckpointSyncOptions) {
-    this.stateFile = `${o.dir.replace(/\/+$/, '')}.store.json`;
+    this.stateFile = o.stateFile ?? `${o.dir.replace(/\/+$/, '')}.store.json`;
     this.uri = folderUri(o.store, checkpointPrefix(o.stepId));
   }
 
@@ -120,9 +123,9 @@ export class CheckpointSync {
   async restore(): Promise<void> {
     const { store, dir, log } = this.o;
     mkdirSync(dir, { recursive: true });
-    const raw = await store.getBytes(checkpointManifestKey(this.o.stepId));
-    const manifest = raw ? parseManifest(raw) : undefined;
-    if (raw && !manifest) log(`allot: ignored an unreadable checkpoint manifest at ${this.uri}`);
+    const latest = await latestCheckpoint(store, this.o.stepId);
+    const manifest = latest?.manifest;
+    if (latest && !manifest) log(`allot: ignored an unreadable checkpoint manifest at ${store.uri(latest.key)}`);
     const local = this.readState();
     if (!manifest) {
       if (local) {
@@ -131,8 +134,8 @@ export class CheckpointSync {
         rmSync(dir, { recursive: true, force: true });
         mkdirSync(dir, { recursive: true });
         rmSync(this.stateFile, { force: true });
+        log(`allot: the checkpoint at ${this.uri} was removed; this node's copy too: the step starts over`);
       }
-      log(`allot: checkpoint at ${this.uri}: none saved yet`);
       return;
     }
     this.manifestId = manifest.id;
@@ -144,11 +147,15 @@ export class CheckpointSync {
       return;
     }
     const wanted = new Map(manifest.files.map((f) => [f.path, f]));
-    for (const f of walkFiles(dir)) if (!wanted.has(f.rel)) rmSync(f.abs, { force: true });
+    const present = new Map<string, LocalFile>();
+    for (const f of walkFiles(dir)) {
+      if (wanted.has(f.rel)) present.set(f.rel, f);
+      else rmSync(f.abs, { force: true });
+    }
     let received = 0;
     for (const f of manifest.files) {
       const abs = path.join(dir, ...f.path.split('/'));
-      const have = walkFiles(path.dirname(abs)).find((x) => x.abs === abs);
+      const have = present.get(f.path);
       if (!(have && have.size === f.size && (await sha256File(abs)) === f.sha256)) {
         mkdirSync(path.dirname(abs), { recursive: true });
         const got = await store.getFile(`${checkpointBlobPrefix(this.o.stepId)}${f.sha256}`, abs, {
@@ -160,8 +167,8 @@ export class CheckpointSync {
           );
         received += got.size;
       }
-      const now = walkFiles(path.dirname(abs)).find((x) => x.abs === abs);
-      if (now) this.synced.set(f.path, { size: now.size, mtimeMs: now.mtimeMs, sha256: f.sha256 });
+      const now = statSync(abs);
+      this.synced.set(f.path, { size: now.size, mtimeMs: now.mtimeMs, sha256: f.sha256 });
     }
     this.o.onReceived?.(received);
     this.writeState();
@@ -185,15 +192,26 @@ export class CheckpointSync {
     if (this.failing) throw new Error(`the last checkpoint could not be saved to ${this.uri}`);
   }
 
-  /** Removes the checkpoint from the store and the node (after the step succeeded). */
+  /**
+   * Removes the checkpoint from the store and the node (after the step succeeded), unless a later
+   * attempt has saved one since (this attempt's step has moved on: its checkpoint is not ours).
+   */
   async remove(): Promise<void> {
     const { store, stepId } = this.o;
+    const manifests = await store.list(checkpointManifestPrefix(stepId));
+    const mine = manifestKeyOrder(this.o.leaseId, Number.MAX_SAFE_INTEGER);
+    const later = manifests.find((m) => manifestName(m.key) > mine);
+    if (later) {
+      this.o.log(`allot: kept the checkpoint at ${this.uri}: a later attempt of this step saved it`);
+      return;
+    }
     const blobs = await store.list(checkpointBlobPrefix(stepId));
-    await store.remove(checkpointManifestKey(stepId));
+    for (const m of manifests) await store.remove(m.key);
     for (const b of blobs) if (/\/[0-9a-f]{64}$/.test(b.key)) await store.remove(b.key);
     rmSync(this.o.dir, { recursive: true, force: true });
     rmSync(this.stateFile, { force: true });
-    this.o.log(`allot: removed the checkpoint at ${this.uri} (the step succeeded; checkpointRetention "remove")`);
+    if (manifests.length > 0)
+      this.o.log(`allot: removed the checkpoint at ${this.uri} (the step succeeded; checkpointRetention "remove")`);
   }
 
   private runPass(final: boolean): Promise<void> {
@@ -262,7 +280,6 @@ export class CheckpointSync {
       }
     }
     if (!changed) return;
-    if (await this.savedByLaterAttempt()) return;
     for (const [rel, v] of this.synced) {
       if (this.verified.has(v.sha256)) continue;
       const blob = `${checkpointBlobPrefix(stepId)}${v.sha256}`;
@@ -276,10 +293,11 @@ export class CheckpointSync {
       }
       this.verified.add(v.sha256);
     }
+    const key = `${checkpointManifestPrefix(stepId)}${manifestKeyOrder(this.o.leaseId, ++this.seq)}.json`;
     const manifest: CheckpointManifest = {
       version: 1,
       stepId,
-      id: `${this.o.nodeId}:${this.o.attempt}:${Date.now()}:${++this.seq}`,
+      id: `${this.o.nodeId}:${this.o.attempt}:${this.o.leaseId}:${this.seq}`,
       nodeId: this.o.nodeId,
       attempt: this.o.attempt,
       leaseId: this.o.leaseId,
@@ -288,17 +306,13 @@ export class CheckpointSync {
         .map(([p, v]) => ({ path: p, size: v.size, sha256: v.sha256 }))
         .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
     };
-    await store.putBytes(checkpointManifestKey(stepId), JSON.stringify(manifest));
+    await store.putBytes(key, JSON.stringify(manifest));
     this.manifestId = manifest.id;
+    this.ownKey = key;
     this.writeState();
     this.o.onSent?.(sent);
     this.saves++;
-    const listed = new Set(manifest.files.map((f) => f.sha256));
-    for (const b of [...this.blobs]) {
-      if (listed.has(b)) continue;
-      await store.remove(`${checkpointBlobPrefix(stepId)}${b}`);
-      this.blobs.delete(b);
-    }
+    await this.tidy(key, manifest);
     const now = Date.now();
     if (final || this.saves === 1 || now - this.lastLogAt >= 60_000) {
       this.lastLogAt = now;
@@ -309,19 +323,30 @@ export class CheckpointSync {
   }
 
   /**
-   * Whether the store's checkpoint was saved by a later attempt (under a later lease of the pool):
-   * then this attempt stops saving, and says so.
+   * After a save: when this attempt's manifest is the latest, removes the older manifests and the
+   * blobs only they listed; when a later attempt's is, this attempt saves no more (and says so).
    */
-  private async savedByLaterAttempt(): Promise<boolean> {
-    const raw = await this.o.store.getBytes(checkpointManifestKey(this.o.stepId));
-    const current = raw ? parseManifest(raw) : undefined;
-    if (!current || current.id === this.manifestId || !isLaterLease(current.leaseId, this.o.leaseId)) return false;
-    this.superseded = true;
-    if (this.timer) clearInterval(this.timer);
-    this.o.log(
-      `allot: a later attempt of this step (lease ${current.leaseId} on node ${current.nodeId}) has saved its checkpoint; this attempt saves no more`,
-    );
-    return true;
+  private async tidy(key: string, manifest: CheckpointManifest): Promise<void> {
+    const { store, stepId } = this.o;
+    const manifests = await store.list(checkpointManifestPrefix(stepId));
+    const name = manifestName(key);
+    const later = manifests.filter((m) => manifestName(m.key) > name).pop();
+    if (later) {
+      this.superseded = true;
+      if (this.timer) clearInterval(this.timer);
+      this.o.log(
+        `allot: a later attempt of this step has saved its checkpoint (${manifestName(later.key)}); this attempt saves no more`,
+      );
+      return;
+    }
+    for (const m of manifests) if (manifestName(m.key) < name) await store.remove(m.key);
+    const listed = new Set(manifest.files.map((f) => f.sha256));
+    for (const b of [...this.blobs]) {
+      if (listed.has(b)) continue;
+      await store.remove(`${checkpointBlobPrefix(stepId)}${b}`);
+      this.blobs.delete(b);
+      this.verified.delete(b);
+    }
   }
 
   /** Whether a changed file is whole: not held open for writing, or unchanged since the previous pass. */
@@ -346,6 +371,7 @@ export class CheckpointSync {
   private writeState(): void {
     if (this.manifestId === undefined) return;
     const state: LocalState = { id: this.manifestId, files: Object.fromEntries(this.synced) };
+    mkdirSync(path.dirname(this.stateFile), { recursive: true });
     writeFileSync(this.stateFile, JSON.stringify(state));
   }
 }
@@ -381,13 +407,30 @@ function describe(m: CheckpointManifest): string {
   );
 }
 
-/** Whether lease `a` was granted after lease `b` by the same pool (`<pool>-<n>`). */
-export function isLaterLease(a: string | undefined, b: string): boolean {
-  const parse = (id: string): [string, number] | undefined => {
-    const m = /^(.*)-(\d+)$/.exec(id);
-    return m ? [m[1] ?? '', Number(m[2])] : undefined;
-  };
-  const pa = a === undefined ? undefined : parse(a);
-  const pb = parse(b);
-  return pa !== undefined && pb !== undefined && pa[0] === pb[0] && pa[1] > pb[1];
+/** The number of a lease (`<pool>-<n>`): later grants of a pool have higher numbers; 0 when it has none. */
+function leaseNumber(leaseId: string): number {
+  const m = /-(\d+)$/.exec(leaseId);
+  return m ? Number(m[1]) : 0;
+}
+
+/** A manifest's name, in the order of saves: lease number, then save number, both zero-padded. */
+export function manifestKeyOrder(leaseId: string, save: number): string {
+  return `${String(leaseNumber(leaseId)).padStart(16, '0')}-${String(save).padStart(16, '0')}`;
+}
+
+/** The name of a manifest key, without its folder and `.json`. */
+function manifestName(key: string): string {
+  return key.slice(key.lastIndexOf('/') + 1).replace(/\.json$/, '');
+}
+
+/** The key and content of a step's latest checkpoint manifest (undefined content: unreadable), or undefined when none. */
+export async function latestCheckpoint(
+  store: Store,
+  stepId: string,
+): Promise<{ key: string; manifest: CheckpointManifest | undefined } | undefined> {
+  const manifests = (await store.list(checkpointManifestPrefix(stepId))).filter((m) => m.key.endsWith('.json'));
+  const latest = manifests.sort((a, b) => (manifestName(a.key) < manifestName(b.key) ? -1 : 1)).pop();
+  if (!latest) return undefined;
+  const raw = await store.getBytes(latest.key);
+  return { key: latest.key, manifest: raw ? parseManifest(raw) : undefined };
 }

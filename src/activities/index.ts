@@ -1,7 +1,7 @@
 /**
  * Activities run by node agents.
  */
-export { createActivities, stepPaths, safeName } from './launch';
+export { createActivities, stepFolderName, stepPaths, safeName } from './launch';
 export { LOG_TAIL_LINES, tail } from './log-tail';
 export { killGroup } from './process-group';
 export type { AgentContext, LaunchOutcome, RunningLaunch } from './context';

@@ -21,6 +21,7 @@
  * When the workload has ended, the agent gives the lease back to the pool at once: after a
  * normal end, and when its step is gone (terminated) or its launch timed out, whose steps cannot.
  */
+import { createHash } from 'node:crypto';
 import { appendFileSync, closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
@@ -49,17 +50,29 @@ export function safeName(id: string): string {
   return id.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
+/**
+ * A folder name of its own for each step id: percent-encoded, so that ids that differ (`P/s/t` and
+ * `P/s_t`, `train 1` and `train_1`) never share a folder; a long one is cut and told apart by a
+ * hash of the whole id.
+ */
+export function stepFolderName(stepId: string): string {
+  const encoded = encodeURIComponent(stepId).replace(/^\.{1,2}$/, (dots) => '%2E'.repeat(dots.length));
+  if (encoded.length <= 200) return encoded;
+  return `${encoded.slice(0, 180)}~${createHash('sha256').update(stepId).digest('hex').slice(0, 16)}`;
+}
+
 /** Paths used by one attempt of a step on this node. */
 export function stepPaths(
   dataDir: string,
   stepId: string,
   attempt: number,
-): { log: string; output: string; checkpoint: string; work: string } {
-  const step = safeName(stepId);
+): { log: string; output: string; checkpoint: string; checkpointState: string; work: string } {
+  const step = stepFolderName(stepId);
   return {
     log: path.join(dataDir, 'logs', step, `attempt-${attempt}.log`),
     output: path.join(dataDir, 'outputs', step, `attempt-${attempt}.json`),
     checkpoint: path.join(dataDir, 'checkpoints', step),
+    checkpointState: path.join(dataDir, 'checkpoint-state', `${step}.json`),
     work: path.join(dataDir, 'work', step, `attempt-${attempt}`),
   };
 }
@@ -240,6 +253,7 @@ async function prepare(
     nodeId: ctx.nodeId,
     attempt: input.attempt,
     leaseId: input.leaseId,
+    stateFile: paths.checkpointState,
     intervalMs: ctx.checkpointSyncMs,
     log,
     openForWriting: () => {
@@ -280,6 +294,7 @@ async function afterRun(
       artifacts = await uploadOutputs({
         store,
         stepId: input.stepId,
+        attempt: input.attempt,
         outputs: input.outputs,
         workDir: paths.work,
         log,

@@ -23,11 +23,16 @@ import {
   writeSidecar,
   writeStream,
 } from './local-files';
+import { StoreRequestError } from './errors';
 import { progressReporter } from './progress';
 import { StoreNotFoundError } from './types';
 import type { Store, StoredObject, TransferOptions } from './types';
 
-/** A store in a local (or mounted) folder. */
+/**
+ * A store in a local (or mounted) folder. The folder must exist: a missing one (a share that is
+ * not mounted) is an error for every call, never an empty store, so that an attempt does not start
+ * over a checkpoint it could not see, nor write to the local disk under the mount point.
+ */
 export class FileStore implements Store {
   readonly url: string;
 
@@ -53,7 +58,20 @@ export class FileStore implements Store {
     return keyProblem(key) === undefined ? key : undefined;
   }
 
+  /** Throws when the store's folder is not there. */
+  private async rootThere(): Promise<void> {
+    const found = await stat(this.root).catch(() => undefined);
+    if (!found?.isDirectory()) {
+      throw new StoreRequestError(
+        this.url,
+        'ENOENT',
+        `${this.url}: the store's folder does not exist (is its share mounted?); create it to use it as a store`,
+      );
+    }
+  }
+
   async putFile(key: string, file: string, options: TransferOptions = {}): Promise<{ size: number; sha256: string }> {
+    await this.rootThere();
     const destination = this.pathOf(key);
     const { size: total } = await stat(file);
     await makeParent(destination);
@@ -79,6 +97,7 @@ export class FileStore implements Store {
   }
 
   async putBytes(key: string, body: Uint8Array | string): Promise<void> {
+    await this.rootThere();
     const destination = this.pathOf(key);
     await makeParent(destination);
     const temporary = temporaryBeside(destination);
@@ -92,6 +111,7 @@ export class FileStore implements Store {
   }
 
   async getFile(key: string, file: string, options: TransferOptions = {}): Promise<{ size: number; sha256: string }> {
+    await this.rootThere();
     const source = this.pathOf(key);
     const origin = await stat(source).then(
       (found) => (found.isFile() ? { size: found.size, mtimeMs: found.mtimeMs } : undefined),
@@ -123,6 +143,7 @@ export class FileStore implements Store {
   }
 
   async getBytes(key: string): Promise<Uint8Array | undefined> {
+    await this.rootThere();
     try {
       return new Uint8Array(await readFile(this.pathOf(key)));
     } catch (err) {
@@ -132,6 +153,7 @@ export class FileStore implements Store {
   }
 
   async stat(key: string): Promise<StoredObject | undefined> {
+    await this.rootThere();
     try {
       const found = await stat(this.pathOf(key));
       return found.isFile() ? { key, size: found.size } : undefined;
@@ -143,6 +165,7 @@ export class FileStore implements Store {
 
   async list(prefix: string): Promise<StoredObject[]> {
     checkPrefix(prefix);
+    await this.rootThere();
     // Only the folder the prefix names can hold matches; below it, names must start with the rest.
     const cut = prefix.lastIndexOf('/') + 1;
     const found: StoredObject[] = [];

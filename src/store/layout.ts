@@ -2,10 +2,10 @@
  * Where things live in a store, one layout for every store (documented in docs/pipelines.md):
  *
  * ```
- * checkpoints/<pipeline id>/<step>/manifest.json      the latest checkpoint: each file's path, size, sha256
+ * checkpoints/<pipeline id>/<step>/manifests/<n>.json  each save: each file's path, size, sha256 (the highest n is the latest)
  * checkpoints/<pipeline id>/<step>/blobs/<sha256>     file contents, by their sha256
- * artifacts/<pipeline id>/<step>/<output>/<file>      a step's output file
- * artifacts/<pipeline id>/<step>/<output>/...         a step's output folder, with .allot-manifest.json
+ * artifacts/<pipeline id>/<step>/<attempt>/<output>/<file>   a step's output file
+ * artifacts/<pipeline id>/<step>/<attempt>/<output>/...      a step's output folder, with .allot-manifest.json
  * ```
  *
  * A step id is `<pipeline id>/<step name>`; each of its `/`-separated parts is percent-encoded
@@ -28,9 +28,9 @@ export function checkpointPrefix(stepId: string): string {
   return `checkpoints/${stepKey(stepId)}/`;
 }
 
-/** The manifest of a step's latest checkpoint. */
-export function checkpointManifestKey(stepId: string): string {
-  return `${checkpointPrefix(stepId)}manifest.json`;
+/** The folder of a step's checkpoint manifests, one per save (ends with `/`). */
+export function checkpointManifestPrefix(stepId: string): string {
+  return `${checkpointPrefix(stepId)}manifests/`;
 }
 
 /** The folder of a step's checkpoint blobs (ends with `/`). */
@@ -38,9 +38,12 @@ export function checkpointBlobPrefix(stepId: string): string {
   return `${checkpointPrefix(stepId)}blobs/`;
 }
 
-/** The folder of one output of a step (ends with `/`). */
-export function artifactPrefix(stepId: string, output: string): string {
-  return `artifacts/${stepKey(stepId)}/${encodeURIComponent(output)}/`;
+/**
+ * The folder of one output of one attempt of a step (ends with `/`): each attempt writes its own,
+ * so that a late upload of an attempt whose step has moved on never changes what another returned.
+ */
+export function artifactPrefix(stepId: string, attempt: number, output: string): string {
+  return `artifacts/${stepKey(stepId)}/${attempt}/${encodeURIComponent(output)}/`;
 }
 
 /** The manifest of an output folder, inside it. */

@@ -186,6 +186,11 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   }
   const store = chooseStore(options.store, registered.store, notice);
   storeKnown(store);
+  // Said at start rather than at the first step: a store this agent cannot reach (no credentials,
+  // no such bucket, an unmounted share). Steps then fail to save or restore, and say so.
+  store
+    ?.stat('checkpoints/.reachable')
+    .catch((err: unknown) => notice(`store ${store.url} cannot be used from this node: ${(err as Error).message}`));
   const stale = killClaims(ledger.list().filter((c) => registered.kill.includes(c.leaseId)));
   if (stale.length > 0) notice(`killed workloads whose leases the pool no longer holds: ${stale.join(', ')}`);
 

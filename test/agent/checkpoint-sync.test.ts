@@ -8,11 +8,10 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CheckpointSync } from '../../src/activities/checkpoint-sync';
+import { CheckpointSync, latestCheckpoint } from '../../src/activities/checkpoint-sync';
 import type { CheckpointManifest } from '../../src/activities/checkpoint-sync';
 import { filesOpenForWriting } from '../../src/activities/files';
 import { openStore } from '../../src/store';
-import { checkpointManifestKey } from '../../src/store/layout';
 import type { Store } from '../../src/store/types';
 import { eventually } from '../helpers/harness';
 import { s3SkipReason, startS3Server } from '../helpers/s3-server';
@@ -35,8 +34,7 @@ const stores: [string, () => Store | undefined][] = [
 ];
 
 async function manifest(store: Store, stepId: string): Promise<CheckpointManifest | undefined> {
-  const raw = await store.getBytes(checkpointManifestKey(stepId));
-  return raw ? (JSON.parse(Buffer.from(raw).toString('utf8')) as CheckpointManifest) : undefined;
+  return (await latestCheckpoint(store, stepId))?.manifest;
 }
 
 function sync(store: Store, dir: string, nodeId: string, attempt: number, lines: string[] = []): CheckpointSync {

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { safeName } from '../../src/activities/launch';
+import { stepFolderName } from '../../src/activities/launch';
 import { poolWorkflowId, setPolicyUpdate, setQuotaUpdate } from '../../src/workflows/messages';
 import type { StepInput, StepResult } from '../../src/workflows/step-types';
 import type { World } from '../helpers/harness';
@@ -63,7 +63,7 @@ function start(input: StepInput) {
 /** Whether a step's trainer has written its checkpoint, on any node of this world. */
 function hasCheckpoint(workflowId: string): boolean {
   return readdirSync(world.dataDir).some((node) =>
-    existsSync(path.join(world.dataDir, node, 'checkpoints', safeName(workflowId), 'checkpoint.npz')),
+    existsSync(path.join(world.dataDir, node, 'checkpoints', stepFolderName(workflowId), 'checkpoint.npz')),
   );
 }
 

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { defineSearchAttributeKey } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Command } from 'commander';
@@ -138,6 +138,8 @@ export async function dev(o: DevOptions): Promise<number> {
   const dataDir = path.resolve(o.dataDir);
   const templates = autoscaleTemplates(o);
   const store = storeUrl(o.store, pathToFileURL(path.join(dataDir, 'store')).href) as string;
+  // A folder store of the dev setup is made here; elsewhere a missing one is an error (an unmounted share).
+  if (store.startsWith('file:')) mkdirSync(fileURLToPath(store), { recursive: true });
   mkdirSync(dataDir, { recursive: true });
   quietRuntime();
 
