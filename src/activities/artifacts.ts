@@ -77,7 +77,7 @@ export async function stageInputs(o: {
         const raw = await where.store.getBytes(where.key);
         if (!raw) return fail('is not in the store (was it removed?)');
         const sha256 = sha256Bytes(raw);
-        if (ref.sha256 !== undefined && sha256 !== ref.sha256)
+        if (sha256 !== ref.sha256)
           return fail(`has changed since it was made: its sha256 is ${sha256}, the step was given ${ref.sha256}`);
         const manifest = JSON.parse(Buffer.from(raw).toString('utf8')) as FolderManifest;
         for (const f of manifest.files) {
@@ -100,7 +100,7 @@ export async function stageInputs(o: {
           onProgress: progressLines(o.log, `allot: downloading input ${name}`),
         });
         o.onReceived?.(got.size);
-        if (ref.sha256 !== undefined && got.sha256 !== ref.sha256) {
+        if (got.sha256 !== ref.sha256) {
           rmSync(file, { force: true });
           return fail(`has changed since it was made: its sha256 is ${got.sha256}, the step was given ${ref.sha256}`);
         }
@@ -130,12 +130,14 @@ export function outputPaths(outputs: Record<string, string>, workDir: string): R
 }
 
 /**
- * Uploads a step's outputs from its work dir to `artifacts/<step id>/<name>/` and returns their
+ * Uploads a step's outputs from its work dir to `artifacts/<step id>/<attempt>/<name>/` and returns their
  * references. Throws an `ArtifactError` naming an output that the workload did not leave.
  */
 export async function uploadOutputs(o: {
   store: Store;
   stepId: string;
+  /** The attempt whose outputs these are (each attempt has its own folder in the store). */
+  attempt: number;
   outputs: Record<string, string>;
   workDir: string;
   log: (line: string) => void;
@@ -155,7 +157,7 @@ export async function uploadOutputs(o: {
         `output ${name}: the workload left nothing at ${rel} (in its work dir, ${outputEnvName(name)}=${abs})`,
       );
     }
-    const prefix = artifactPrefix(o.stepId, name);
+    const prefix = artifactPrefix(o.stepId, o.attempt, name);
     // What an earlier attempt or run left there goes first: a folder's listing is only its own.
     await o.store.removePrefix(prefix);
     if (!isDir) {

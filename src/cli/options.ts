@@ -89,6 +89,8 @@ export function storeUrl(flag: string | undefined, fallback?: string): string | 
   const given = flag ?? (fromEnv ? process.env.ALLOT_STORE : undefined);
   if (given === undefined) return fallback;
   const source = flag !== undefined ? '--store' : 'ALLOT_STORE';
+  if (given.trim() === '')
+    throw new UserError(`${source} is empty: give file:///path, s3://bucket/prefix, or a folder path`);
   const url = /^[a-z][a-z0-9+.-]*:/i.test(given) ? given : pathToFileURL(path.resolve(given)).href;
   const problem = storeUrlProblem(url);
   if (problem) throw new UserError(`${source}: ${problem}`);

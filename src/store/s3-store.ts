@@ -45,6 +45,9 @@ export class S3Store implements Store {
     this.url = `s3://${bucket}${prefix ? `/${prefix}` : ''}`;
     const config = s3ClientConfig(env);
     this.endpoint = typeof config.endpoint === 'string' ? config.endpoint : undefined;
+    // allot supports Node 20, which the SDK's upcoming releases will not: its notice of that is
+    // for allot's maintainers, not for every agent's log. A user's own setting is kept.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.client = new S3Client(config);
   }
 

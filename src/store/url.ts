@@ -65,7 +65,14 @@ function parseFileUrl(url: string, shown: string): StoreLocation | string {
   if (parsed.host !== '' && parsed.host !== 'localhost')
     return `store URL ${shown} names the host "${parsed.host}" (or a relative path): ${absolute}`;
   if (parsed.search || parsed.hash) return `store URL ${shown} has a query or fragment: ${absolute}`;
-  const root = path.resolve(fileURLToPath(parsed));
+  let root: string;
+  try {
+    root = path.resolve(fileURLToPath(parsed));
+  } catch (err) {
+    // An encoded "/" (%2F) in a path, for one.
+    return `store URL ${shown} is not a folder path (${(err as Error).message}): ${absolute}`;
+  }
+  if (root === path.parse(root).root) return `store URL ${shown} names the root of the file system: ${absolute}`;
   return { kind: 'file', root };
 }
 

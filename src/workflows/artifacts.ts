@@ -143,14 +143,15 @@ function artifactRefIssue(value: unknown, path: string[]): Issue | undefined {
       message: `must be an s3://bucket/key or file:///path URI of ${expected}, got ${describeValue(r.uri)}`,
     };
   }
-  if (r.sha256 !== undefined && (typeof r.sha256 !== 'string' || !SHA256.test(r.sha256))) {
+  // The sha256 is what the agent checks the download against: a reference without one is refused.
+  if (typeof r.sha256 !== 'string' || !SHA256.test(r.sha256)) {
     return {
       code: 'invalid_input',
       path: [...path, 'sha256'],
-      message: `must be 64 lowercase hex digits, got ${describeValue(r.sha256)}`,
+      message: `must be 64 lowercase hex digits (the artifact's sha256, as its step's result gives it), got ${describeValue(r.sha256)}`,
     };
   }
-  if (r.size !== undefined && (typeof r.size !== 'number' || !Number.isInteger(r.size) || r.size < 0)) {
+  if (typeof r.size !== 'number' || !Number.isInteger(r.size) || r.size < 0) {
     return {
       code: 'invalid_input',
       path: [...path, 'size'],

@@ -144,8 +144,11 @@ export function statusLimitOf(options: StatusOptions | undefined): number {
   return limit;
 }
 
-/** Store URLs a pool may name: a folder or a bucket, without credentials (checked in full by the CLI). */
-const STORE_URL = /^(file:\/\/\/\S*|s3:\/\/[^/@\s:]+(\/\S*)?)$/;
+/**
+ * Store URLs a pool may name: a folder (not the root) or a bucket, without credentials or a query
+ * (checked in full by the CLI; this keeps a client that bypasses it from storing more).
+ */
+const STORE_URL = /^(file:\/\/\/[^\s?#]+|s3:\/\/[^/@\s:?#]+(\/[^\s?]*)?)$/;
 
 /** Checks a store for `setStore`. */
 export function checkStore(input: { url: string | null }): void {

@@ -35,12 +35,13 @@ describe('artifacts', () => {
     const refs = await uploadOutputs({
       store,
       stepId: 'pipe-1/train',
+      attempt: 1,
       outputs: { model: 'out/model.npz', plots: 'plots' },
       workDir: producer,
       log: (l) => lines.push(l),
     });
     expect(refs.model).toEqual({
-      uri: store.uri('artifacts/pipe-1/train/model/model.npz'),
+      uri: store.uri('artifacts/pipe-1/train/1/model/model.npz'),
       size: 7,
       sha256: sha('weights'),
     });
@@ -59,6 +60,7 @@ describe('artifacts', () => {
     const refs = await uploadOutputs({
       store,
       stepId: 'pipe-1/prepare',
+      attempt: 1,
       outputs: { data: 'data.npz' },
       workDir: producer,
       log: () => undefined,
@@ -73,6 +75,7 @@ describe('artifacts', () => {
     const refs = await uploadOutputs({
       store,
       stepId: 'pipe-1/train',
+      attempt: 1,
       outputs: { model: 'model.npz' },
       workDir: producer,
       log: () => undefined,
@@ -95,6 +98,7 @@ describe('artifacts', () => {
       uploadOutputs({
         store,
         stepId: 'p/s',
+        attempt: 1,
         outputs: { report: 'out/report.json' },
         workDir: producer,
         log: () => undefined,

@@ -88,8 +88,8 @@ export async function agent(o: AgentCommandOptions): Promise<number> {
   const sampleMs = parseInteger(o.sampleInterval ?? '500', '--sample-interval', 50, 60_000) ?? 500;
   if (o.metricsPort !== undefined) parsePort(o.metricsPort, '--metrics-port');
   const checkpointSyncMs = parseSeconds(o.checkpointSync ?? '2', '--checkpoint-sync') ?? 2000;
-  if (checkpointSyncMs < 200)
-    throw new UserError(`--checkpoint-sync must be at least 0.2 seconds, got ${JSON.stringify(o.checkpointSync)}`);
+  if (checkpointSyncMs < 200 || checkpointSyncMs > 3_600_000)
+    throw new UserError(`--checkpoint-sync must be from 0.2 to 3600 seconds, got ${JSON.stringify(o.checkpointSync)}`);
   const storeFlag = storeUrl(o.store);
   quietRuntime();
   const nodeId = o.nodeId ?? os.hostname();
