@@ -12,7 +12,10 @@
  * the interpreter are found from the agent's working directory (`cwd: '.'`; the repository root
  * under `allot dev`).
  */
-import { ApplicationFailure } from '@temporalio/workflow';
+// A pipeline versions itself with Temporal's own patched(), as any workflow does; the rule that
+// routes patches through allot's versions.ts is for allot's own workflows.
+// eslint-disable-next-line no-restricted-imports
+import { ApplicationFailure, patched } from '@temporalio/workflow';
 import { fanOut, step } from 'allot/workflow';
 import type { ArtifactRef } from 'allot/workflow';
 
@@ -38,14 +41,29 @@ export interface TrainPipelineInput {
 export interface TrainPipelineResult {
   train: Record<string, unknown>;
   evaluate: Record<string, unknown>;
-  artifacts: { data: ArtifactRef; model: ArtifactRef };
+  /** The artifacts the steps exchanged: `data` (prepare's) and `model` (train's). */
+  artifacts: Record<string, ArtifactRef>;
 }
+
+/**
+ * Runs of this example recorded before its steps exchanged artifacts (their steps shared a path)
+ * replay as they ran: for them `artifact` finds none, and the steps get no inputs.
+ */
+const EXCHANGES_ARTIFACTS = 'example-pipeline-exchanges-artifacts';
 
 /** The artifact a finished step produced under `name`; a step that declared it always has it. */
 function artifact(result: { name: string; artifacts?: Record<string, ArtifactRef> }, name: string): ArtifactRef {
   const ref = result.artifacts?.[name];
   if (!ref) throw ApplicationFailure.nonRetryable(`step ${result.name} has no artifact ${name}`, 'MissingArtifact');
   return ref;
+}
+
+/** The artifacts of finished steps, by input name; none in a run recorded before steps had any. */
+function inputs(
+  from: Record<string, [{ name: string; artifacts?: Record<string, ArtifactRef> }, string]>,
+): Record<string, ArtifactRef> | undefined {
+  if (!patched(EXCHANGES_ARTIFACTS)) return undefined;
+  return Object.fromEntries(Object.entries(from).map(([input, [result, name]]) => [input, artifact(result, name)]));
 }
 
 /** prepare → train → evaluate; returns the evaluation's outputs and the artifacts. */
@@ -62,7 +80,6 @@ export async function trainPipeline(input: TrainPipelineInput = {}): Promise<Tra
     outputs: { data: 'out/data.npz' },
     resources: { cpu: 1, memory: '512Mi' },
   });
-  const data = artifact(prepared, 'data');
   const train = await step({
     name: 'train',
     pool,
@@ -72,21 +89,21 @@ export async function trainPipeline(input: TrainPipelineInput = {}): Promise<Tra
       `${scripts}/train.py`,
       ...['--epochs', String(input.epochs ?? 5), '--epoch-seconds', String(input.epochSeconds ?? 1)],
     ],
-    inputs: { data },
+    inputs: inputs({ data: [prepared, 'data'] }),
     outputs: { model: 'out/model.npz' },
     resources: { gpu: input.gpus ?? 1, cpu: 1, memory: '1Gi' },
     preemptible: input.preemptible ?? true,
   });
-  const model = artifact(train, 'model');
+  const exchanged = inputs({ data: [prepared, 'data'], model: [train, 'model'] });
   const evaluation = await step({
     name: 'evaluate',
     pool,
     cwd: '.',
     command: [python, `${scripts}/evaluate.py`],
-    inputs: { data, model },
+    inputs: exchanged,
     resources: { cpu: 1, memory: '512Mi' },
   });
-  return { train: train.outputs, evaluate: evaluation.outputs, artifacts: { data, model } };
+  return { train: train.outputs, evaluate: evaluation.outputs, artifacts: exchanged ?? {} };
 }
 
 /** Options of the example sweep. */
@@ -109,7 +126,7 @@ export async function sweepPipeline(input: SweepPipelineInput = {}): Promise<{ b
     outputs: { data: 'out/data.npz' },
     resources: { cpu: 1, memory: '512Mi' },
   });
-  const data = artifact(prepared, 'data');
+  const data = inputs({ data: [prepared, 'data'] });
   const lrs = input.learningRates ?? [0.5, 0.1, 0.05];
   const runs = await fanOut(lrs, input.concurrency ?? 2, (lr, i) =>
     step({
@@ -122,7 +139,7 @@ export async function sweepPipeline(input: SweepPipelineInput = {}): Promise<{ b
         ...['--lr', String(lr)],
         ...['--epochs', String(input.epochs ?? 3), '--epoch-seconds', String(input.epochSeconds ?? 0.5)],
       ],
-      inputs: { data },
+      inputs: data,
       outputs: { model: 'out/model.npz' },
       resources: { gpu: input.gpus ?? 1, cpu: 1, memory: '1Gi' },
       retry: { maximumAttempts: 2, nonRetryableExitCodes: [2] },

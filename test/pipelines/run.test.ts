@@ -3,6 +3,7 @@
  * `allot status` and `allot schedule` as separate processes against it.
  */
 import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,6 +84,34 @@ describe('allot run', () => {
     expect(r.stderr).toContain(`trainPipeline ${id}: succeeded`);
     const out = JSON.parse(r.stdout) as { evaluate: { accuracy: number } };
     expect(out.evaluate.accuracy).toBeGreaterThan(0.8);
+  });
+
+  it('lists the artifacts the steps exchanged in its result, each with its size and sha256, and in the details', async () => {
+    const id = unique('artifacts');
+    const r = await allot(['run', 'trainPipeline', '--input', '{"epochs": 1, "epochSeconds": 0.1}', '--id', id], env);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { artifacts: Record<string, { uri: string; size: number; sha256: string }> };
+    expect(Object.keys(out.artifacts).sort()).toEqual(['data', 'model']);
+    for (const [name, ref] of Object.entries(out.artifacts)) {
+      expect(ref.uri).toMatch(new RegExp(`^file:///.*/store/artifacts/${id}/(prepare|train)/1/${name}/`));
+      expect(ref.size).toBeGreaterThan(0);
+      expect(ref.sha256).toMatch(/^[0-9a-f]{64}$/);
+    }
+    const meta = await client.workflow.getHandle(id).query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+    expect(meta.currentDetails).toContain(`- train.model: \`${out.artifacts.model?.uri}\``);
+  });
+
+  it('fails a step whose input does not match its sha256 before its workload starts, naming the input', async () => {
+    const id = unique('tampered');
+    const marker = path.join(tempDir('tampered'), 'ran');
+    const r = await allot(['run', 'tamperedInputPipeline', '--input', JSON.stringify({ marker }), '--id', id], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/use: failed/);
+    expect(r.stderr).toContain('input model (file:///');
+    expect(r.stderr).toContain(`has changed since it was made: its sha256 is`);
+    expect(r.stderr).toContain(`the step was given ${'0'.repeat(64)}`);
+    expect(existsSync(marker)).toBe(false);
+    await expectNothingHeld();
   });
 
   it('keeps a table of the steps in the pipeline’s current details, for the Temporal UI', async () => {
