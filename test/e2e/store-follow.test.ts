@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -94,6 +94,31 @@ function startPipeline(id: string, input: Record<string, unknown>) {
   return client.workflow.start('trainPipeline', { taskQueue: 'allot', workflowId: id, args: [input] });
 }
 
+/** Starts the example pipeline; resolves once its training runs and the store holds epoch `epochs` or later. */
+async function trainingStored(store: Store, id: string, epochs: number) {
+  const pipeline = await startPipeline(id, { epochs: 10, epochSeconds: 1 });
+  const node = await runningOn(`${id}/train`);
+  const before = await eventually(async () => {
+    const epoch = await storedEpoch(store, `${id}/train`);
+    return epoch >= epochs ? epoch : undefined;
+  }, 60_000);
+  return { pipeline, node, before };
+}
+
+/** The pipeline's result, once it has finished; its training ended on another node, resumed from at least `before`. */
+async function finishedElsewhere(
+  run: Awaited<ReturnType<typeof trainingStored>>,
+  id: string,
+): Promise<TrainPipelineResult> {
+  const result = (await run.pipeline.result()) as TrainPipelineResult;
+  const train = (await client.workflow.getHandle(`${id}/train`).result()) as StepResult;
+  expect(train.nodeId).not.toBe(run.node);
+  expect(Number(result.train.resumedFrom)).toBeGreaterThanOrEqual(run.before);
+  expect(Number(result.train.epochs)).toBe(10);
+  expect(readFileSync(train.logFile, 'utf8')).toContain('restored checkpoint from');
+  return result;
+}
+
 function sha256(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex');
 }
@@ -102,21 +127,21 @@ describe('checkpoints and artifacts follow a step to any machine', () => {
   it('kill -9 of the training agent: the step resumes on the other agent from the stored epoch; files move only as artifacts', async () => {
     const store = openStore(`file://${path.join(work, 'dev', 'store')}`);
     const id = `follow-kill-${Date.now()}`;
-    const pipeline = await startPipeline(id, { epochs: 10, epochSeconds: 1 });
-    const node = await runningOn(`${id}/train`);
-    const before = await eventually(async () => {
-      const epoch = await storedEpoch(store, `${id}/train`);
-      return epoch >= 3 ? epoch : undefined;
-    }, 60_000);
-    const victim = agents.get(node);
-    expect(victim, `train runs on ${node}`).toBeDefined();
+    const training = await trainingStored(store, id, 3);
+    // Where the checkpoint lives: in allot status (the store, and each running step's checkpoint)
+    // and in the step's log.
+    const status = await allot(['status', '--json'], run.env);
+    const json = JSON.parse(status.stdout) as { store: string; leases: { step: string; checkpoint?: string }[] };
+    expect(json.store).toBe(store.url);
+    expect(json.leases.find((l) => l.step === 'train')?.checkpoint).toBe(`${store.url}/checkpoints/${id}/train/`);
+    expect((await allot(['status'], run.env)).stdout).toContain(`store: ${store.url} (checkpoints and artifacts)`);
+    const logs = await allot(['logs', `${id}/train`], run.env);
+    expect(logs.stdout + logs.stderr).toContain(`checkpoint saved to ${store.url}/checkpoints/${id}/train/`);
+    const victim = agents.get(training.node);
+    expect(victim, `train runs on ${training.node}`).toBeDefined();
     victim?.child.kill('SIGKILL');
 
-    const result = (await pipeline.result()) as TrainPipelineResult;
-    const train = (await client.workflow.getHandle(`${id}/train`).result()) as StepResult;
-    expect(train.nodeId).not.toBe(node);
-    expect(Number(result.train.resumedFrom)).toBeGreaterThanOrEqual(before);
-    expect(Number(result.train.epochs)).toBe(10);
+    const result = await finishedElsewhere(training, id);
     // The steps exchanged files only through the store: each artifact names its size and sha256.
     expect(Object.keys(result.artifacts).sort()).toEqual(['data', 'model']);
     for (const ref of Object.values(result.artifacts)) {
@@ -130,7 +155,7 @@ describe('checkpoints and artifacts follow a step to any machine', () => {
     expect(typeof result.evaluate.accuracy).toBe('number');
     // The checkpoint is removed after success (the default retention).
     expect(await latestCheckpoint(store, `${id}/train`)).toBeUndefined();
-    await startGpuAgent(node);
+    await startGpuAgent(training.node);
   });
 
   it('the same with an S3 store: kill -9, and the other agent resumes from what S3 holds', async (ctx) => {
@@ -148,17 +173,9 @@ describe('checkpoints and artifacts follow a step to any machine', () => {
       }
       const store = openStore(url, { ...process.env, ...s3.env });
       const id = `follow-s3-${Date.now()}`;
-      const pipeline = await startPipeline(id, { epochs: 10, epochSeconds: 1 });
-      const node = await runningOn(`${id}/train`);
-      const before = await eventually(async () => {
-        const epoch = await storedEpoch(store, `${id}/train`);
-        return epoch >= 3 ? epoch : undefined;
-      }, 60_000);
-      agents.get(node)?.child.kill('SIGKILL');
-      const result = (await pipeline.result()) as TrainPipelineResult;
-      const train = (await client.workflow.getHandle(`${id}/train`).result()) as StepResult;
-      expect(train.nodeId).not.toBe(node);
-      expect(Number(result.train.resumedFrom)).toBeGreaterThanOrEqual(before);
+      const training = await trainingStored(store, id, 3);
+      agents.get(training.node)?.child.kill('SIGKILL');
+      const result = await finishedElsewhere(training, id);
       expect(result.artifacts.model?.uri).toMatch(new RegExp(`^s3://${s3.bucket}/allot/artifacts/`));
     } finally {
       for (const id of ['gpu-a', 'gpu-b']) {
@@ -171,30 +188,17 @@ describe('checkpoints and artifacts follow a step to any machine', () => {
 
   it('preempted by a higher-priority step, training resumes on the other agent from the stored epoch', async () => {
     const store = openStore(`file://${path.join(work, 'dev', 'store')}`);
-    const marker = path.join(work, 'filler-ended');
     // A step that is not preemptible holds one GPU for a while: training gets the other.
-    const filler = await allot(
-      ['submit', '--gpu', '1', '--name', 'filler', '--no-wait', '--', 'sh', '-c', `sleep 25; touch ${marker}`],
-      run.env,
-    );
+    const filler = await allot(['submit', '--gpu', '1', '--name', 'filler', '--no-wait', '--', 'sleep', '25'], run.env);
     expect(filler.code, filler.stderr).toBe(0);
     const id = `follow-preempt-${Date.now()}`;
-    const pipeline = await startPipeline(id, { epochs: 10, epochSeconds: 1 });
-    const node = await runningOn(`${id}/train`);
-    const before = await eventually(async () => {
-      const epoch = await storedEpoch(store, `${id}/train`);
-      return epoch >= 2 ? epoch : undefined;
-    }, 60_000);
+    const training = await trainingStored(store, id, 2);
+    // A more urgent step takes training's GPU: training queues again and gets the filler's when it ends.
     const urgent = await allot(
       ['submit', '--gpu', '1', '--priority', '100', '--name', 'urgent', '--no-wait', '--', 'sleep', '60'],
       run.env,
     );
     expect(urgent.code, urgent.stderr).toBe(0);
-    const result = (await pipeline.result()) as TrainPipelineResult;
-    const train = (await client.workflow.getHandle(`${id}/train`).result()) as StepResult;
-    expect(train.nodeId).not.toBe(node);
-    expect(Number(result.train.resumedFrom)).toBeGreaterThanOrEqual(before);
-    expect(readFileSync(train.logFile, 'utf8')).toContain('restored checkpoint from');
-    writeFileSync(marker, '');
+    await finishedElsewhere(training, id);
   });
 });
