@@ -2,7 +2,7 @@
  * The node agent on a real Temporal server: limits that fail steps with their own types, GPU
  * sharing, usage in results, metrics that match the pool's status, and draining on stop.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -278,5 +278,41 @@ describe('drain on stop', () => {
     expect(result.nodeId).toBe(second);
     expect(result.nodeId).not.toBe(first);
     expect(result.logTail).toContain(`ran on ${second}`);
+  });
+});
+
+describe('the work dir of an attempt', () => {
+  const where = `printf '{"cwd": "%s", "work": "%s"}' "$(pwd)" "$ALLOT_WORK_DIR" > "$ALLOT_OUTPUT"`;
+
+  it('is the workload’s working directory unless the step sets one, and is removed after the attempt', async () => {
+    const result: StepResult = await (await startStep({ name: 'work-dir', command: ['sh', '-c', where] })).result();
+    const { cwd, work } = result.outputs as { cwd: string; work: string };
+    expect(cwd).toBe(work);
+    expect(path.basename(work)).toBe('attempt-1');
+    expect(existsSync(work)).toBe(false);
+  });
+
+  it('stays with keepWorkDir, and a step with its own cwd runs there', async () => {
+    const own = tempDir('own-cwd');
+    const result: StepResult = await (
+      await startStep({ name: 'kept', command: ['sh', '-c', where], cwd: own, keepWorkDir: true })
+    ).result();
+    const { cwd, work } = result.outputs as { cwd: string; work: string };
+    expect(cwd).toBe(own);
+    expect(existsSync(work)).toBe(true);
+  });
+
+  it('a step that declares outputs on an agent without a store fails before it starts, saying so', async () => {
+    const handle = await startStep({ name: 'no-store', command: ['true'], outputs: { model: 'model.bin' } });
+    const err = await handle.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    let root: unknown = err;
+    while (root instanceof Error && root.cause instanceof Error) root = root.cause;
+    expect(root).toBeInstanceOf(ApplicationFailure);
+    expect((root as ApplicationFailure).type).toBe('OutputMissing');
+    expect((root as Error).message).toContain(`declares outputs, but node ${nodeId} has no store to put them in`);
+    expect((root as Error).message).toContain('--store (or ALLOT_STORE)');
   });
 });
