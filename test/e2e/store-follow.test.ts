@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store';
 import { latestCheckpoint } from '../../src/activities/checkpoint-sync';
 import { checkpointBlobPrefix } from '../../src/store/layout';
@@ -63,6 +63,14 @@ beforeAll(async () => {
   await startGpuAgent('gpu-a');
   await startGpuAgent('gpu-b');
 }, 240_000);
+
+// Each test starts with both GPU agents up: a killed one is started again, whatever the test came to.
+afterEach(async () => {
+  for (const id of ['gpu-a', 'gpu-b']) {
+    const agent = agents.get(id);
+    if (!agent || agent.child.exitCode !== null || agent.child.signalCode !== null) await startGpuAgent(id);
+  }
+});
 
 afterAll(async () => {
   for (const id of agents.keys()) await stopGpuAgent(id);
@@ -128,8 +136,11 @@ describe('checkpoints and artifacts follow a step to any machine', () => {
     const store = openStore(`file://${path.join(work, 'dev', 'store')}`);
     const id = `follow-kill-${Date.now()}`;
     const training = await trainingStored(store, id, 3);
-    // Where the checkpoint lives: in allot status (the store, and each running step's checkpoint)
-    // and in the step's log.
+    const victim = agents.get(training.node);
+    expect(victim, `train runs on ${training.node}`).toBeDefined();
+    victim?.child.kill('SIGKILL');
+    // Where the checkpoint lives: in allot status (the store, and each running step's checkpoint,
+    // which the pool holds until it learns that the node is gone) and in the step's log.
     const status = await allot(['status', '--json'], run.env);
     const json = JSON.parse(status.stdout) as { store: string; leases: { step: string; checkpoint?: string }[] };
     expect(json.store).toBe(store.url);
@@ -137,9 +148,6 @@ describe('checkpoints and artifacts follow a step to any machine', () => {
     expect((await allot(['status'], run.env)).stdout).toContain(`store: ${store.url} (checkpoints and artifacts)`);
     const logs = await allot(['logs', `${id}/train`], run.env);
     expect(logs.stdout + logs.stderr).toContain(`checkpoint saved to ${store.url}/checkpoints/${id}/train/`);
-    const victim = agents.get(training.node);
-    expect(victim, `train runs on ${training.node}`).toBeDefined();
-    victim?.child.kill('SIGKILL');
 
     const result = await finishedElsewhere(training, id);
     // The steps exchanged files only through the store: each artifact names its size and sha256.
@@ -155,7 +163,6 @@ describe('checkpoints and artifacts follow a step to any machine', () => {
     expect(typeof result.evaluate.accuracy).toBe('number');
     // The checkpoint is removed after success (the default retention).
     expect(await latestCheckpoint(store, `${id}/train`)).toBeUndefined();
-    await startGpuAgent(training.node);
   });
 
   it('the same with an S3 store: kill -9, and the other agent resumes from what S3 holds', async (ctx) => {
