@@ -27,7 +27,8 @@ import { formatBytes } from '../store/format';
 import { checkpointBlobPrefix, checkpointManifestPrefix, checkpointPrefix, folderUri } from '../store/layout';
 import type { Store } from '../store/types';
 import type { LocalFile } from './files';
-import { progressLines, sha256File, walkFiles } from './files';
+import { sha256File } from '../store/local-files';
+import { progressLines, walkFiles } from './files';
 
 /** One file of a checkpoint. */
 export interface CheckpointFile {

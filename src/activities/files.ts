@@ -1,13 +1,12 @@
 /**
- * Local files as the agent moves them to and from the store: walking a folder, hashing a file as a
- * stream, the files a workload has open for writing (so that a half-written file is never sent),
- * and progress lines for large transfers.
+ * Local files as the agent moves them to and from the store: walking a folder, hashing bytes, the
+ * files a workload has open for writing (so that a half-written file is never sent), and progress
+ * lines for large transfers. Files are hashed with the store's `sha256File`.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { formatBytes } from '../store/format';
 import type { TransferProgress } from '../store/types';
 import { workloadProcesses } from './proc';
@@ -46,13 +45,6 @@ export function walkFiles(dir: string): LocalFile[] {
   };
   visit(dir, '');
   return out.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
-}
-
-/** The sha256 (hex) of a file, read as a stream. */
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(file), hash);
-  return hash.digest('hex');
 }
 
 /** The sha256 (hex) of bytes. */
