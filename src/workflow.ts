@@ -20,6 +20,8 @@ export type { PipelineStepRow, PipelineStepState } from './workflows/pipeline-de
 export type {
   ArtifactRef,
   CheckpointRetention,
+  ReplicaPlacement,
+  ReplicaResult,
   StepInput,
   StepResult,
   StepRetryPolicy,

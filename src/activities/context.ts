@@ -33,6 +33,8 @@ export type LaunchOutcome =
 /** What the agent gives its activities. */
 export interface AgentContext {
   nodeId: string;
+  /** The address other nodes reach this one at (a gang's `MASTER_ADDR` when its replica 0 runs here). */
+  advertiseAddress?: string;
   /** Root of logs, outputs, checkpoints and work dirs on this node. */
   dataDir: string;
   /**

@@ -23,6 +23,7 @@
  */
 import { createHash } from 'node:crypto';
 import { appendFileSync, closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
@@ -61,20 +62,45 @@ export function stepFolderName(stepId: string): string {
   return `${encoded.slice(0, 180)}~${createHash('sha256').update(stepId).digest('hex').slice(0, 16)}`;
 }
 
-/** Paths used by one attempt of a step on this node. */
+/**
+ * Paths used by one attempt of a step on this node. A gang's replicas other than rank 0 get their
+ * own (`…-rank-1`), so that replicas packed on one node never share a log, an output, a work dir
+ * or a checkpoint folder; a step folder name never holds `@` (it is percent-encoded).
+ */
 export function stepPaths(
   dataDir: string,
   stepId: string,
   attempt: number,
+  rank = 0,
 ): { log: string; output: string; checkpoint: string; checkpointState: string; work: string } {
   const step = stepFolderName(stepId);
+  const replica = rank > 0 ? `-rank-${rank}` : '';
+  const own = rank > 0 ? `${step}@rank-${rank}` : step;
   return {
-    log: path.join(dataDir, 'logs', step, `attempt-${attempt}.log`),
-    output: path.join(dataDir, 'outputs', step, `attempt-${attempt}.json`),
-    checkpoint: path.join(dataDir, 'checkpoints', step),
-    checkpointState: path.join(dataDir, 'checkpoint-state', `${step}.json`),
-    work: path.join(dataDir, 'work', step, `attempt-${attempt}`),
+    log: path.join(dataDir, 'logs', step, `attempt-${attempt}${replica}.log`),
+    output: path.join(dataDir, 'outputs', step, `attempt-${attempt}${replica}.json`),
+    checkpoint: path.join(dataDir, 'checkpoints', own),
+    checkpointState: path.join(dataDir, 'checkpoint-state', `${own}.json`),
+    work: path.join(dataDir, 'work', step, `attempt-${attempt}${replica}`),
   };
+}
+
+/**
+ * A free TCP port on this node now: the kernel picks one, which is closed again at once for the
+ * gang's replica 0 to listen on (as torchrun's own `--master-port 0` does).
+ */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
 }
 
 /** Creates the agent's activities. */
@@ -89,14 +115,22 @@ export function createActivities(ctx: AgentContext) {
         // A step that is gone (terminated) cannot release, and one whose launch timed out waits to
         // hear that its workload has stopped: the workload has ended here, so give the lease back.
         const details = cancellationDetails();
-        if (details?.notFound || details?.timedOut) {
+        if (!input.gang && (details?.notFound || details?.timedOut)) {
           await releaseToPool(input, details.timedOut ? { requeue: true, stopped: true } : {});
         }
         throw err;
       }
       // The workload has ended and the ledger has freed its devices: give the lease back now
-      // rather than after the step has heard of the end, so that the next step starts sooner.
+      // rather than after the step has heard of the end, so that the next step starts sooner. A
+      // gang's replica does not: its release would free every replica's lease, and the others may
+      // still run; the step releases once all have ended.
+      if (input.gang) return result;
       return (await releaseToPool(input)) ? { ...result, released: true } : result;
+    },
+
+    /** Where a gang's replica 0 on this node will listen: this node's advertised address and a free port. */
+    async gangRendezvous(): Promise<{ address: string; port: number }> {
+      return { address: ctx.advertiseAddress ?? '127.0.0.1', port: await freePort() };
     },
   };
 }
@@ -126,7 +160,8 @@ async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResu
     throw cancelledBeforeStart(activity);
   }
   let cgroup: StepCgroup | undefined;
-  const paths = stepPaths(ctx.dataDir, input.stepId, input.attempt);
+  const rank = input.gang?.rank ?? 0;
+  const paths = stepPaths(ctx.dataDir, input.stepId, input.attempt, rank);
   try {
     for (const p of [path.dirname(paths.log), path.dirname(paths.output), paths.checkpoint])
       mkdirSync(p, { recursive: true });
@@ -154,8 +189,10 @@ async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResu
     const startedAt = Date.now();
     const checkpoints = prepared.checkpoints;
     let exit: { code: number | null; signal: NodeJS.Signals | null; stopped?: Stopped; monitor?: WorkloadMonitor };
+    // Rank 0's checkpoint is the step's: the other replicas of a gang restore it and save nothing.
+    const saving = rank === 0 ? checkpoints : undefined;
     try {
-      checkpoints?.start();
+      saving?.start();
       exit = await runProcessGroup({
         ctx,
         input: { ...input, cwd: input.cwd !== undefined ? path.resolve(input.cwd) : paths.work },
@@ -171,11 +208,11 @@ async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResu
       throw err;
     } finally {
       closeSync(logFd);
-      if (checkpoints) {
+      if (saving) {
         // Whatever ended the workload (its end, a preemption, a drain), its last checkpoint is sent
         // before the step hears of the end, so that the next attempt resumes from it.
         ctx.finishing?.add(input.leaseId);
-        await heartbeating(activity, () => checkpoints.finish()).catch(() => undefined);
+        await heartbeating(activity, () => saving.finish()).catch(() => undefined);
       }
     }
     const runningMs = Date.now() - startedAt;
@@ -183,6 +220,7 @@ async function launch(ctx: AgentContext, input: LaunchInput): Promise<LaunchResu
     await cgroup?.remove();
     cgroup = undefined;
     const result = workloadOutcome(ctx, input, activity, { ...exit, runningMs, oomKilled, enforcement, paths });
+    if (rank > 0) return { ...result, logTail: tail(paths.log, LOG_TAIL_LINES) };
     return await heartbeating(activity, () => afterRun(ctx, input, paths, store, checkpoints, result, log));
   } finally {
     ctx.finishing?.delete(input.leaseId);
@@ -221,7 +259,9 @@ async function prepare(
   log: (line: string) => void,
 ): Promise<{ env: Record<string, string>; checkpoints?: CheckpointSync }> {
   const events = ctx.storeEvents;
-  if (input.outputs && Object.keys(input.outputs).length > 0 && !store) {
+  const rank = input.gang?.rank ?? 0;
+  // A gang's outputs are replica 0's: the other replicas get the paths, and nothing is uploaded.
+  if (rank === 0 && input.outputs && Object.keys(input.outputs).length > 0 && !store) {
     throw ApplicationFailure.nonRetryable(
       `step ${input.name} declares outputs, but node ${ctx.nodeId} has no store to put them in; ` +
         'give the worker or the agent one with --store (or ALLOT_STORE)',
@@ -264,6 +304,11 @@ async function prepare(
     onReceived: (n) => events?.transferred('checkpoint', 'download', n),
     onFailed: () => events?.checkpointSaveFailed(),
   });
+  if (rank > 0) {
+    // Every replica starts from the store's checkpoint, whatever its own folder held.
+    rmSync(paths.checkpoint, { recursive: true, force: true });
+    rmSync(paths.checkpointState, { force: true });
+  }
   try {
     await checkpoints.restore();
   } catch (err) {

@@ -27,6 +27,7 @@ export interface InventoryOptions {
   memory?: string;
   label?: string[];
   resource?: string[];
+  advertiseAddress?: string;
 }
 
 /** Adds the flags that declare a node's inventory instead of detecting it. */
@@ -42,6 +43,10 @@ export function inventoryOptions(cmd: Command): Command {
       '--resource <name=n>',
       'custom resource this node offers, e.g. nvme=2 (repeatable, like Slurm gres)',
       collect,
+    )
+    .option(
+      '--advertise-address <host>',
+      "where other nodes reach this one: a multi-node step's MASTER_ADDR when its replica 0 runs here (default: the host's primary address)",
     );
 }
 
@@ -63,6 +68,15 @@ export function inventoryFlags(o: InventoryOptions): InventoryFlags {
     labels: parsePairs(o.label, '--label'),
     ...(o.resource ? { resources: o.resource } : {}),
   };
+}
+
+/** `--advertise-address`, checked: a host name or IP address. */
+export function advertiseAddress(o: InventoryOptions): string | undefined {
+  const a = o.advertiseAddress;
+  if (a === undefined) return undefined;
+  if (!/^[A-Za-z0-9._:%[\]-]{1,253}$/.test(a))
+    throw new UserError(`--advertise-address must be a host name or IP address, got ${JSON.stringify(a)}`);
+  return a;
 }
 
 /** `--workflows` paths made absolute; each must exist. */

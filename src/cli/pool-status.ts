@@ -58,6 +58,7 @@ export function statusJson(s: PoolStatus, usage: RunningUsage = new Map()): unkn
       id: n.id,
       status: n.status,
       labels: n.labels,
+      ...(n.address !== undefined ? { address: n.address } : {}),
       cpu: { capacity: n.cpu.capacityMilli / 1000, used: n.cpu.usedMilli / 1000 },
       memoryMiB: { capacity: n.memory.capacityMiB, used: n.memory.usedMiB },
       gpus: n.gpus.map((g) => ({
@@ -79,6 +80,7 @@ export function statusJson(s: PoolStatus, usage: RunningUsage = new Map()): unkn
       memoryMiB: l.memoryMiB,
       ...(l.custom ? { custom: l.custom } : {}),
       heldMs: l.heldMs,
+      ...(l.replicas !== undefined ? { replica: l.replica ?? 0, replicas: l.replicas } : {}),
       ...(l.limits ? { limits: l.limits } : {}),
       ...(s.store !== undefined && l.owner.kind === 'workflow'
         ? { checkpoint: `${s.store.replace(/\/+$/, '')}/${checkpointPrefix(l.owner.workflowId)}` }
@@ -98,6 +100,7 @@ export function statusJson(s: PoolStatus, usage: RunningUsage = new Map()): unkn
       memoryMiB: q.resources.memoryMiB,
       ...(q.resources.custom ? { custom: q.resources.custom } : {}),
       ...(q.limits ? { limits: q.limits } : {}),
+      ...(q.replicas !== undefined ? { replicas: q.replicas } : {}),
       reason: q.reason,
       message: q.message,
       waitedMs: q.waitedMs,
@@ -122,7 +125,7 @@ export function renderStatus(s: PoolStatus, usage: RunningUsage = new Map()): st
   const out: string[] = [];
   out.push(
     `pool ${s.pool}: ${s.nodes.length} node${s.nodes.length === 1 ? '' : 's'}, ` +
-      `${formatGpu(Math.round(gpuUsed * 1000))} of ${gpuTotal} GPUs in use, ${s.leases.length} running, ${s.queued.toLocaleString('en-US')} queued`,
+      `${formatGpu(Math.round(gpuUsed * 1000))} of ${gpuTotal} GPUs in use, ${runningSteps(s.leases).length} running, ${s.queued.toLocaleString('en-US')} queued`,
   );
   out.push('');
   if (s.nodes.length === 0) out.push('no nodes yet: start one with `allot agent`');
@@ -170,22 +173,45 @@ export function renderStatus(s: PoolStatus, usage: RunningUsage = new Map()): st
   return out.join('\n');
 }
 
-/** Running steps with what they use now beside what they asked for (`-`: not sampled yet, or no GPU). */
+type StatusLease = PoolStatus['leases'][number];
+
+/** The running steps: one entry per request, a gang's leases together in rank order. */
+function runningSteps(leases: readonly StatusLease[]): StatusLease[][] {
+  const byRequest = new Map<string, StatusLease[]>();
+  for (const l of leases) {
+    const group = byRequest.get(l.requestId);
+    if (group) group.push(l);
+    else byRequest.set(l.requestId, [l]);
+  }
+  return [...byRequest.values()].map((g) => g.sort((a, b) => (a.replica ?? 0) - (b.replica ?? 0)));
+}
+
+/** A lease's GPUs: `0,1`, or `2(0.5)` for a share. */
+function leaseGpus(l: StatusLease): string {
+  return l.gpus.length === 0
+    ? '-'
+    : l.gpus.map((g) => (g.milli < 1000 ? `${g.index}(${g.milli / 1000})` : String(g.index))).join(',');
+}
+
+/**
+ * Running steps with what they use now beside what they asked for (`-`: not sampled yet, or no
+ * GPU). A gang is one line: its replicas' nodes and GPUs in rank order (`gpu-a gpu-b`, `0,1 0,1`),
+ * its usage replica 0's, its CPU and memory each replica's.
+ */
 export function renderRunning(s: PoolStatus, usage: RunningUsage = new Map()): string {
   return customColumn(
     ['RUNNING', 'NODE', 'GPUS', 'CPU NOW/ASKED', 'MEMORY NOW/ASKED', 'GPU UTIL', 'GPU MEM', 'FOR'],
-    s.leases,
-    (l) => describeAmounts(l.custom),
-    (l) => {
+    runningSteps(s.leases),
+    ([l]) => describeAmounts(l?.custom),
+    (gang) => {
+      const l = gang[0] as StatusLease;
       const u = usage.get(l.leaseId);
       const cells = usageCells(u?.usage, u?.current);
       const asked = u?.usage?.requested;
       return [
-        l.label,
-        l.nodeId,
-        l.gpus.length === 0
-          ? '-'
-          : l.gpus.map((g) => (g.milli < 1000 ? `${g.index}(${g.milli / 1000})` : String(g.index))).join(','),
+        gang.length > 1 ? `${l.label} (${gang.length} replicas)` : l.label,
+        gang.map((x) => x.nodeId).join(' '),
+        gang.map(leaseGpus).join(' '),
         asked ? cells.cpu : `${cells.cpu === '-' ? '-' : cells.cpu}/${formatCpu(l.cpuMilli)}`,
         asked ? cells.memory : `${cells.memory === '-' ? '-' : cells.memory}/${formatMemory(l.memoryMiB)}`,
         cells.gpuUtil,
@@ -212,7 +238,7 @@ export function renderQueue(s: PoolStatus): string {
     (q) => describeAmounts(q.resources.custom),
     (q) => [
       String(q.position),
-      q.label,
+      q.replicas !== undefined ? `${q.label} (${q.replicas} replicas)` : q.label,
       q.team,
       String(q.priority),
       formatGpu(q.resources.gpuMilli),

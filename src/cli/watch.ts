@@ -12,6 +12,12 @@ export function describeProgress(p: StepProgress, now: number): string {
     case 'queued':
       return `${p.name}: queued${p.reason ? ` (${p.reason}${p.message ? `: ${p.message}` : ''})` : ''}`;
     case 'running':
+      if (p.replicas && p.replicas.length > 1) {
+        const where = p.replicas.map(
+          (r, rank) => `${rank}: ${r.nodeId}${r.gpuIndices.length > 0 ? ` (GPUs ${r.gpuIndices.join(',')})` : ''}`,
+        );
+        return `${p.name}: running ${p.replicas.length} replicas, ${where.join(', ')}`;
+      }
       return `${p.name}: running on ${p.nodeId ?? '?'}${p.gpuIndices && p.gpuIndices.length > 0 ? `, GPUs ${p.gpuIndices.join(',')}` : ''}`;
     case 'succeeded':
       return `${p.name}: succeeded in ${formatDuration((p.endedAt ?? now) - (p.startedAt ?? now))}`;

@@ -137,5 +137,6 @@ function grantLease(
     ...(request.limits && replica === 0 ? { limits: { ...request.limits } } : {}),
     ...(request.preemptible !== undefined ? { preemptible: request.preemptible } : {}),
     ...(request.timeLimitMs !== undefined ? { timeLimitMs: request.timeLimitMs } : {}),
+    ...((request.replicas ?? 1) > 1 ? { replica, replicas: request.replicas } : {}),
   };
 }

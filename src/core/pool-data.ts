@@ -92,6 +92,10 @@ export interface AcquireInput {
   gracePeriodMs?: number;
   /** Units of the pool's named limits it needs, by name (`{ "feature-store": 1 }`). @default none */
   limits?: Record<string, number>;
+  /** Gang size: this many copies of `resources`, granted all at once or not at all. @default 1 */
+  replicas?: number;
+  /** How a gang's copies are placed: one per node (`spread`) or several on a node where they fit (`pack`). @default "spread" */
+  replicaPlacement?: 'spread' | 'pack';
 }
 
 /** Where an acquire stands. */

@@ -43,6 +43,8 @@ export interface PoolStatus {
     id: string;
     status: string;
     labels: Record<string, string>;
+    /** Where other nodes reach it, as its agent advertised. */
+    address?: string;
     cpu: { capacityMilli: number; usedMilli: number };
     memory: { capacityMiB: number; usedMiB: number };
     gpus: {
@@ -73,6 +75,8 @@ export interface PoolStatus {
     resources: ResourceRequest;
     /** Units of named limits it asks for; absent when none. */
     limits?: Record<string, number>;
+    /** A gang's size (`resources` is each replica's); absent for a single request. */
+    replicas?: number;
     reason: Reason;
     message: string;
     waitedMs: number;
@@ -109,6 +113,7 @@ export function poolStatus(data: Readonly<PoolStateData>, now: number, queueLimi
         id: n.spec.id,
         status: n.status,
         labels: n.spec.labels,
+        ...(n.spec.address !== undefined ? { address: n.spec.address } : {}),
         cpu: { capacityMilli: n.spec.cpuMilli, usedMilli: u?.cpuMilli ?? 0 },
         memory: { capacityMiB: n.spec.memoryMiB, usedMiB: u?.memoryMiB ?? 0 },
         gpus: n.spec.gpus.map((d) => ({
@@ -139,6 +144,7 @@ export function poolStatus(data: Readonly<PoolStateData>, now: number, queueLimi
         priority: r.priority,
         resources: r.resources,
         ...(r.limits ? { limits: r.limits } : {}),
+        ...((r.replicas ?? 1) > 1 ? { replicas: r.replicas } : {}),
         reason: r.reason,
         message: r.message,
         waitedMs: now - r.submittedAt,

@@ -106,6 +106,10 @@ export class RequestQueue {
       ...(input.timeLimitMs !== undefined ? { timeLimitMs: input.timeLimitMs } : {}),
       ...(input.gracePeriodMs !== undefined ? { gracePeriodMs: input.gracePeriodMs } : {}),
       ...(input.limits !== undefined && Object.keys(input.limits).length > 0 ? { limits: { ...input.limits } } : {}),
+      ...(input.replicas !== undefined && input.replicas > 1 ? { replicas: input.replicas } : {}),
+      ...(input.replicas !== undefined && input.replicas > 1 && input.replicaPlacement === 'pack'
+        ? { replicaPlacement: 'pack' as const }
+        : {}),
     };
     this.data.queue.push(pending);
     this.byId.set(pending.requestId, pending);

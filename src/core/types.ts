@@ -66,6 +66,8 @@ export interface NodeSpec {
   labels: Record<string, string>;
   /** Custom integer resources the node offers, by name (licenses, say); absent means none. */
   custom?: Record<string, number>;
+  /** Where other nodes reach it (host name or IP address): a gang's `MASTER_ADDR` when its replica 0 runs here. */
+  address?: string;
 }
 
 /** Readiness of a registered node. */
@@ -178,6 +180,10 @@ export interface Lease {
   ttlMs?: number;
   /** The pool's node-lost time at the grant (ms): a cut-off agent stops the workload well within it. */
   fenceMs?: number;
+  /** Which copy of a gang it grants, from 0 (the gang's rank); absent for a single request. */
+  replica?: number;
+  /** The gang's size; absent for a single request. */
+  replicas?: number;
 }
 
 /** A request that can never be satisfied, with the reason. */

@@ -26,6 +26,13 @@ export function validateNodeSpec(spec: unknown): Issue[] {
       message: `must be 1-63 letters, digits, '.', '_' or '-' starting with a letter or digit, got ${JSON.stringify(s.id)}`,
     });
   }
+  if (s.address !== undefined && (typeof s.address !== 'string' || !/^[A-Za-z0-9._:%[\]-]{1,253}$/.test(s.address))) {
+    issues.push({
+      code: 'invalid_address',
+      path: ['address'],
+      message: `must be a host name or IP address (letters, digits, '.', '-', ':'), got ${describeValue(s.address)}`,
+    });
+  }
   for (const field of ['cpuMilli', 'memoryMiB'] as const) {
     const v = s[field];
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
@@ -90,6 +97,9 @@ export const MAX_NAME_LENGTH = 512;
 
 /** Longest grace period a request may ask for, ms (one day); the pool's policy bounds it further. */
 export const MAX_GRACE_PERIOD_MS = 86_400_000;
+
+/** Most copies a gang may ask for. */
+export const MAX_REPLICAS = 1024;
 
 /**
  * Checks an acquire that arrived from outside (an Update, or a signal sent without allot's
@@ -192,6 +202,23 @@ export function validateAcquireInput(value: unknown): Issue[] {
     });
   }
   issues.push(...validateRequestLimits(a.limits, ['limits']));
+  if (
+    a.replicas !== undefined &&
+    (typeof a.replicas !== 'number' || !Number.isSafeInteger(a.replicas) || a.replicas < 1 || a.replicas > MAX_REPLICAS)
+  ) {
+    issues.push({
+      code: 'invalid_replicas',
+      path: ['replicas'],
+      message: `must be a whole number of copies from 1 to ${MAX_REPLICAS}, got ${describeValue(a.replicas)}`,
+    });
+  }
+  if (a.replicaPlacement !== undefined && a.replicaPlacement !== 'spread' && a.replicaPlacement !== 'pack') {
+    issues.push({
+      code: 'invalid_replica_placement',
+      path: ['replicaPlacement'],
+      message: `must be "spread" (one replica per node) or "pack" (several on a node where they fit), got ${describeValue(a.replicaPlacement)}`,
+    });
+  }
   if (
     a.submittedAt !== undefined &&
     (typeof a.submittedAt !== 'number' || !Number.isSafeInteger(a.submittedAt) || a.submittedAt < 0)

@@ -17,6 +17,7 @@
  * (`allot drain`) outlives restarts.
  */
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
@@ -76,6 +77,8 @@ export interface AgentOptions {
   store?: Store;
   /** Time between checkpoint saves while a workload runs, ms. @default 2000 */
   checkpointSyncMs?: number;
+  /** Where other nodes reach this one (a gang's `MASTER_ADDR`). @default the inventory's, else the host's primary address */
+  advertiseAddress?: string;
   /** Payload codecs. @default workerDataConverter(): the unreadable-payload guard, and encryption with ALLOT_CODEC_KEY */
   dataConverter?: DataConverter;
 }
@@ -107,7 +110,10 @@ function killClaims(claims: { leaseId: string; pgid?: number }[]): string[] {
 }
 
 /** Registers the node and starts polling its task queue. */
-export async function startAgent(options: AgentOptions): Promise<Agent> {
+export async function startAgent(given: AgentOptions): Promise<Agent> {
+  const address = given.advertiseAddress ?? given.inventory.address ?? primaryAddress();
+  // The pool keeps the address with the node: status shows it, and gangs rendezvous at it.
+  const options = { ...given, inventory: { ...given.inventory, address } };
   const notice = options.notice ?? (() => undefined);
   const nodeId = options.inventory.id;
   const ledger = new LeaseLedger(path.join(options.dataDir, 'ledger.json'));
@@ -144,6 +150,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     taskQueue: nodeTaskQueue(nodeId),
     activities: createActivities({
       nodeId,
+      advertiseAddress: address,
       dataDir: options.dataDir,
       ledger,
       envAllowlist: options.envAllowlist,
@@ -299,4 +306,14 @@ function chooseStore(
     notice(`store: none; the pool's store ${pools} cannot be used here: ${(err as Error).message}`);
     return undefined;
   }
+}
+
+/**
+ * The host's primary address: its first non-loopback IPv4 address (else IPv6), where other nodes
+ * most likely reach it; the loopback address on a machine without a network.
+ */
+export function primaryAddress(interfaces = os.networkInterfaces()): string {
+  const all = Object.values(interfaces).flatMap((list) => list ?? []);
+  const usable = all.filter((a) => !a.internal && !(a.family === 'IPv6' && a.address.startsWith('fe80')));
+  return (usable.find((a) => a.family === 'IPv4') ?? usable[0])?.address ?? '127.0.0.1';
 }

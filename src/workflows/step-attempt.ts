@@ -23,17 +23,15 @@ import { SEARCH_ATTRIBUTES as SA } from './search-attributes';
 import type { Interrupted, LaunchFailureFacts } from './step-outcome';
 import { LAUNCH_HEARTBEAT_TIMEOUT_MS } from './step-outcome';
 import type { StepRun } from './step-run';
-import type { LaunchResult } from './step-types';
+import type { GangLaunch, LaunchInput, LaunchResult } from './step-types';
 
 /** How a launch ended: with the workload's result, or with a failure (and its facts). */
 export type LaunchEnd = { launched: LaunchResult } | { failed: unknown; facts: LaunchFailureFacts };
 
 /** Launches the workload on the grant and waits for it, renewing the lease meanwhile (until `stopRenewing`). */
 export async function launchOnGrant(run: StepRun, lease: Lease, attempt: number): Promise<LaunchEnd> {
-  const { input, progress } = run;
+  const { progress } = run;
   const gpuIndices = lease.gpus.map((g) => g.index);
-  const first = lease.gpus[0];
-  const gpuFraction = lease.gpus.length === 1 && first && first.milli < 1000 ? first.milli / 1000 : undefined;
   progress.nodeId = lease.nodeId;
   progress.gpuIndices = gpuIndices;
   progress.startedAt = Date.now();
@@ -45,61 +43,87 @@ export async function launchOnGrant(run: StepRun, lease: Lease, attempt: number)
   ]);
   run.setState('running');
 
-  const { launch } = proxyActivities<AllotActivities>({
-    taskQueue: nodeTaskQueue(lease.nodeId),
+  const { launch } = launchActivities(run, lease.nodeId);
+  run.startRenewing(lease);
+  const graceMs = launchGrace(run, lease);
+  try {
+    run.launchScope = new CancellationScope();
+    const launched = await run.launchScope.run(() => launch(launchInput(run, lease, attempt, graceMs)));
+    return { launched };
+  } catch (err) {
+    return { failed: err, facts: failureFacts(run, lease, err, graceMs) };
+  } finally {
+    run.launchScope = undefined;
+  }
+}
+
+/** The `launch` activity on a node's task queue, with the timeouts a launch runs under. */
+export function launchActivities(run: StepRun, nodeId: string): Pick<AllotActivities, 'launch'> {
+  return proxyActivities<AllotActivities>({
+    taskQueue: nodeTaskQueue(nodeId),
     // Nothing polls a node whose agent is gone: give up on it well before the node is declared lost.
     scheduleToStartTimeout: '1 minute',
-    startToCloseTimeout: input.timeLimitMs !== undefined ? input.timeLimitMs + run.grace + 10_000 : '30 days',
+    startToCloseTimeout: run.input.timeLimitMs !== undefined ? run.input.timeLimitMs + run.grace + 10_000 : '30 days',
     heartbeatTimeout: LAUNCH_HEARTBEAT_TIMEOUT_MS,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: { maximumAttempts: 1 },
   });
-  run.startRenewing(lease);
-  // A preemptible step stops within the pool's grace period, which the pool enforces.
-  const graceMs = input.preemptible ? Math.min(run.grace, lease.gracePeriodMs ?? run.grace) : run.grace;
-  try {
-    run.launchScope = new CancellationScope();
-    const launched = await run.launchScope.run(() =>
-      launch({
-        stepId: run.info.workflowId,
-        name: input.name,
-        // Retries by step() start a new run that keeps counting (ALLOT_ATTEMPT, the log per attempt).
-        attempt: (input.firstAttempt ?? 1) + attempt - 1,
-        leaseId: lease.leaseId,
-        pool: run.pool,
-        requestId: progress.requestId,
-        command: input.command,
-        env: input.env ?? {},
-        cwd: input.cwd,
-        ...(input.outputs ? { outputs: input.outputs } : {}),
-        ...(input.inputs ? { inputs: input.inputs } : {}),
-        ...(input.checkpointRetention ? { checkpointRetention: input.checkpointRetention } : {}),
-        ...(input.keepWorkDir ? { keepWorkDir: true } : {}),
-        gpuIndices,
-        gpuFraction,
-        ...(lease.custom ? { custom: { ...lease.custom } } : {}),
-        gracePeriodMs: graceMs,
-        ...(lease.fenceMs !== undefined ? { fenceMs: lease.fenceMs } : {}),
-        ...launchLimits(input, run.resources),
-      }),
-    );
-    return { launched };
-  } catch (err) {
-    const limit = limitExceeded(err);
-    const facts: LaunchFailureFacts = {
-      interrupted: run.told.interrupted,
-      infrastructure: infrastructureFailure(err),
-      limit: limit && { reason: limit.type ?? '', message: limit.message },
-      cancellation: isCancellation(err),
-      mayStillRun: mayStillRun(err),
-      message: err instanceof Error ? err.message : String(err),
-      fenceMs: lease.fenceMs,
-      graceMs,
-    };
-    return { failed: err, facts };
-  } finally {
-    run.launchScope = undefined;
-  }
+}
+
+/** The grace period a launch gets: a preemptible step stops within the pool's, which the pool enforces. */
+export function launchGrace(run: StepRun, lease: Lease): number {
+  return run.input.preemptible ? Math.min(run.grace, lease.gracePeriodMs ?? run.grace) : run.grace;
+}
+
+/** What the agent needs to run the workload of `lease` (one replica's, with `gang`). */
+export function launchInput(
+  run: StepRun,
+  lease: Lease,
+  attempt: number,
+  graceMs: number,
+  gang?: GangLaunch,
+): LaunchInput {
+  const { input, progress } = run;
+  const first = lease.gpus[0];
+  const gpuFraction = lease.gpus.length === 1 && first && first.milli < 1000 ? first.milli / 1000 : undefined;
+  return {
+    stepId: run.info.workflowId,
+    name: input.name,
+    // Retries by step() start a new run that keeps counting (ALLOT_ATTEMPT, the log per attempt).
+    attempt: (input.firstAttempt ?? 1) + attempt - 1,
+    leaseId: lease.leaseId,
+    pool: run.pool,
+    requestId: progress.requestId,
+    command: input.command,
+    env: input.env ?? {},
+    cwd: input.cwd,
+    ...(input.outputs ? { outputs: input.outputs } : {}),
+    ...(input.inputs ? { inputs: input.inputs } : {}),
+    ...(input.checkpointRetention ? { checkpointRetention: input.checkpointRetention } : {}),
+    ...(input.keepWorkDir ? { keepWorkDir: true } : {}),
+    gpuIndices: lease.gpus.map((g) => g.index),
+    gpuFraction,
+    ...(lease.custom ? { custom: { ...lease.custom } } : {}),
+    gracePeriodMs: graceMs,
+    ...(lease.fenceMs !== undefined ? { fenceMs: lease.fenceMs } : {}),
+    ...launchLimits(input, run.resources),
+    ...(gang ? { gang } : {}),
+  };
+}
+
+/** A failed launch of `lease`, as plain facts. */
+export function failureFacts(run: StepRun, lease: Lease, err: unknown, graceMs: number): LaunchFailureFacts {
+  const limit = limitExceeded(err);
+  return {
+    interrupted: run.told.interrupted,
+    infrastructure: infrastructureFailure(err),
+    limit: limit && { reason: limit.type ?? '', message: limit.message },
+    cancellation: isCancellation(err),
+    mayStillRun: mayStillRun(err),
+    message: err instanceof Error ? err.message : String(err),
+    fenceMs: lease.fenceMs,
+    graceMs,
+  };
 }
 
 /**

@@ -55,7 +55,7 @@ export type AttemptEnd =
   /** The launch failed. */
   | ({ kind: 'launchFailed' } & LaunchFailureFacts)
   /** The workload ran and ended. */
-  | { kind: 'exited'; exitCode: number | null; signal: string | null };
+  | { kind: 'exited'; exitCode: number | null; signal: string | null; replica?: string };
 
 /** What the step knows of itself besides the attempt. */
 export interface StepContext {
@@ -141,14 +141,16 @@ export function decideOutcome(end: AttemptEnd, step: StepContext): Outcome {
     }
     case 'exited': {
       if (end.exitCode === 0) return { kind: 'succeed' };
-      const how = end.signal ? `was killed by ${end.signal}` : `exited with code ${String(end.exitCode)}`;
+      const exit = end.signal ? `was killed by ${end.signal}` : `exited with code ${String(end.exitCode)}`;
+      // A gang's failure names the replica that ended it: `step train: replica 1 (node b) exited with code 1`.
+      const how = end.replica ? `${end.replica} ${exit}` : exit;
       const failure = {
         cause: 'step',
         type: NON_ZERO_EXIT,
-        message: `step ${step.name} ${how}`,
+        message: end.replica ? `step ${step.name}: ${how}` : `step ${step.name} ${how}`,
         withResult: true,
       } as const;
-      return { kind: 'fail', error: `${step.name} ${how}`, failure };
+      return { kind: 'fail', error: end.replica ? `${step.name}: ${how}` : `${step.name} ${how}`, failure };
     }
   }
 }

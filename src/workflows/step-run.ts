@@ -41,7 +41,10 @@ export const DEFAULT_GRACE_PERIOD_MS = 30_000;
  * proved that the attempt's workload no longer runs anywhere.
  */
 export interface Told {
+  /** The grant: a single step's lease, or a gang's replica 0 once every replica's lease has come. */
   lease?: Lease;
+  /** A gang's leases as they come, and once all have come, by rank. */
+  leases?: Lease[];
   rejection?: Rejection;
   interrupted?: Interrupted;
   stopped?: Interrupted;
@@ -65,7 +68,7 @@ export class StepRun {
   readonly poolHandle: ReturnType<typeof getExternalWorkflowHandle>;
   private readonly baseRequestId: string;
   private readonly accounted: AccountedLease[] = [];
-  private held: AccountedLease | undefined;
+  private held: AccountedLease[] = [];
   private renewing: CancellationScope | undefined;
 
   /** Sets the step's handlers and search attributes; `resources` is the validated request. */
@@ -88,7 +91,19 @@ export class StepRun {
     setHandler(progressQuery, () => progress);
     const told = this.told;
     setHandler(grantSignal, (granted) => {
-      if (granted.requestId === progress.requestId) told.lease ??= granted;
+      if (granted.requestId !== progress.requestId) return;
+      const replicas = granted.replicas ?? 1;
+      if (replicas <= 1) {
+        told.lease ??= granted;
+        return;
+      }
+      // A gang's leases come one signal each, from one scheduling cycle: it is granted once all have.
+      const leases = (told.leases ??= []);
+      if (told.lease || leases.some((l) => l.leaseId === granted.leaseId)) return;
+      leases.push(granted);
+      if (leases.length < replicas) return;
+      leases.sort((a, b) => (a.replica ?? 0) - (b.replica ?? 0));
+      told.lease = leases[0];
     });
     setHandler(rejectSignal, (r) => {
       if (r.requestId === progress.requestId) told.rejection = r;
@@ -119,6 +134,7 @@ export class StepRun {
     const requestId = attempt === 1 ? this.baseRequestId : `${this.baseRequestId}#${attempt}`;
     this.progress.requestId = requestId;
     this.told.lease = undefined;
+    this.told.leases = undefined;
     this.told.rejection = undefined;
     this.told.interrupted = undefined;
     this.told.stopped = undefined;
@@ -140,6 +156,9 @@ export class StepRun {
       ...(input.preemptible !== undefined ? { preemptible: input.preemptible } : {}),
       ...(input.timeLimitMs !== undefined ? { timeLimitMs: input.timeLimitMs } : {}),
       ...(input.limits !== undefined && Object.keys(input.limits).length > 0 ? { limits: input.limits } : {}),
+      ...((input.replicas ?? 1) > 1
+        ? { replicas: input.replicas, replicaPlacement: input.replicaPlacement ?? 'spread' }
+        : {}),
     };
   }
 
@@ -150,9 +169,11 @@ export class StepRun {
     metricsSink().stepState(state);
   }
 
-  /** Accounts for a granted lease from its grant on. */
-  hold(lease: Lease): void {
-    this.held = {
+  /** Accounts for granted leases (a gang's, one per replica) from their grant on. */
+  hold(leases: readonly Lease[]): void {
+    const first = leases[0];
+    if (!first) return;
+    this.held = leases.map((lease) => ({
       leaseId: lease.leaseId,
       nodeId: lease.nodeId,
       gpu: lease.gpus.reduce((sum, g) => sum + g.milli, 0) / 1000,
@@ -160,15 +181,18 @@ export class StepRun {
       memoryMiB: lease.memoryMiB,
       ...(lease.custom ? { custom: { ...lease.custom } } : {}),
       start: lease.grantedAt,
-    };
-    this.accounted.push(this.held);
+    }));
+    this.accounted.push(...this.held);
     this.writeAccounting();
-    metricsSink().stepGranted(lease.grantedAt - this.progress.submittedAt);
+    metricsSink().stepGranted(first.grantedAt - this.progress.submittedAt);
   }
 
-  /** Notes what the workload of the held lease used. */
-  noteUsage(usage: AccountedLease['usage']): void {
-    if (this.held && usage) this.held.usage = usage;
+  /** Notes what the workload of each held lease used (by rank for a gang). */
+  noteUsage(usage: readonly AccountedLease['usage'][]): void {
+    usage.forEach((u, i) => {
+      const held = this.held[i];
+      if (held && u) held.usage = u;
+    });
   }
 
   /**
@@ -201,9 +225,10 @@ export class StepRun {
    * `requeue`, the step queues again and its waiting so far counts for its next attempt.
    */
   release(byAgent = false, requeue = false): Promise<void> {
-    if (this.held) {
-      this.held.end = Date.now();
-      this.held = undefined;
+    if (this.held.length > 0) {
+      const end = Date.now();
+      for (const held of this.held) held.end = end;
+      this.held = [];
       this.writeAccounting();
     }
     if (byAgent) return Promise.resolve();
@@ -227,6 +252,7 @@ export class StepRun {
     this.progress.message = `${lost.message}; queued again as attempt ${attempt + 1}`;
     this.progress.nodeId = undefined;
     this.progress.gpuIndices = undefined;
+    this.progress.replicas = undefined;
     upsertSearchAttributes([
       { key: SA.AllotNode, value: null },
       { key: SA.AllotGpus, value: null },

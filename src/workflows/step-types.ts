@@ -66,8 +66,17 @@ export interface StepInput {
   cpuLimit?: number | string;
   /** Whether a higher-priority or reclaiming step may evict it; it then resumes from its checkpoint. @default false */
   preemptible?: boolean;
-  /** Gang size: this many copies of `resources`, granted all at once or not at all. @default 1 */
+  /**
+   * Gang size: this many copies of `resources`, granted all at once or not at all, launched
+   * together with torchrun's variables (`NNODES`, `NODE_RANK`, `MASTER_ADDR`, `MASTER_PORT`,
+   * `WORLD_SIZE`, `RANK`, `LOCAL_WORLD_SIZE`) and stopped together. @default 1
+   */
   replicas?: number;
+  /**
+   * Where a gang's replicas go: `"spread"`, one per node; `"pack"`, several on one node where they
+   * fit. @default "spread"
+   */
+  replicaPlacement?: ReplicaPlacement;
   /**
    * Units of the pool's named limits the step holds while it runs, acquired together with its
    * resources: `{ 'feature-store': 1 }` (set them with `allot limit set`). A gang holds them once.
@@ -82,6 +91,9 @@ export interface StepInput {
    */
   firstAttempt?: number;
 }
+
+/** How a gang's replicas are placed. */
+export type ReplicaPlacement = 'spread' | 'pack';
 
 /** What becomes of a step's checkpoint in the store after the step succeeds. */
 export type CheckpointRetention = 'remove' | 'keep';
@@ -147,6 +159,26 @@ export interface StepResult {
   logTail: string[];
   /** What the workload used (mean and peak), beside what the step asked for. */
   usage?: StepUsage;
+  /**
+   * A gang's replicas, by rank: each one's node, GPUs, exit and log. The step's own `exitCode`,
+   * `outputs`, `artifacts` and `checkpoint` are replica 0's. Absent for a single step.
+   */
+  replicas?: ReplicaResult[];
+}
+
+/** How one replica of a gang ended. */
+export interface ReplicaResult {
+  rank: number;
+  nodeId: string;
+  gpuIndices: number[];
+  /** `null` when it did not run to its end (stopped with the gang, or never started). */
+  exitCode: number | null;
+  signal: string | null;
+  runningMs?: number;
+  logFile?: string;
+  logTail?: string[];
+  /** Why it ended without an exit of its own, when it did. */
+  error?: string;
 }
 
 /** A step's state as its `progress` query reports it. */
@@ -159,6 +191,8 @@ export interface StepProgress {
   pool: string;
   nodeId?: string;
   gpuIndices?: number[];
+  /** A running gang's replicas, by rank: node and GPUs. */
+  replicas?: { nodeId: string; gpuIndices: number[] }[];
   /** Why it waits, while queued. */
   reason?: string;
   message?: string;
@@ -210,6 +244,22 @@ export interface LaunchInput {
   timeLimitMs?: number;
   /** What the step asked for, reported beside its usage. */
   requested?: RequestedResources;
+  /** This launch is one replica of a gang. @default a single step */
+  gang?: GangLaunch;
+}
+
+/** Where one replica of a gang stands in it, and how its replicas find each other. */
+export interface GangLaunch {
+  /** The gang's id (`ALLOT_GANG_ID`): the same for every replica of an attempt. */
+  id: string;
+  /** `NODE_RANK`, from 0. */
+  rank: number;
+  /** `NNODES`: the number of replicas. */
+  size: number;
+  /** `MASTER_ADDR`: the advertised address of replica 0's node. */
+  masterAddr: string;
+  /** `MASTER_PORT`: a free port on replica 0's node, chosen by its agent. */
+  masterPort: number;
 }
 
 /** What the `launch` activity reports when the workload has ended. */

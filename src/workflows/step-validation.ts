@@ -3,7 +3,7 @@
  * allowed form.
  */
 import type { Issue, ResourceRequest } from '../core';
-import { describeValue, parseResources, validateRequestLimits } from '../core';
+import { MAX_REPLICAS, describeValue, parseResources, validateRequestLimits } from '../core';
 import { validateArtifacts } from './artifacts';
 import { validateLimits } from './limits';
 import type { StepInput } from './step-types';
@@ -11,8 +11,7 @@ import type { StepInput } from './step-types';
 /** Priorities allowed for steps: larger runs first. */
 export const PRIORITY_RANGE = { min: -1000, max: 1000 } as const;
 
-/** Most copies a gang step may ask for. */
-export const MAX_REPLICAS = 1024;
+export { MAX_REPLICAS } from '../core';
 
 /** Every option of `step()`; anything else is a typo reported as `unknown_field`. */
 const STEP_FIELDS: ReadonlySet<string> = new Set([
@@ -30,6 +29,7 @@ const STEP_FIELDS: ReadonlySet<string> = new Set([
   'cpuLimit',
   'preemptible',
   'replicas',
+  'replicaPlacement',
   'limits',
   'retry',
   'outputs',
@@ -155,12 +155,12 @@ export function validateStepInput(
       path: ['replicas'],
       message: `must be a whole number of copies from 1 to ${MAX_REPLICAS}, got ${describeValue(s.replicas)}`,
     });
-  } else if (typeof s.replicas === 'number' && s.replicas > 1) {
-    // The core places gangs, but the pool's acquire and the step's launch do not carry them yet.
+  }
+  if (s.replicaPlacement !== undefined && s.replicaPlacement !== 'spread' && s.replicaPlacement !== 'pack') {
     issues.push({
-      code: 'unsupported',
-      path: ['replicas'],
-      message: `gang steps (replicas > 1) are not supported yet, got ${s.replicas}; run replicas as separate steps with fanOut`,
+      code: 'invalid_replica_placement',
+      path: ['replicaPlacement'],
+      message: `must be "spread" (one replica per node) or "pack" (several on a node where they fit), got ${describeValue(s.replicaPlacement)}`,
     });
   }
   if (s.firstAttempt !== undefined && (!Number.isInteger(s.firstAttempt) || s.firstAttempt < 1)) {

@@ -8,14 +8,22 @@
  * n + 1 with the same checkpoint directory. What each attempt comes to is decided in
  * `step-outcome.ts`; this file acts on it.
  */
-import { ApplicationFailure, CancellationScope, condition } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  isCancellation,
+} from '@temporalio/workflow';
+import type { Lease } from '../core';
 import { formatIssues } from '../core';
 import { acquire, waitToAskAgain } from './step-acquire';
 import { launchOnGrant, limitExceeded } from './step-attempt';
-import type { AttemptEnd, Outcome } from './step-outcome';
+import { launchGang, replicaName, replicaResults } from './step-gang';
+import type { AttemptEnd, LaunchFailureFacts, Outcome } from './step-outcome';
 import { decideOutcome } from './step-outcome';
 import { StepRun } from './step-run';
-import type { StepInput, StepResult } from './step-types';
+import type { LaunchResult, StepInput, StepResult } from './step-types';
 import { validateStepInput } from './step-validation';
 
 export { DEFAULT_GRACE_PERIOD_MS } from './step-run';
@@ -43,7 +51,8 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
   for (let attempt = 1; ; attempt++) {
     run.beginAttempt(attempt);
     const answer = await acquire(run);
-    if (answer.lease) run.hold(answer.lease);
+    const leases = answer.lease ? (run.told.leases ?? [answer.lease]) : [];
+    if (answer.lease) run.hold(leases);
     const granted = decide(answer.end, attempt);
     if (granted.kind === 'askAgainLater') {
       await waitToAskAgain(run, granted.why, granted.afterMs);
@@ -54,6 +63,11 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
       continue;
     }
     if (granted.kind !== 'launch' || !answer.lease) return fail(run, granted, { held: answer.lease !== undefined });
+    if (leases.length > 1) {
+      const result = await runGang(run, leases, attempt, decide);
+      if (result) return result;
+      continue;
+    }
 
     const ended = await launchOnGrant(run, answer.lease, attempt);
     if ('failed' in ended) {
@@ -69,31 +83,111 @@ export async function allotStep(input: StepInput): Promise<StepResult> {
     const { launched } = ended;
     // The agent gave the lease back the moment the workload ended, so that the next step starts sooner.
     const releasedByAgent = launched.released === true;
-    const result: StepResult = {
-      stepId: run.info.workflowId,
-      name: input.name,
-      exitCode: launched.exitCode,
-      signal: launched.signal,
-      nodeId: answer.lease.nodeId,
-      gpuIndices: answer.lease.gpus.map((g) => g.index),
-      outputs: launched.outputs,
-      ...(launched.artifacts ? { artifacts: launched.artifacts } : {}),
-      ...(launched.checkpoint ? { checkpoint: launched.checkpoint } : {}),
-      queuedMs: answer.lease.grantedAt - run.progress.submittedAt,
-      runningMs: launched.runningMs,
-      logFile: launched.logFile,
-      logTail: launched.logTail,
-      ...(launched.usage ? { usage: launched.usage } : {}),
-    };
+    const result = stepResult(run, answer.lease, launched);
     run.progress.result = result;
     run.progress.endedAt = Date.now();
-    run.noteUsage(launched.usage);
+    run.noteUsage([launched.usage]);
     const outcome = decide({ kind: 'exited', exitCode: launched.exitCode, signal: launched.signal }, attempt);
     if (outcome.kind !== 'succeed') return fail(run, outcome, { held: true, releasedByAgent, result });
     run.setState('succeeded');
     await run.release(releasedByAgent);
     return result;
   }
+}
+
+/**
+ * One attempt of a gang (see `step-gang.ts`): the step's result once every replica succeeded,
+ * `undefined` when it queues again; otherwise it fails naming the replica that ended it.
+ */
+async function runGang(
+  run: StepRun,
+  leases: Lease[],
+  attempt: number,
+  decide: (end: AttemptEnd, attempt: number) => Outcome,
+): Promise<StepResult | undefined> {
+  const gang = await launchGang(run, leases, attempt);
+  const { ends } = gang;
+  const first = leases[0] as Lease;
+  const replicas = replicaResults(leases, ends);
+  const results = ends.map((e) => (e && 'launched' in e ? e.launched : undefined));
+  run.noteUsage(results.map((r) => r?.usage));
+  const rank0 = results[0];
+  if (rank0 && results.length === leases.length && results.every((r) => r?.exitCode === 0)) {
+    run.stopRenewing();
+    const result: StepResult = {
+      ...stepResult(run, first, rank0),
+      replicas,
+    };
+    run.progress.result = result;
+    run.progress.endedAt = Date.now();
+    run.setState('succeeded');
+    await run.release();
+    return result;
+  }
+  // What ended the gang: the replica that failed first, or else whichever ended by the
+  // interruption (every replica is cancelled alike then).
+  const causeRank = gang.cause ?? ends.findIndex((e) => e !== undefined && 'failed' in e);
+  const cause = gang.rendezvousFailed
+    ? { failed: gang.rendezvousFailed.err, facts: gang.rendezvousFailed.facts }
+    : ends[causeRank];
+  const who = replicaName(gang.rendezvousFailed ? 0 : causeRank, leases[causeRank]);
+  if (cause && 'launched' in cause) {
+    const launched = cause.launched;
+    const result: StepResult = {
+      ...stepResult(run, first, rank0 ?? launched),
+      exitCode: launched.exitCode,
+      signal: launched.signal,
+      replicas,
+    };
+    run.progress.result = result;
+    run.progress.endedAt = Date.now();
+    run.stopRenewing();
+    const outcome = decide(
+      { kind: 'exited', exitCode: launched.exitCode, signal: launched.signal, replica: who },
+      attempt,
+    );
+    return fail(run, outcome, { held: true, result });
+  }
+  const facts: LaunchFailureFacts = cause
+    ? { ...cause.facts, interrupted: run.told.interrupted, message: `${who}: ${cause.facts.message}` }
+    : { cancellation: run.cancelled, mayStillRun: false, message: 'no replica ran', graceMs: run.grace };
+  if (facts.infrastructure && gang.cause !== undefined)
+    facts.infrastructure = { ...facts.infrastructure, message: `${who}: ${facts.infrastructure.message}` };
+  if (facts.limit) facts.limit = { ...facts.limit, message: `${who}: ${facts.limit.message}` };
+  // A replica whose agent stopped answering may still run: the gang waits for it as a single step would.
+  if (ends.some((e) => e && 'failed' in e && e.facts.mayStillRun)) facts.mayStillRun = true;
+  const outcome = decide({ kind: 'launchFailed', ...facts }, attempt);
+  if (outcome.kind === 'requeue') {
+    await requeue(run, outcome, attempt);
+    return undefined;
+  }
+  run.stopRenewing();
+  return fail(run, outcome, {
+    held: true,
+    err: cause?.failed,
+    replica: who,
+    result: { ...stepResult(run, first, rank0), replicas },
+  });
+}
+
+/** The step's result from a lease and a launch's result (a gang's replica 0). */
+function stepResult(run: StepRun, lease: Lease, launched: LaunchResult | undefined): StepResult {
+  return {
+    stepId: run.info.workflowId,
+    name: run.input.name,
+    exitCode: launched?.exitCode ?? null,
+    signal: launched?.signal ?? null,
+    nodeId: lease.nodeId,
+    gpuIndices: lease.gpus.map((g) => g.index),
+    outputs: launched?.outputs ?? {},
+    ...(launched?.artifacts ? { artifacts: launched.artifacts } : {}),
+    ...(launched?.checkpoint ? { checkpoint: launched.checkpoint } : {}),
+    queuedMs: lease.grantedAt - run.progress.submittedAt,
+    runningMs: launched?.runningMs ?? 0,
+    logFile: launched?.logFile ?? '',
+    logTail: launched?.logTail ?? [],
+    ...(launched?.usage ? { usage: launched.usage } : {}),
+  };
 }
 
 /**
@@ -119,7 +213,7 @@ async function requeue(run: StepRun, outcome: Outcome & { kind: 'requeue' }, att
 async function fail(
   run: StepRun,
   outcome: Outcome,
-  how: { held: boolean; releasedByAgent?: boolean; err?: unknown; result?: StepResult },
+  how: { held: boolean; releasedByAgent?: boolean; err?: unknown; result?: StepResult; replica?: string },
 ): Promise<never> {
   if (how.held) run.progress.endedAt = Date.now();
   if (outcome.kind === 'fail') {
@@ -129,8 +223,24 @@ async function fail(
   if (how.held) await run.release(how.releasedByAgent);
   if (outcome.kind !== 'fail') throw how.err;
   const failure = outcome.failure;
+  if (how.replica !== undefined && failure.cause !== 'step')
+    throw replicaFailure(run.input.name, how.err, how.replica, how.result);
   if (failure.cause === 'limit') throw limitExceeded(how.err);
   if (failure.cause === 'launch') throw how.err;
   const details = failure.withResult ? [how.result] : [];
   throw ApplicationFailure.nonRetryable(failure.message, failure.type, ...details);
+}
+
+/** A gang replica's launch failure as the step's own, its message naming the replica. */
+function replicaFailure(name: string, err: unknown, replica: string, result: StepResult | undefined): unknown {
+  if (isCancellation(err)) return err;
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  const type = cause instanceof ApplicationFailure ? (cause.type ?? 'LaunchFailed') : 'LaunchFailed';
+  return ApplicationFailure.create({
+    message: `step ${name}, ${replica}: ${message}`,
+    type,
+    nonRetryable: true,
+    details: result ? [result] : undefined,
+  });
 }

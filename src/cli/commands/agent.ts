@@ -15,7 +15,15 @@ import { DEFAULT_POOL } from '../../workflows/messages';
 import type { MetricsOptions } from '../lifecycle';
 import { connectTemporal, metricsEndpoint, quietRuntime, say, serve, untilStopped } from '../lifecycle';
 import type { Exit, InventoryOptions } from '../options';
-import { collect, inventoryFlags, inventoryOptions, metricsOptions, storeOption, storeUrl } from '../options';
+import {
+  advertiseAddress,
+  collect,
+  inventoryFlags,
+  inventoryOptions,
+  metricsOptions,
+  storeOption,
+  storeUrl,
+} from '../options';
 import { UserError } from '../errors';
 import { parseInteger, parsePort, parseSeconds } from '../parse';
 
@@ -91,6 +99,7 @@ export async function agent(o: AgentCommandOptions): Promise<number> {
   if (checkpointSyncMs < 200 || checkpointSyncMs > 3_600_000)
     throw new UserError(`--checkpoint-sync must be from 0.2 to 3600 seconds, got ${JSON.stringify(o.checkpointSync)}`);
   const storeFlag = storeUrl(o.store);
+  const advertise = advertiseAddress(o);
   quietRuntime();
   const nodeId = o.nodeId ?? os.hostname();
   const inventory = await detectInventory(nodeId, inventoryFlags(o));
@@ -110,6 +119,7 @@ export async function agent(o: AgentCommandOptions): Promise<number> {
     cgroups: o.cgroups !== false,
     ...(storeFlag !== undefined ? { store: openStore(storeFlag) } : {}),
     checkpointSyncMs,
+    ...(advertise !== undefined ? { advertiseAddress: advertise } : {}),
     metrics: metrics?.registry,
     notice: (m) => say(m),
   });

@@ -32,7 +32,15 @@ import { rootMessage, UserError } from '../errors';
 import type { MetricsOptions } from '../lifecycle';
 import { metricsEndpoint, progress, quietRuntime, say, serve, untilStopped } from '../lifecycle';
 import type { Exit, InventoryOptions } from '../options';
-import { collect, describeModules, inventoryFlags, inventoryOptions, storeUrl, workflowModules } from '../options';
+import {
+  advertiseAddress,
+  collect,
+  describeModules,
+  inventoryFlags,
+  inventoryOptions,
+  storeUrl,
+  workflowModules,
+} from '../options';
 import { parsePort, parseSeconds } from '../parse';
 
 /** Options of `allot dev`. */
@@ -138,6 +146,7 @@ export async function dev(o: DevOptions): Promise<number> {
   const dataDir = path.resolve(o.dataDir);
   const templates = autoscaleTemplates(o);
   const store = storeUrl(o.store, pathToFileURL(path.join(dataDir, 'store')).href) as string;
+  const advertise = advertiseAddress(o);
   // A folder store of the dev setup is made here; elsewhere a missing one is an error (an unmounted share).
   if (store.startsWith('file:')) mkdirSync(fileURLToPath(store), { recursive: true });
   mkdirSync(dataDir, { recursive: true });
@@ -244,6 +253,7 @@ export async function dev(o: DevOptions): Promise<number> {
         dataDir: path.join(dataDir, 'agent'),
         metrics: metrics?.registry,
         notice: (m) => say(`[agent] ${m}`),
+        ...(advertise !== undefined ? { advertiseAddress: advertise } : {}),
       });
       step(
         `agent ${inventory.id}: ${inventory.gpus.length} GPU${inventory.gpus.length === 1 ? '' : 's'}` +

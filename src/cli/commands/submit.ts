@@ -55,6 +55,8 @@ export function registerSubmit(program: Command, exit: Exit): void {
       '--preemptible',
       'may be evicted by higher-priority work; it then queues again and resumes from its checkpoint',
     )
+    .option('--replicas <n>', 'run a gang of n replicas, granted together, one per node (default 1)')
+    .option('--replica-placement <how>', 'spread: one replica per node; pack: several on a node where they fit')
     .option('--no-wait', 'return once submitted')
     .option('--json', 'print one JSON object with workflowId (and the result)')
     .argument('[command...]', 'the workload, as argv (never run through a shell)')
@@ -81,6 +83,8 @@ export interface SubmitOptions {
   timeLimit?: string;
   memoryLimit?: string;
   preemptible?: boolean;
+  replicas?: string;
+  replicaPlacement?: string;
   wait: boolean;
   json?: boolean;
 }
@@ -114,6 +118,12 @@ export function buildSubmitStep(command: string[], o: SubmitOptions): StepInput 
     ...(o.memoryLimit !== undefined ? { memoryLimit: o.memoryLimit } : {}),
     preemptible: o.preemptible,
     ...(o.limit ? { limits: limitsFrom(o.limit) } : {}),
+    ...(o.replicas !== undefined
+      ? { replicas: /^\d+$/.test(o.replicas) ? Number(o.replicas) : (o.replicas as unknown as number) }
+      : {}),
+    ...(o.replicaPlacement !== undefined
+      ? { replicaPlacement: o.replicaPlacement as StepInput['replicaPlacement'] }
+      : {}),
   };
   const issues = [...resourceIssues, ...validateStepInput(step).issues];
   if (issues.length > 0) {
@@ -124,6 +134,8 @@ export function buildSubmitStep(command: string[], o: SubmitOptions): StepInput 
       'resources.gpuModel': '--gpu-model',
       'resources.gpuMemory': '--gpu-memory',
       memoryLimit: '--memory-limit',
+      replicas: '--replicas',
+      replicaPlacement: '--replica-placement',
     };
     const flagOf = (path: Issue['path']): string =>
       path[0] === 'limits' ? `--limit ${path.slice(1).join('.')}`.trim() : (flags[path.join('.')] ?? path.join('.'));
@@ -187,9 +199,12 @@ export async function submit(command: string[], o: SubmitOptions): Promise<numbe
     await followStep(client, handle, result, say);
     try {
       const r = await result;
-      say(
-        `${step.name}: succeeded on ${r.nodeId}${r.gpuIndices.length > 0 ? ` (GPUs ${r.gpuIndices.join(',')})` : ''} in ${formatDuration(r.runningMs)}; log ${r.logFile}`,
-      );
+      const where = (x: { nodeId: string; gpuIndices: number[] }): string =>
+        `${x.nodeId}${x.gpuIndices.length > 0 ? ` (GPUs ${x.gpuIndices.join(',')})` : ''}`;
+      if (r.replicas) {
+        say(`${step.name}: ${r.replicas.length} replicas succeeded in ${formatDuration(r.runningMs)}`);
+        for (const x of r.replicas) say(`  replica ${x.rank} on ${where(x)}: log ${x.logFile ?? '-'}`);
+      } else say(`${step.name}: succeeded on ${where(r)} in ${formatDuration(r.runningMs)}; log ${r.logFile}`);
       if (o.json) process.stdout.write(`${JSON.stringify({ workflowId, status: 'succeeded', result: r })}\n`);
       return 0;
     } catch (err) {
@@ -222,8 +237,15 @@ function reportFailure(err: unknown, workflowId: string, name: string, json: boo
     code = 130;
   }
   process.stderr.write(`${name}: failed: ${message}\n`);
-  if (result && result.logTail.length > 0) {
-    process.stderr.write(`--- last lines of ${result.logFile} ---\n${result.logTail.join('\n')}\n`);
+  // A gang's failure shows the log of each replica that failed on its own.
+  const logs = result?.replicas
+    ? result.replicas.filter((x) => x.exitCode !== null && x.exitCode !== 0)
+    : result
+      ? [result]
+      : [];
+  for (const l of logs) {
+    if (l.logTail && l.logTail.length > 0)
+      process.stderr.write(`--- last lines of ${l.logFile ?? ''} ---\n${l.logTail.join('\n')}\n`);
   }
   if (json)
     process.stdout.write(
