@@ -34,6 +34,19 @@ describe('gangs', () => {
     );
     expect(d.rejections[0]).toMatchObject({
       reason: 'Unschedulable',
+      message: 'asks for 2 replicas on separate nodes, but at most 1 node can hold one',
+    });
+  });
+
+  it('rejects a packed gang larger than the whole cluster', () => {
+    const d = decide(
+      snapshot({
+        nodes: [node('n1').gpus(4).build()],
+        queue: [request('g').gpu(4).replicas(2).placement('pack').build()],
+      }),
+    );
+    expect(d.rejections[0]).toMatchObject({
+      reason: 'Unschedulable',
       message: 'asks for 2 replicas, but all nodes together hold at most 1 at once',
     });
   });
