@@ -69,7 +69,10 @@ describe("where a gang's copies go", () => {
     const d = decide(snapshot({ ...oneFree(), queue: [request('g').gpu(4).replicas(2).build()] }), { now: 0 });
     expect(d.grants).toEqual([]);
     expect(d.preemptions).toEqual([]);
-    expect(d.waiting[0]?.reason).toBe('Resources');
+    expect(d.waiting[0]).toMatchObject({
+      reason: 'Resources',
+      message: expect.stringContaining('gpu 4, cpu 1, memory 1Gi × 2 replicas on separate nodes is not free'),
+    });
   });
 
   it('a packed gang takes two copies on one 8-GPU node, on distinct GPUs', () => {
