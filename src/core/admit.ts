@@ -10,7 +10,7 @@ import type { Placement } from './placer';
 import { preemptFor } from './preemptor';
 import type { ResourceVector } from './quota';
 import { requestVector } from './quota';
-import { gangKey } from './shape';
+import { gangKey, replicaPlacement } from './shape';
 import type { PendingRequest } from './types';
 
 /**
@@ -31,7 +31,7 @@ export function settleOverQuota(cycle: Cycle, request: PendingRequest, vector: R
 export function grant(cycle: Cycle, request: PendingRequest, vector: ResourceVector): boolean {
   const shape = gangKey(request);
   if (cycle.noFit.has(shape)) return false;
-  const placed = cycle.placer.placeGang(request.resources, request.replicas ?? 1);
+  const placed = cycle.placer.placeGang(request.resources, request.replicas ?? 1, replicaPlacement(request));
   if (!placed) {
     cycle.noFit.add(shape);
     return false;

@@ -5,14 +5,14 @@
  *
  * The reserved start is the earliest time at which, as running work ends by its time limit (or a
  * preempted lease by the end of its grace period), enough nodes would have room for every copy of
- * the request. Work with no known end never ends here: a request that needs its resources has no
- * reserved start (`Infinity`).
+ * the request (a spread gang's, one copy per node). Work with no known end never ends here: a
+ * request that needs its resources has no reserved start (`Infinity`).
  */
 import type { Allocation, NodeState } from './cluster';
 import { allocationOf, applyAllocation, scratchCopy } from './cluster';
 import { fitsNow } from './fit';
 import type { Placer } from './placer';
-import type { ResourceRequest } from './types';
+import type { ReplicaPlacement, ResourceRequest } from './types';
 
 /** A running allocation and when it ends at the latest (ms; `Infinity` if unknown). */
 export interface Ending {
@@ -29,8 +29,11 @@ export function reservedStart(
   endings: EndingsByNode,
   request: ResourceRequest,
   replicas: number,
+  placement: ReplicaPlacement,
   now: number,
 ): number {
+  // A spread gang takes one copy per node at most: a node's second copy could not start there.
+  const perNode = placement === 'spread' ? 1 : replicas;
   const starts: number[] = [];
   // The answer is the replicas-th earliest start found. Once that many are known, a node's copies
   // that start no earlier than it cannot change it, so the search there stops.
@@ -43,7 +46,7 @@ export function reservedStart(
     const changeable = (): NodeState => (state === node ? (state = scratchCopy(node)) : state);
     let copies = 0;
     const takeCopies = (at: number): void => {
-      while (copies < replicas && fitsNow(state, request)) {
+      while (copies < perNode && fitsNow(state, request)) {
         // Any GPUs will do for timing: the copy only has to fit.
         const probe = placer.placeOnState(state, request);
         if (!probe) break;
@@ -54,7 +57,7 @@ export function reservedStart(
     };
     takeCopies(now);
     for (const e of list) {
-      if (copies >= replicas || e.end === Infinity || Math.max(now, e.end) >= bound) break;
+      if (copies >= perNode || e.end === Infinity || Math.max(now, e.end) >= bound) break;
       applyAllocation(changeable(), e.allocation, 1);
       takeCopies(Math.max(now, e.end));
     }

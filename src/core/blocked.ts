@@ -10,7 +10,7 @@ import type { Cycle } from './cycle';
 import { wait } from './cycle';
 import { describeRequest, describeTime } from './describe';
 import type { ResourceVector } from './quota';
-import { gangKey } from './shape';
+import { gangKey, replicaPlacement } from './shape';
 import { describeShortage } from './shortage';
 import type { PendingRequest } from './types';
 
@@ -91,7 +91,7 @@ function reserve(cycle: Cycle, r: PendingRequest): void {
     return;
   let start = cached && cached.changes === cycle.changes ? cached.start : undefined;
   if (start === undefined) {
-    start = reservedStart(cycle.placer, endings, r.resources, r.replicas ?? 1, now);
+    start = reservedStart(cycle.placer, endings, r.resources, r.replicas ?? 1, replicaPlacement(r), now);
     line.reservations.set(key, { changes: cycle.changes, frees: cycle.frees, start });
   }
   if (start < line.shadow || line.shadowOwner === undefined) {

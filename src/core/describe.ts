@@ -5,8 +5,11 @@
 import { formatCpu, formatGpu, formatMemory } from './quantity';
 import type { PendingRequest } from './types';
 
-/** What a request asks for: `gpu 2 (A100), cpu 4, memory 16Gi × 2 replicas`. */
-export function describeRequest(request: Pick<PendingRequest, 'resources' | 'replicas'>): string {
+/**
+ * What a request asks for: `gpu 2 (A100), cpu 4, memory 16Gi × 2 replicas on separate nodes` (a
+ * packed gang's replicas may share one).
+ */
+export function describeRequest(request: Pick<PendingRequest, 'resources' | 'replicas' | 'replicaPlacement'>): string {
   const r = request.resources;
   const parts: string[] = [];
   if (r.gpuMilli > 0) {
@@ -19,7 +22,8 @@ export function describeRequest(request: Pick<PendingRequest, 'resources' | 'rep
   parts.push(`cpu ${formatCpu(r.cpuMilli)}`, `memory ${formatMemory(r.memoryMiB)}`);
   for (const [k, v] of Object.entries(r.custom ?? {})) parts.push(`${k} ${v}`);
   const replicas = request.replicas ?? 1;
-  return `${parts.join(', ')}${replicas > 1 ? ` × ${replicas} replicas` : ''}`;
+  if (replicas <= 1) return parts.join(', ');
+  return `${parts.join(', ')} × ${replicas} replicas${request.replicaPlacement === 'pack' ? '' : ' on separate nodes'}`;
 }
 
 /** When something at `at` (ms) happens, relative to `now`: `in 90s`, or `at no known time`. */

@@ -9,7 +9,7 @@ import type { Cycle } from './cycle';
 import { wait } from './cycle';
 import { unschedulableReason } from './fit';
 import { requestVector } from './quota';
-import { gangKey } from './shape';
+import { gangKey, replicaPlacement } from './shape';
 import type { PendingRequest } from './types';
 
 /** Settles a request that cannot be granted whatever else happens; true when it did. */
@@ -51,8 +51,13 @@ function whyNever(cycle: Cycle, request: PendingRequest): string | undefined {
   const replicas = request.replicas ?? 1;
   let why = unschedulableReason(cycle.specs, request.resources);
   if (why === undefined && replicas > 1) {
-    const most = cycle.placer.copiesWhenEmpty(request.resources);
-    if (most < replicas) why = `asks for ${replicas} replicas, but all nodes together hold at most ${most} at once`;
+    const placement = replicaPlacement(request);
+    const most = cycle.placer.copiesWhenEmpty(request.resources, placement);
+    if (most < replicas)
+      why =
+        placement === 'spread'
+          ? `asks for ${replicas} replicas on separate nodes, but at most ${most} ${most === 1 ? 'node' : 'nodes'} can hold one`
+          : `asks for ${replicas} replicas, but all nodes together hold at most ${most} at once`;
   }
   why ??= cycle.views.nowLedger.neverFits(request.team, requestVector(request.resources, replicas));
   byTeam.set(request.team, why);

@@ -1,5 +1,6 @@
 /**
- * Where requests go on one `ClusterState`: one copy, or every copy of a gang (all or none). Two
+ * Where requests go on one `ClusterState`: one copy, or every copy of a gang (all or none), each
+ * on its own node (`spread`) or wherever it fits best (`pack`). Two
  * policies score a copy on each node where it fits now:
  * - `fragmentation-aware` (the default): FGD's score (see `fragmentation.ts`);
  * - `best-fit`: the node left with the least free resources (see `best-fit.ts`).
@@ -13,7 +14,7 @@ import { allocationOf } from './cluster';
 import { copiesWhenEmpty, fitsNow } from './fit';
 import type { FragmentationModel } from './fragmentation';
 import { shapeKey } from './shape';
-import type { GpuShare, NodeSpec, ResourceRequest } from './types';
+import type { GpuShare, NodeSpec, ReplicaPlacement, ResourceRequest } from './types';
 
 /** A chosen node and the GPU shares on it. */
 export interface Placement {
@@ -96,16 +97,22 @@ export class Placer {
     return list;
   }
 
-  /** How many copies the empty cluster could hold at once (for gangs' feasibility). */
-  copiesWhenEmpty(r: ResourceRequest): number {
+  /** How many copies the empty cluster could hold at once (for gangs' feasibility); spread, one per node. */
+  copiesWhenEmpty(r: ResourceRequest, placement: ReplicaPlacement): number {
+    const nodes = this.eligibleNodes(r);
+    if (placement === 'spread') return nodes.length;
     let sum = 0;
-    for (const n of this.eligibleNodes(r)) sum += copiesWhenEmpty(n.spec, r);
+    for (const n of nodes) sum += copiesWhenEmpty(n.spec, r);
     return sum;
   }
 
-  /** The best place for one copy of the request now, or `undefined`. Does not allocate. */
-  placeOne(r: ResourceRequest, key = shapeKey(r)): Placement | undefined {
-    const best = this.ranking(r, key)[0];
+  /**
+   * The best place for one copy of the request now, or `undefined`; `skip` names nodes it may not
+   * use. Does not allocate.
+   */
+  placeOne(r: ResourceRequest, key = shapeKey(r), skip?: ReadonlySet<string>): Placement | undefined {
+    const ranking = this.ranking(r, key);
+    const best = skip && skip.size > 0 ? ranking.find((e) => !skip.has(e.node.spec.id)) : ranking[0];
     // Scores are shared between nodes in the same state: the placement gets its own shares.
     return best && { nodeId: best.node.spec.id, gpus: best.scored.gpus.map((g) => ({ ...g })) };
   }
@@ -161,20 +168,23 @@ export class Placer {
   }
 
   /**
-   * Places `replicas` copies, all or none. On success the copies are allocated in the cluster and
-   * returned; on failure the cluster is left as it was.
+   * Places `replicas` copies, all or none: with `spread` each on a node of its own (the best one
+   * the gang has not used yet), with `pack` each wherever it fits best. On success the copies are
+   * allocated in the cluster and returned; on failure the cluster is left as it was.
    */
-  placeGang(r: ResourceRequest, replicas: number): Placement[] | undefined {
+  placeGang(r: ResourceRequest, replicas: number, placement: ReplicaPlacement): Placement[] | undefined {
     const key = shapeKey(r);
     const placed: Placement[] = [];
+    const used = placement === 'spread' ? new Set<string>() : undefined;
     for (let i = 0; i < replicas; i++) {
-      const p = this.placeOne(r, key);
+      const p = this.placeOne(r, key, used);
       if (!p) {
         for (const q of placed) this.cluster.release(allocationOf(q.nodeId, r, q.gpus));
         return undefined;
       }
       this.cluster.allocate(allocationOf(p.nodeId, r, p.gpus));
       placed.push(p);
+      used?.add(p.nodeId);
     }
     return placed;
   }

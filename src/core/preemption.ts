@@ -12,9 +12,10 @@
  * victims chosen before it are gone (as Kueue): queued again, it then asks beyond its team's
  * quota, and queues behind what teams' own quotas cover (see `nominalFirst`).
  * They are taken in order: borrowing teams first, then lower priority first, then the most recently
- * started, then request id. The set is minimal: greedy until the request fits, then any victim not
- * needed is dropped. When the request would not fit even with every candidate gone, nobody is
- * evicted.
+ * started, then request id. A gang fits when all its copies do, a spread gang's each on a node of
+ * its own (see `Placer.placeGang`). The set is minimal: greedy until the request fits, then any
+ * victim not needed is dropped. When the request would not fit even with every candidate gone,
+ * nobody is evicted.
  */
 import type { ClusterState } from './cluster';
 import { allocationOf, applyAllocation, scratchCopy } from './cluster';
@@ -23,6 +24,7 @@ import type { Placer } from './placer';
 import { leasePriority } from './priority';
 import type { QuotaLedger, ResourceVector } from './quota';
 import { leaseVector } from './quota';
+import { replicaPlacement } from './shape';
 import type { Lease, PendingRequest } from './types';
 
 /** The allocations of one granted request (several for a gang). */
@@ -82,7 +84,7 @@ export interface PreemptionContext {
 /** True when the request fits quota and nodes in the context's current state. */
 export function admissible(ctx: PreemptionContext, request: PendingRequest, vector: ResourceVector): boolean {
   if (ctx.ledger.shortfall(request.team, vector)) return false;
-  const placed = ctx.placer.placeGang(request.resources, request.replicas ?? 1);
+  const placed = ctx.placer.placeGang(request.resources, request.replicas ?? 1, replicaPlacement(request));
   if (!placed) return false;
   for (const p of placed) ctx.cluster.release(allocationOf(p.nodeId, request.resources, p.gpus));
   return true;

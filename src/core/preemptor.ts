@@ -15,6 +15,7 @@ import { admissible, findVictims } from './preemption';
 import { requestPriority } from './priority';
 import type { ResourceVector } from './quota';
 import { requestVector } from './quota';
+import { replicaPlacement } from './shape';
 import type { PendingRequest } from './types';
 
 /** Reserves room for the request by preemption, if the policy allows it; true when it now waits for victims. */
@@ -49,7 +50,8 @@ export function preemptFor(cycle: Cycle, request: PendingRequest, vector: Resour
   // Reserve its room in the future view, where its own victims stop if it fits there; victims
   // already chosen leave enough of it.
   const placed =
-    placeOnOwnVictims(cycle, placer, request) ?? placer.placeGang(request.resources, request.replicas ?? 1);
+    placeOnOwnVictims(cycle, placer, request) ??
+    placer.placeGang(request.resources, request.replicas ?? 1, replicaPlacement(request));
   if (!placed) return false;
   views.recordReservation(
     placed.map((p) => allocationOf(p.nodeId, request.resources, p.gpus)),

@@ -2,7 +2,7 @@
  * Keys of request shapes: requests with equal keys place the same way, so placement and the
  * scheduling cycle cache their answers per key.
  */
-import type { PendingRequest, ResourceRequest } from './types';
+import type { PendingRequest, ReplicaPlacement, ResourceRequest } from './types';
 
 /**
  * Keys computed so far, per request object: a queue is scheduled again and again, and one string
@@ -49,11 +49,20 @@ export function shapeKey(r: ResourceRequest): string {
  */
 const GANG_KEY = Symbol('allot.gangKey');
 
-/** The shape of a request and its gang size: requests with equal keys place the same way. */
+/** How the request's copies are placed (`spread` unless it says otherwise). */
+export function replicaPlacement(r: Pick<PendingRequest, 'replicaPlacement'>): ReplicaPlacement {
+  return r.replicaPlacement ?? 'spread';
+}
+
+/**
+ * The shape of a request, its gang size and, for a gang, how its copies are placed: requests with
+ * equal keys place the same way. A single copy places alike either way, so its key leaves it out.
+ */
 export function gangKey(r: PendingRequest): string {
   const cached = (r as { [GANG_KEY]?: string })[GANG_KEY];
   if (cached !== undefined) return cached;
-  const key = intern(`${shapeKey(r.resources)}#${r.replicas ?? 1}`);
+  const replicas = r.replicas ?? 1;
+  const key = intern(`${shapeKey(r.resources)}#${replicas}${replicas > 1 ? `:${replicaPlacement(r)}` : ''}`);
   if (Object.isExtensible(r)) Object.defineProperty(r, GANG_KEY, { value: key });
   return key;
 }

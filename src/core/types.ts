@@ -97,6 +97,9 @@ export interface GpuShare {
 /** Who is waiting for a grant: a step workflow (told by signal) or a client (polls by query). */
 export type RequestOwner = { kind: 'workflow'; workflowId: string } | { kind: 'client'; name: string };
 
+/** How a gang's copies are placed: `spread` one per node, `pack` several on one node where they fit. */
+export type ReplicaPlacement = 'spread' | 'pack';
+
 /** A request waiting in the pool's queue. */
 export interface PendingRequest {
   /** Idempotency key: a second acquire with the same id changes nothing. */
@@ -122,6 +125,11 @@ export interface PendingRequest {
   message: string;
   /** Gang size: this many allocations of `resources`, granted all at once or not at all. @default 1 */
   replicas?: number;
+  /**
+   * How a gang's copies are placed: `spread` one per node (multi-node training wants each on its
+   * own machine), `pack` several on one node where they fit. @default 'spread'
+   */
+  replicaPlacement?: ReplicaPlacement;
   /** Units of the pool's named limits it needs, by name, once for the whole request (see `named-limits.ts`). @default none */
   limits?: Record<string, number>;
   /** Longest the work may run once granted, in ms; backfill relies on it. @default none (never backfilled) */

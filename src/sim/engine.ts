@@ -129,6 +129,7 @@ export function simulate(scenario: Scenario): SimulationRun {
       reason: 'Pending',
       message: 'not yet considered',
       replicas: s.job.replicas,
+      ...(s.job.replicaPlacement ? { replicaPlacement: s.job.replicaPlacement } : {}),
       timeLimitMs: Math.max(1, s.job.timeLimitMs - s.doneMs),
       preemptible: s.job.preemptible,
       ...(s.job.limits ? { limits: s.job.limits } : {}),

@@ -3,7 +3,16 @@
  * and jobs, with times in seconds. Validation reports every problem at once, each naming its
  * field, its value and what is allowed.
  */
-import type { Issue, NamedLimit, NodeSpec, ResourceRequest, SchedulingPolicy, TeamQuota, TeamWeight } from '../core';
+import type {
+  Issue,
+  NamedLimit,
+  NodeSpec,
+  ReplicaPlacement,
+  ResourceRequest,
+  SchedulingPolicy,
+  TeamQuota,
+  TeamWeight,
+} from '../core';
 import {
   DEFAULT_POLICY,
   PLACEMENT_POLICIES,
@@ -35,6 +44,8 @@ export interface SimJob {
   /** Progress survives preemption in steps of this many ms; absent: all progress is lost. */
   checkpointEveryMs?: number;
   replicas: number;
+  /** How a gang's copies are placed. @default 'spread' (one per node) */
+  replicaPlacement?: ReplicaPlacement;
   resources: ResourceRequest;
   /** Units of the scenario's named limits it holds while it runs. */
   limits?: Record<string, number>;
@@ -86,9 +97,13 @@ const JOB = new Set([
   'preemptible',
   'checkpointEvery',
   'replicas',
+  'replicaPlacement',
   'resources',
   'limits',
 ]);
+
+/** The values of a job's `replicaPlacement`, default first. */
+const REPLICA_PLACEMENTS: readonly ReplicaPlacement[] = ['spread', 'pack'];
 
 /** Validates a parsed scenario file; throws a `ValidationError` listing every problem. */
 export function parseScenario(value: unknown): Scenario {
@@ -294,6 +309,13 @@ function parseJob(value: unknown, path: Path, issues: Issue[]): SimJob[] {
       ? undefined
       : seconds(o.checkpointEvery, [...path, 'checkpointEvery'], issues, NaN, false);
   const replicas = whole(o.replicas, [...path, 'replicas'], issues, 1, 1);
+  if (o.replicaPlacement !== undefined && !(REPLICA_PLACEMENTS as readonly unknown[]).includes(o.replicaPlacement)) {
+    issues.push({
+      code: 'invalid_enum',
+      path: [...path, 'replicaPlacement'],
+      message: `must be one of ${REPLICA_PLACEMENTS.map((p) => `"${p}"`).join(', ')}, got ${describeValue(o.replicaPlacement)}`,
+    });
+  }
   const parsed = parseResources(o.resources, [...path, 'resources']);
   issues.push(...parsed.issues);
   const limitIssues = validateRequestLimits(o.limits, [...path, 'limits']);
@@ -318,6 +340,8 @@ function parseJob(value: unknown, path: Path, issues: Issue[]): SimJob[] {
     replicas,
     resources: parsed.request,
   };
+  if (REPLICA_PLACEMENTS.includes(o.replicaPlacement as ReplicaPlacement))
+    job.replicaPlacement = o.replicaPlacement as ReplicaPlacement;
   if (checkpoint !== undefined && !Number.isNaN(checkpoint)) job.checkpointEveryMs = Math.round(checkpoint * 1000);
   if (o.limits !== undefined && limitIssues.length === 0 && Object.keys(o.limits as object).length > 0)
     job.limits = { ...(o.limits as Record<string, number>) };

@@ -1,7 +1,15 @@
 /**
  * Small fluent builders for core fixtures: nodes, requests, leases and snapshots.
  */
-import type { Lease, NamedLimit, NodeRecord, NodeSpec, PendingRequest, ResourceRequest } from '../../src/core';
+import type {
+  Lease,
+  NamedLimit,
+  NodeRecord,
+  NodeSpec,
+  PendingRequest,
+  ReplicaPlacement,
+  ResourceRequest,
+} from '../../src/core';
 import type { Snapshot, TeamQuota } from '../../src/core';
 
 /** A node: `node('n1').gpus(8, 'A100').cpu(64).build()`. */
@@ -107,6 +115,10 @@ export function request(id: string) {
     },
     replicas(n: number) {
       r.replicas = n;
+      return b;
+    },
+    placement(p: ReplicaPlacement) {
+      r.replicaPlacement = p;
       return b;
     },
     limit(ms: number) {

@@ -1,6 +1,7 @@
 /**
  * Property tests of DESIGN invariants 1 (no over-allocation, custom resources and named limits
- * included) and 5 (deterministic decisions) over random sequences of submits, completions, node
+ * included) and 5 (deterministic decisions), and of gangs' placement (a spread gang's copies on
+ * distinct nodes), over random sequences of submits, completions, node
  * joins and node losses and changes of a named limit's max, under random policies. Decisions are
  * applied with the core's `applyDecisions`, as the pool and the simulator apply them; custom
  * amounts and limit units are counted from what each request asked, so the last tests run the
@@ -15,6 +16,7 @@ import type {
   LeaseTerms,
   NamedLimit,
   NodeRecord,
+  ReplicaPlacement,
   SchedulingPolicy,
   Snapshot,
   TeamQuota,
@@ -41,6 +43,7 @@ const requestArb = fc.record({
   priority: fc.integer({ min: -2, max: 2 }),
   team: fc.constantFrom('vision', 'nlp', 'other'),
   replicas: fc.constantFrom(1, 1, 1, 2),
+  placement: fc.constantFrom<ReplicaPlacement | undefined>(undefined, 'spread', 'pack'),
   limit: fc.constantFrom(undefined, 10_000, 60_000),
   preemptible: fc.boolean(),
   custom: fc.constantFrom<Record<string, number> | undefined>(
@@ -145,10 +148,14 @@ type Apply = (state: CycleState, decisions: Decisions, now: number, terms: Lease
 
 const terms: LeaseTerms = { leaseId: (r, replica) => `${r.requestId}/${replica}` };
 
-/** What one random sequence reached: whether a lease held a custom resource or a limit at some point. */
+/**
+ * What one random sequence reached: whether a lease held a custom resource or a limit, and whether
+ * a spread gang was granted, at some point.
+ */
 interface Reach {
   customHeld: boolean;
   limitHeld: boolean;
+  spreadGranted?: boolean;
 }
 
 /** Runs one random sequence, checking both invariants after every cycle. */
@@ -194,6 +201,7 @@ function runSequence(
         reason: 'Pending',
         message: '',
         replicas: r.replicas,
+        ...(r.placement ? { replicaPlacement: r.placement } : {}),
         ...(r.limit === undefined ? {} : { timeLimitMs: r.limit }),
         preemptible: r.preemptible,
         ...(r.named ? { limits: { ...r.named } } : {}),
@@ -225,7 +233,14 @@ function runSequence(
     const d = decide(snap, { now, policy });
     expect(decide(structuredClone(snap), { now, policy })).toEqual(d);
     const byId = new Map(state.queue.map((r) => [r.requestId, r]));
-    for (const g of d.grants) expect(g.allocations).toHaveLength(byId.get(g.requestId)?.replicas ?? 1);
+    for (const g of d.grants) {
+      const r = byId.get(g.requestId);
+      expect(g.allocations).toHaveLength(r?.replicas ?? 1);
+      if (g.allocations.length < 2 || r?.replicaPlacement === 'pack') continue;
+      // A spread gang (the default): its copies are on pairwise distinct nodes.
+      expect(new Set(g.allocations.map((a) => a.nodeId)).size, `nodes of ${g.requestId}`).toBe(g.allocations.length);
+      reach.spreadGranted = true;
+    }
     for (const p of d.preemptions) {
       expect(state.leases.find((l) => l.requestId === p.requestId)?.preemptible).toBe(true);
     }
@@ -248,8 +263,8 @@ type Op =
 const opsArb = fc.array(opArb, { minLength: 1, maxLength: 10 }) as fc.Arbitrary<Op[]>;
 
 describe('scheduling invariants over random sequences', () => {
-  it(`never over-allocates and decides deterministically (${RUNS} sequences)`, () => {
-    const reach: Reach = { customHeld: false, limitHeld: false };
+  it(`never over-allocates, spreads gangs over distinct nodes and decides deterministically (${RUNS} sequences)`, () => {
+    const reach: Reach = { customHeld: false, limitHeld: false, spreadGranted: false };
     fc.assert(
       fc.property(opsArb, policyArb, teamsArb, limitsArb, (ops, policy, teams, limits) =>
         runSequence(ops, policy, teams, limits, applyDecisions, reach),
@@ -259,6 +274,8 @@ describe('scheduling invariants over random sequences', () => {
     // The draws put custom resources and limits on nodes and requests, and some were granted: both checks had work.
     expect(reach.customHeld).toBe(true);
     expect(reach.limitHeld).toBe(true);
+    // Some spread gangs were granted: the distinct-nodes check had work too.
+    expect(reach.spreadGranted).toBe(true);
   });
 
   // Before custom amounts were copied onto leases, each cycle saw a node's licenses all free again;

@@ -70,6 +70,7 @@ const jobArb = fc.record({
   preemptible: fc.boolean(),
   checkpointEvery: fc.constantFrom(5, 30),
   replicas: fc.constantFrom(1, 1, 2),
+  replicaPlacement: fc.constantFrom(undefined, 'spread', 'pack'),
   resources: fc.constantFrom(
     { gpu: 1 },
     { gpu: 0.5, cpu: '2', memory: '4Gi' },
@@ -115,6 +116,7 @@ const FIELDS = [
   ['jobs', '0', 'submit'],
   ['jobs', '0', 'priority'],
   ['jobs', '0', 'replicas'],
+  ['jobs', '0', 'replicaPlacement'],
   ['jobs', '0', 'resources'],
   ['jobs', '0', 'resources', 'gpu'],
   ['jobs', '0', 'resources', 'memory'],

@@ -57,6 +57,19 @@ describe('the simulator', () => {
     expect(metrics.unschedulable).toBe(1);
   });
 
+  it('a gang spreads one copy per node unless it packs', () => {
+    const gang = { duration: 10, replicas: 2, resources: { gpu: 1 } };
+    const { jobs } = sim([
+      { name: 'spread', ...gang },
+      { name: 'pack', ...gang, replicaPlacement: 'pack' },
+    ]);
+    expect(jobs.spread).toMatchObject({
+      start: null,
+      reason: 'Unschedulable: asks for 2 replicas on separate nodes, but at most 1 node can hold one',
+    });
+    expect(jobs.pack).toMatchObject({ start: 0, end: 10, node: 'n1' });
+  });
+
   it('a job that runs past its time limit is stopped there', () => {
     const { jobs } = sim([{ name: 'j', duration: 100, timeLimit: 60, resources: { gpu: 1 } }]);
     expect(jobs.j).toMatchObject({ end: 60, reason: 'TimeLimit: stopped after its time limit of 60s' });

@@ -32,6 +32,17 @@ describe('scenario files', () => {
     expect(s.nodes[0]?.gpus).toHaveLength(8);
   });
 
+  it('leaves replicaPlacement out unless given (a gang spreads by default), and keeps "pack"', () => {
+    const s = parseScenario({
+      ...base(),
+      jobs: [
+        { name: 'spread', duration: 1, replicas: 2 },
+        { name: 'pack', duration: 1, replicas: 2, replicaPlacement: 'pack' },
+      ],
+    });
+    expect(s.jobs.map((j) => j.replicaPlacement)).toEqual([undefined, 'pack']);
+  });
+
   it('expands count into numbered nodes', () => {
     const s = parseScenario({ ...base(), nodes: [{ name: 'n', count: 3, cpu: 8, memory: '32Gi' }] });
     expect(s.nodes.map((n) => n.id)).toEqual(['n-1', 'n-2', 'n-3']);
@@ -62,6 +73,11 @@ describe('scenario files', () => {
       name: 'an unknown placement',
       patch: { policy: { placement: 'worst-fit' } },
       problem: /^policy\.placement: must be one of "fragmentation-aware", "best-fit", got "worst-fit" \(string\)$/,
+    },
+    {
+      name: 'an unknown replica placement',
+      patch: { jobs: [{ name: 'j', duration: 1, replicas: 2, replicaPlacement: 'scatter' }] },
+      problem: /^jobs\.0\.replicaPlacement: must be one of "spread", "pack", got "scatter" \(string\)$/,
     },
     {
       name: 'an unknown field',

@@ -70,11 +70,15 @@ describe('trace readers', () => {
     expect(message(run)).toMatch(expected);
   });
 
-  it('turns Tiresias jobs larger than a node into gangs of node-sized replicas', () => {
-    const jobs = tiresiasJobs(parseTiresiasJobs('job_id,num_gpu,submit_time,duration\n1,8,0,10\n2,2,5,10\n', 'j'), 4);
-    expect(jobs.map((j) => [j.replicas, j.resources.gpuMilli])).toEqual([
-      [2, 4000],
-      [1, 2000],
+  it('turns Tiresias jobs larger than a node into spread gangs of node-sized replicas, or packed single GPUs', () => {
+    const jobs = tiresiasJobs(
+      parseTiresiasJobs('job_id,num_gpu,submit_time,duration\n1,8,0,10\n2,2,5,10\n3,6,5,10\n', 'j'),
+      4,
+    );
+    expect(jobs.map((j) => [j.replicas, j.resources.gpuMilli, j.replicaPlacement])).toEqual([
+      [2, 4000, undefined],
+      [1, 2000, undefined],
+      [6, 1000, 'pack'],
     ]);
   });
 

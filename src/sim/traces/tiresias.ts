@@ -112,15 +112,17 @@ export function parseTiresiasCluster(text: string, file: string): NodeSpec[] {
 
 /**
  * Turns Tiresias jobs into simulator jobs. A job asking for more GPUs than a node has becomes a
- * gang of node-sized replicas (or of single GPUs when the count does not divide). Tiresias jobs
- * name no CPU or memory, so they ask for none. The time limit is the duration.
+ * gang of node-sized replicas, one per node; when the count does not divide, a gang of single GPUs
+ * packed several to a node (spread, it would need a node per GPU). Tiresias jobs name no CPU or
+ * memory, so they ask for none. The time limit is the duration.
  */
 export function tiresiasJobs(jobs: readonly TiresiasJob[], gpusPerNode: number): SimJob[] {
   return jobs.map((j) => {
     const perNode = Math.max(1, gpusPerNode);
-    const replicas = j.gpus <= perNode ? 1 : j.gpus % perNode === 0 ? j.gpus / perNode : j.gpus;
+    const divides = j.gpus % perNode === 0;
+    const replicas = j.gpus <= perNode ? 1 : divides ? j.gpus / perNode : j.gpus;
     const gpusEach = j.gpus / replicas;
-    return {
+    const job: SimJob = {
       name: `job-${j.id}`,
       team: 'default',
       submitMs: j.submit * 1000,
@@ -131,5 +133,7 @@ export function tiresiasJobs(jobs: readonly TiresiasJob[], gpusPerNode: number):
       replicas,
       resources: { cpuMilli: 0, memoryMiB: 0, gpuMilli: gpusEach * 1000, gpuMemoryMiB: 0, gpuModels: [], labels: {} },
     };
+    if (replicas > 1 && !divides) job.replicaPlacement = 'pack';
+    return job;
   });
 }
