@@ -261,7 +261,7 @@ describe('allot run', () => {
 
   it('rejects invalid step options before queueing, naming each field, its value and the allowed form', async () => {
     const id = unique('invalid');
-    const bad = { name: 'bad', command: [], resources: { gpu: -1, memory: '8GB' }, priority: 5000, replicas: 2 };
+    const bad = { name: 'bad', command: [], resources: { gpu: -1, memory: '8GB' }, priority: 5000, replicas: 0 };
     const r = await allot(['run', 'oneStepPipeline', '--input', JSON.stringify(bad), '--id', id], env);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(
@@ -270,7 +270,7 @@ describe('allot run', () => {
     expect(r.stderr).toMatch(/resources\.gpu: must be .*got -1 \(number\)/);
     expect(r.stderr).toMatch(/resources\.memory: must be .*"8Gi".*got "8GB" \(string\)/);
     expect(r.stderr).toContain('priority: must be an integer from -1000 to 1000, got 5000 (number)');
-    expect(r.stderr).toContain('replicas: gang steps (replicas > 1) are not supported yet, got 2');
+    expect(r.stderr).toContain('replicas: must be a whole number of copies from 1 to 1024, got 0 (number)');
     const steps: string[] = [];
     for await (const wf of client.workflow.list({ query: `RootWorkflowId = "${id}" AND WorkflowType = "allotStep"` }))
       steps.push(wf.workflowId);

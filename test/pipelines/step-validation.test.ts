@@ -18,8 +18,14 @@ describe('validateStepInput', () => {
     ['a slash in the name', { name: 'a/b' }, 'name', 'without "/"'],
     ['a typo of an option', { gpus: 2 }, 'gpus', 'is not an option of step()'],
     ['replicas of zero', { replicas: 0 }, 'replicas', 'from 1 to 1024, got 0 (number)'],
-    // A step runs one copy: one started directly with more is refused rather than run once.
-    ['replicas above one', { replicas: 2 }, 'replicas', 'gang steps (replicas > 1) are not supported yet, got 2'],
+    ['replicas above the most', { replicas: 1025 }, 'replicas', 'from 1 to 1024, got 1025 (number)'],
+    ['a fractional replica count', { replicas: 1.5 }, 'replicas', 'whole number of copies from 1 to 1024, got 1.5'],
+    [
+      'an unknown placement',
+      { replicas: 2, replicaPlacement: 'scatter' },
+      'replicaPlacement',
+      '"spread" (one replica per node) or "pack"',
+    ],
     ['preemptible as a string', { preemptible: 'yes' }, 'preemptible', 'true or false, got "yes" (string)'],
     ['zero attempts', { retry: { maximumAttempts: 0 } }, 'retry.maximumAttempts', 'from 1 to 100'],
     ['a bad exit code', { retry: { nonRetryableExitCodes: [300] } }, 'retry.nonRetryableExitCodes', 'from 0 to 255'],

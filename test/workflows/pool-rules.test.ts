@@ -43,13 +43,12 @@ describe('a health policy change', () => {
 });
 
 describe('a step started directly', () => {
-  it('is refused when it asks for replicas, which a step does not run (rather than silently running one)', () => {
-    const { issues } = validateStepInput({
-      name: 'gang',
-      command: ['true'],
-      resources: { gpu: 1 },
-      replicas: 2,
-    } as never);
-    expect(issues).toEqual([expect.objectContaining({ path: ['replicas'] })]);
+  it('takes replicas and a placement, and refuses a placement that is neither spread nor pack', () => {
+    const gang = { name: 'gang', command: ['true'], resources: { gpu: 1 }, replicas: 2 };
+    expect(validateStepInput(gang).issues).toEqual([]);
+    expect(validateStepInput({ ...gang, replicaPlacement: 'pack' }).issues).toEqual([]);
+    expect(validateStepInput({ ...gang, replicaPlacement: 'everywhere' } as never).issues).toEqual([
+      expect.objectContaining({ path: ['replicaPlacement'] }),
+    ]);
   });
 });
