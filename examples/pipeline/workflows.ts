@@ -149,3 +149,57 @@ export async function sweepPipeline(input: SweepPipelineInput = {}): Promise<{ b
   const best = losses.indexOf(Math.min(...losses));
   return { bestLr: lrs[best] ?? Number.NaN, loss: losses[best] ?? Number.NaN };
 }
+
+/** Options of the multi-node example. */
+export interface MultiNodePipelineInput {
+  /** Replicas of the gang, one per node unless `placement` is `"pack"`. @default 2 */
+  replicas?: number;
+  /** `"spread"`: one replica per node; `"pack"`: several on a node where they fit. @default "spread" */
+  placement?: 'spread' | 'pack';
+  /** GPUs of each replica. @default 1 */
+  gpus?: number;
+  /** All-reduce rounds; replica 0 checkpoints after each. @default 3 */
+  epochs?: number;
+  /** Seconds each round takes at least. @default 1 */
+  epochSeconds?: number;
+  /** Python interpreter (the script needs only the standard library). @default "python3" */
+  python?: string;
+  /** Where the script is. @default "examples/multi-node" */
+  scriptsDir?: string;
+  /** Pool to run in. @default "default" */
+  pool?: string;
+}
+
+/** What the multi-node example returns: the all-reduced sum, and where each replica ran. */
+export interface MultiNodePipelineResult {
+  sum: number;
+  replicas: { rank: number; nodeId: string; gpuIndices: number[] }[];
+}
+
+/**
+ * One multi-node step: a gang of replicas that find each other at MASTER_ADDR:MASTER_PORT and
+ * all-reduce a value each round, as distributed training does (see examples/multi-node).
+ *
+ *   npx allot run multiNodePipeline --input '{"replicas": 2}'
+ */
+export async function multiNodePipeline(input: MultiNodePipelineInput = {}): Promise<MultiNodePipelineResult> {
+  const scripts = input.scriptsDir ?? 'examples/multi-node';
+  const result = await step({
+    name: 'allreduce',
+    pool: input.pool,
+    cwd: '.',
+    command: [
+      input.python ?? 'python3',
+      `${scripts}/allreduce.py`,
+      ...['--epochs', String(input.epochs ?? 3), '--epoch-seconds', String(input.epochSeconds ?? 1)],
+    ],
+    resources: { gpu: input.gpus ?? 1, cpu: 1, memory: '512Mi' },
+    replicas: input.replicas ?? 2,
+    replicaPlacement: input.placement ?? 'spread',
+    preemptible: true,
+  });
+  return {
+    sum: Number(result.outputs.sum),
+    replicas: (result.replicas ?? []).map(({ rank, nodeId, gpuIndices }) => ({ rank, nodeId, gpuIndices })),
+  };
+}

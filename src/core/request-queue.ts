@@ -175,6 +175,23 @@ export class RequestQueue {
   }
 
   /**
+   * Takes back one lease that its node or agent lost, or that expired, and queues its request's
+   * step again. A single request's lease is released as `release` does. Of a gang only that copy
+   * is: the others, whose replicas still run on live nodes until their step stops them, stay held
+   * as stopping (preempted at `now`), so that they are freed when the step releases them, or past
+   * their grace period, and never handed to another step while their replica may still run.
+   */
+  takeBack(lease: Lease, now: number): void {
+    const copies = this.data.leases.filter((l) => l.requestId === lease.requestId);
+    if (copies.length <= 1) {
+      this.release(lease.requestId, { requeue: true });
+      return;
+    }
+    this.data.leases.splice(this.data.leases.indexOf(lease), 1);
+    for (const copy of copies) if (copy !== lease) copy.preemptedAt ??= now;
+  }
+
+  /**
    * A release signal: as `release`, and when it withdraws a request from the queue, its owner is
    * told (a step withdraws its own request only as it ends; anyone else's withdrawal must not
    * leave it waiting for a grant that never comes). With `stopped` (an agent whose launch timed

@@ -67,7 +67,8 @@ export function stepEnded(
   row.state = state;
   row.note = note;
   if (result) {
-    row.nodeId = result.nodeId;
+    // A gang's row names every replica's node, in rank order.
+    row.nodeId = result.replicas ? result.replicas.map((r) => r.nodeId).join(',') : result.nodeId;
     row.gpuIndices = result.gpuIndices;
     row.queuedMs = result.queuedMs;
     row.runningMs = result.runningMs;

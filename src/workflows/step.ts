@@ -124,13 +124,17 @@ async function runGang(
     await run.release();
     return result;
   }
-  // What ended the gang: the replica that failed first, or else whichever ended by the
-  // interruption (every replica is cancelled alike then).
-  const causeRank = gang.cause ?? ends.findIndex((e) => e !== undefined && 'failed' in e);
+  // What ended the gang: the replica that failed first, or else (an interruption stopped every
+  // replica alike) the first that failed or exited non-zero.
+  const causeRank =
+    gang.cause ??
+    firstIndex(ends, (e) => 'failed' in e) ??
+    firstIndex(ends, (e) => 'launched' in e && e.launched.exitCode !== 0) ??
+    0;
   const cause = gang.rendezvousFailed
     ? { failed: gang.rendezvousFailed.err, facts: gang.rendezvousFailed.facts }
     : ends[causeRank];
-  const who = replicaName(gang.rendezvousFailed ? 0 : causeRank, leases[causeRank]);
+  const who = replicaName(causeRank, leases[causeRank]);
   if (cause && 'launched' in cause) {
     const launched = cause.launched;
     const result: StepResult = {
@@ -150,7 +154,13 @@ async function runGang(
   }
   const facts: LaunchFailureFacts = cause
     ? { ...cause.facts, interrupted: run.told.interrupted, message: `${who}: ${cause.facts.message}` }
-    : { cancellation: run.cancelled, mayStillRun: false, message: 'no replica ran', graceMs: run.grace };
+    : {
+        interrupted: run.told.interrupted,
+        cancellation: run.cancelled,
+        mayStillRun: false,
+        message: `${who} did not run`,
+        graceMs: run.grace,
+      };
   if (facts.infrastructure && gang.cause !== undefined)
     facts.infrastructure = { ...facts.infrastructure, message: `${who}: ${facts.infrastructure.message}` };
   if (facts.limit) facts.limit = { ...facts.limit, message: `${who}: ${facts.limit.message}` };
@@ -168,6 +178,12 @@ async function runGang(
     replica: who,
     result: { ...stepResult(run, first, rank0), replicas },
   });
+}
+
+/** The index of the first defined element that `test` holds for, if any. */
+function firstIndex<T>(list: readonly (T | undefined)[], test: (e: T) => boolean): number | undefined {
+  const i = list.findIndex((e) => e !== undefined && test(e));
+  return i >= 0 ? i : undefined;
 }
 
 /** The step's result from a lease and a launch's result (a gang's replica 0). */

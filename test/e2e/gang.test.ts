@@ -55,8 +55,11 @@ async function status(): Promise<StatusJson> {
 /** The report of each replica, from its log's last line, by rank. */
 function reports(result: StepResult): ReplicaReport[] {
   return (result.replicas ?? []).map((r) => {
-    const last = readFileSync(r.logFile as string, 'utf8').trim().split('\n').pop() as string;
-    return JSON.parse(last) as ReplicaReport;
+    // Its own last line: allot's lines about the checkpoint may follow it.
+    const lines = readFileSync(r.logFile as string, 'utf8')
+      .trim()
+      .split('\n');
+    return JSON.parse(lines.filter((l) => l.startsWith('{')).pop() as string) as ReplicaReport;
   });
 }
 
@@ -87,8 +90,19 @@ beforeAll(async () => {
   for (const id of ['gpu-a', 'gpu-b']) {
     agents.push(
       await startAllot(
-        ['agent', '--node-id', id, '--gpus', '2', '--cpu', '4', '--memory', '8Gi', '--data-dir', path.join(work, id)]
-          .concat(['--checkpoint-sync', '0.5', '--advertise-address', '127.0.0.1']),
+        [
+          'agent',
+          '--node-id',
+          id,
+          '--gpus',
+          '2',
+          '--cpu',
+          '4',
+          '--memory',
+          '8Gi',
+          '--data-dir',
+          path.join(work, id),
+        ].concat(['--checkpoint-sync', '0.5', '--advertise-address', '127.0.0.1']),
         /registered with pool/,
         run.env,
       ),
@@ -148,6 +162,14 @@ describe('multi-node steps', () => {
     expect(running('--timeout 301')).toBe(false);
   });
 
+  it('runs the example multi-node pipeline', async () => {
+    const r = await allot(['run', 'multiNodePipeline', '--input', '{"replicas": 2, "epochs": 2}', '--json'], run.env);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { result: { sum: number; replicas: { nodeId: string }[] } };
+    expect(out.result.sum).toBe(3);
+    expect(new Set(out.result.replicas.map((x) => x.nodeId)).size).toBe(2);
+  });
+
   it('rejects at once a gang bigger than the cluster, naming the replicas and the largest fit', async () => {
     const r = await allot(['submit', '--name', 'huge', '--replicas', '3', '--gpu', '2', '--', 'true'], run.env);
     expect(r.code).toBe(1);
@@ -155,7 +177,7 @@ describe('multi-node steps', () => {
   });
 
   it('waits while only one node is free, shown as one line, and starts when the second frees', async () => {
-    const filler = await allot(['submit', '--gpu', '2', '--name', 'filler', '--no-wait', '--', 'sleep', '8'], run.env);
+    const filler = await allot(['submit', '--gpu', '2', '--name', 'filler', '--no-wait', '--', 'sleep', '20'], run.env);
     expect(filler.code, filler.stderr).toBe(0);
     await eventually(async () => ((await status()).leases.some((l) => l.step === 'filler') ? true : undefined), 30_000);
     const gang = allot(
@@ -179,8 +201,17 @@ describe('multi-node steps', () => {
   it('a higher-priority step preempting one replica stops both; the gang queues again and resumes from replica 0s checkpoint', async () => {
     const store = openStore(`file://${path.join(work, 'dev', 'store')}`);
     const submitted = await allot(
-      ['submit', '--json', '--no-wait', '--name', 'resumes', '--preemptible', '--replicas', '2', '--gpu', '2']
-        .concat(['--grace-period', '5', '--', 'python3', ALLREDUCE, '--epochs', '12', '--epoch-seconds', '1']),
+      ['submit', '--json', '--no-wait', '--name', 'resumes', '--preemptible', '--replicas', '2', '--gpu', '2'].concat([
+        '--grace-period',
+        '5',
+        '--',
+        'python3',
+        ALLREDUCE,
+        '--epochs',
+        '12',
+        '--epoch-seconds',
+        '1',
+      ]),
       run.env,
     );
     expect(submitted.code, submitted.stderr).toBe(0);

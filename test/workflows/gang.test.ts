@@ -1,0 +1,163 @@
+/**
+ * Attack: gang steps on a real Temporal server with two in-process agents. Checks that a gang's
+ * replicas end together (no replica left running), and that the pool frees every copy.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StepInput } from '../../src/workflows/step-types';
+import type { World } from '../helpers/harness';
+import { createWorld, eventually, gpus } from '../helpers/harness';
+import { tempDir } from '../helpers/temp';
+
+let world: World;
+
+beforeAll(async () => {
+  world = await createWorld('gang');
+  await world.addAgent({ gpus: gpus(1) });
+  await world.addAgent({ gpus: gpus(1) });
+}, 60_000);
+afterAll(async () => world?.close());
+
+let counter = 0;
+function startStep(input: Omit<StepInput, 'pool'>) {
+  return world.client.workflow.start('allotStep', {
+    taskQueue: world.taskQueue,
+    workflowId: `gang-${Date.now()}-${++counter}`,
+    args: [{ ...input, pool: world.pool }],
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function pidOf(dir: string, rank: number): Promise<number> {
+  return eventually(
+    () => {
+      const f = path.join(dir, `pid-${rank}`);
+      return existsSync(f) && readFileSync(f, 'utf8').trim() !== '' ? Number(readFileSync(f, 'utf8')) : undefined;
+    },
+    30_000,
+    `replica ${rank} started`,
+  );
+}
+
+async function expectAllFree(): Promise<void> {
+  await eventually(
+    async () => {
+      const s = await world.status();
+      return s.leases.length === 0 && s.nodes.every((n) => n.gpus.every((g) => g.used === 0)) ? true : undefined;
+    },
+    30_000,
+    'all GPUs free',
+  );
+}
+
+/** Each replica writes its pid and sleeps; the rank given in FAIL_RANK exits 3 after a moment. */
+function command(dir: string): string[] {
+  return [
+    'sh',
+    '-c',
+    `echo $$ > "${dir}/pid-$NODE_RANK.tmp"; mv "${dir}/pid-$NODE_RANK.tmp" "${dir}/pid-$NODE_RANK"; ` +
+      `if [ "$NODE_RANK" = "$FAIL_RANK" ]; then sleep 2; exit 3; fi; exec sleep 120`,
+  ];
+}
+
+describe('gang steps end as one', () => {
+  it('a failing replica stops the other and the pool frees both copies', async () => {
+    const dir = tempDir('gang-fail');
+    const handle = await startStep({
+      name: 'gang-fail',
+      command: command(dir),
+      env: { FAIL_RANK: '1' },
+      resources: { gpu: 1 },
+      replicas: 2,
+      gracePeriodMs: 2_000,
+    });
+    const [p0, p1] = [await pidOf(dir, 0), await pidOf(dir, 1)];
+    const err = await handle.result().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect(alive(p0)).toBe(false);
+    expect(alive(p1)).toBe(false);
+    await expectAllFree();
+  }, 90_000);
+
+  it('a cancelled gang stops both replicas and frees both copies', async () => {
+    const dir = tempDir('gang-cancel');
+    const handle = await startStep({
+      name: 'gang-cancel',
+      command: command(dir),
+      env: { FAIL_RANK: 'none' },
+      resources: { gpu: 1 },
+      replicas: 2,
+      gracePeriodMs: 2_000,
+    });
+    const [p0, p1] = [await pidOf(dir, 0), await pidOf(dir, 1)];
+    await handle.cancel();
+    await handle.result().catch(() => undefined);
+    expect(alive(p0)).toBe(false);
+    expect(alive(p1)).toBe(false);
+    await expectAllFree();
+  }, 90_000);
+
+  it('one replica killed from outside (SIGKILL) ends the gang: the other stops and both copies are freed', async () => {
+    const dir = tempDir('gang-kill');
+    const handle = await startStep({
+      name: 'gang-kill',
+      command: command(dir),
+      env: { FAIL_RANK: 'none' },
+      resources: { gpu: 1 },
+      replicas: 2,
+      gracePeriodMs: 2_000,
+    });
+    const [p0, p1] = [await pidOf(dir, 0), await pidOf(dir, 1)];
+    process.kill(p1, 'SIGKILL');
+    const err = await handle.result().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect(alive(p0)).toBe(false);
+    await expectAllFree();
+  }, 90_000);
+
+  it('a preempted gang stops both replicas before its preemptor runs on their GPUs, and queues again', async () => {
+    const dir = tempDir('gang-preempt');
+    const gang = await startStep({
+      name: 'gang-victim',
+      command: command(dir),
+      env: { FAIL_RANK: 'none' },
+      resources: { gpu: 1 },
+      replicas: 2,
+      priority: -10,
+      preemptible: true,
+      gracePeriodMs: 2_000,
+    });
+    const [p0, p1] = [await pidOf(dir, 0), await pidOf(dir, 1)];
+    const preemptor = await startStep({
+      name: 'gang-preemptor',
+      command: ['sh', '-c', `for p in ${p0} ${p1}; do kill -0 $p 2>/dev/null && echo OVERLAP $p; done; echo ran`],
+      resources: { gpu: 1 },
+      priority: 100,
+    });
+    const result = await preemptor.result();
+    expect(result.logTail).toContain('ran');
+    expect(result.logTail.join('\n')).not.toContain('OVERLAP');
+    // The gang queued again as attempt 2 (it does not fail): it runs again once the GPU is back.
+    await eventually(
+      () =>
+        existsSync(path.join(dir, 'pid-0')) && Number(readFileSync(path.join(dir, 'pid-0'), 'utf8')) !== p0
+          ? true
+          : undefined,
+      60_000,
+      'the gang running again',
+    );
+    await gang.cancel();
+    await gang.result().catch(() => undefined);
+    await expectAllFree();
+  }, 120_000);
+});
