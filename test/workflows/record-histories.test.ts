@@ -23,7 +23,7 @@ import {
 import { LIVE_PATCHES } from '../../src/workflows/versions';
 import type { StepInput } from '../../src/workflows/step-types';
 import type { World } from '../helpers/harness';
-import { createWorld, eventually } from '../helpers/harness';
+import { createWorld, eventually, gpus } from '../helpers/harness';
 
 const RECORD = process.env.ALLOT_RECORD_HISTORIES === '1';
 const FIXTURES = path.resolve(__dirname, '../fixtures/histories');
@@ -162,6 +162,33 @@ describe.skipIf(!RECORD)('record replay fixtures', () => {
     await eventually(async () => ((await pool.describe()).runId !== firstRun ? true : undefined), 30_000);
     await save('pool-grants-preempts-and-compacts', pool.workflowId, firstRun);
     writeFileSync(path.join(FIXTURES, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  });
+
+  it('records gang steps: one that succeeds, and one whose replica fails', async () => {
+    const gangs = await createWorld('recgang');
+    try {
+      await gangs.addAgent({ gpus: gpus(1) });
+      await gangs.addAgent({ gpus: gpus(1) });
+      const start = (id: string, command: string[]) =>
+        gangs.client.workflow.start('allotStep', {
+          taskQueue: gangs.taskQueue,
+          workflowId: id,
+          args: [{ name: id, pool: gangs.pool, command, resources: { gpu: 1 }, replicas: 2, gracePeriodMs: 500 }],
+        });
+      const ok = await start('rec-gang-ok', ['sh', '-c', 'echo "{\\"rank\\": $RANK}" > "$ALLOT_OUTPUT"']);
+      await ok.result();
+      await save('step-gang-succeeded', ok.workflowId);
+      const failed = await start('rec-gang-replica-fails', [
+        'sh',
+        '-c',
+        'if [ "$NODE_RANK" = 1 ]; then sleep 1; exit 3; fi; exec sleep 60',
+      ]);
+      await failed.result().catch(() => undefined);
+      await save('step-gang-replica-fails', failed.workflowId);
+      writeFileSync(path.join(FIXTURES, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+    } finally {
+      await gangs.close();
+    }
   });
 
   it('records a fair-share pool granting several GPUs to steps at once', async () => {
