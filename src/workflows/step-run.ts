@@ -48,6 +48,8 @@ export interface Told {
   rejection?: Rejection;
   interrupted?: Interrupted;
   stopped?: Interrupted;
+  /** The leases whose workloads a revocation proved stopped (a gang's are proved one by one). */
+  stoppedLeases?: string[];
 }
 
 /** One step workflow's state and bookkeeping; its attempts come and go. */
@@ -113,7 +115,10 @@ export class StepRun {
     });
     setHandler(revokeSignal, (r) => {
       if (r.requestId !== progress.requestId) return;
-      if (STOPPED_REASONS.has(r.reason)) told.stopped ??= { reason: r.reason, message: r.message };
+      if (STOPPED_REASONS.has(r.reason)) {
+        told.stopped ??= { reason: r.reason, message: r.message };
+        if (r.leaseId !== '') (told.stoppedLeases ??= []).push(r.leaseId);
+      }
       this.interrupt({ reason: r.reason, message: r.message });
     });
     CancellationScope.current().cancelRequested.catch(() => (this.cancelled = true));
@@ -138,6 +143,7 @@ export class StepRun {
     this.told.rejection = undefined;
     this.told.interrupted = undefined;
     this.told.stopped = undefined;
+    this.told.stoppedLeases = undefined;
     return requestId;
   }
 

@@ -168,7 +168,14 @@ async function runGang(
   if (ends.some((e) => e && 'failed' in e && e.facts.mayStillRun)) facts.mayStillRun = true;
   const outcome = decide({ kind: 'launchFailed', ...facts }, attempt);
   if (outcome.kind === 'requeue') {
-    await requeue(run, outcome, attempt);
+    // One replica's stop proves nothing of another's: wait to hear of each that may still run.
+    const silent = leases.filter((_, rank) => {
+      const end = ends[rank];
+      return end !== undefined && 'failed' in end && end.facts.mayStillRun;
+    });
+    await requeue(run, outcome, attempt, () =>
+      silent.every((l) => run.told.stoppedLeases?.includes(l.leaseId) === true),
+    );
     return undefined;
   }
   run.stopRenewing();
@@ -210,13 +217,18 @@ function stepResult(run: StepRun, lease: Lease, launched: LaunchResult | undefin
  * Queues the step again as the next attempt. A launch whose workload may still run keeps its
  * lease (renewing it) until the workload is known to be gone, or until it must be.
  */
-async function requeue(run: StepRun, outcome: Outcome & { kind: 'requeue' }, attempt: number): Promise<void> {
+async function requeue(
+  run: StepRun,
+  outcome: Outcome & { kind: 'requeue' },
+  attempt: number,
+  stopped: () => boolean = () => run.told.stopped !== undefined,
+): Promise<void> {
   run.infrastructureRetries = outcome.infrastructureRetries;
   if (outcome.preempted) run.setState('preempted');
   if (outcome.waitForStopMs !== undefined) {
     const waitMs = outcome.waitForStopMs;
     run.progress.message = `${outcome.why.message}; waiting up to ${Math.round(waitMs / 1000)} s for node ${run.progress.nodeId} to stop it`;
-    await CancellationScope.nonCancellable(() => condition(() => run.told.stopped !== undefined, waitMs));
+    await CancellationScope.nonCancellable(() => condition(stopped, waitMs));
   }
   run.stopRenewing();
   await run.queueAgain(outcome.why, attempt);
