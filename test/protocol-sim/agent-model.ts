@@ -16,8 +16,12 @@ import type { ActivityOutcome, ActivityRecord, AgentLike, LaunchModelInput, Worl
 export interface Workload {
   node: string;
   stepId: string;
+  /** The attempt's request: a gang's replicas share it. */
+  requestId: string;
   leaseId: string;
   activityId: string;
+  /** A gang's replica: its rank and the gang's size. */
+  gang?: { rank: number; size: number };
   gpus: { index: number; milli: number }[];
   startedAt: number;
   state: 'running' | 'stopping' | 'dead';
@@ -57,6 +61,8 @@ export class AgentModel implements AgentLike {
 
   alive = true;
   connected = true;
+  /** Since when (sim time) the agent has been alive and connected, as of its last boot or healed partition. */
+  reachableSince = 0;
   readonly ledger = new Map<string, Claim>();
   /** What the ledger file holds: it survives the agent. */
   private ledgerFile: Claim[] = [];
@@ -81,7 +87,10 @@ export class AgentModel implements AgentLike {
     private readonly pool: PoolModel,
     readonly node: SimNodeSpec,
     private readonly observer: WorkloadObserver,
-    private readonly durations: (stepId: string) => { durationMs: number; exitAfterTermMs: number },
+    private readonly durations: (
+      stepId: string,
+      rank?: number,
+    ) => { durationMs: number; exitAfterTermMs: number; exitCode?: number },
   ) {
     world.agents.set(node.id, this);
   }
@@ -104,6 +113,7 @@ export class AgentModel implements AgentLike {
   /** The agent process starts: orphans are killed, the node registers, heartbeats begin. */
   boot(): void {
     this.alive = true;
+    this.reachableSince = this.world.now;
     const life = ++this.life;
     // Orphans of a previous life: their workloads died with it (the watchdog); the pool hears
     // that their leases are dead, so that steps waiting on them queue again.
@@ -302,8 +312,10 @@ export class AgentModel implements AgentLike {
     const w: Workload = {
       node: this.id,
       stepId: input.stepId,
+      requestId: input.requestId,
       leaseId: input.leaseId,
       activityId: a.id,
+      ...(input.gang ? { gang: input.gang } : {}),
       gpus: claim.gpus,
       startedAt: this.world.now,
       state: 'running',
@@ -312,10 +324,10 @@ export class AgentModel implements AgentLike {
     };
     this.workloads.set(input.leaseId, w);
     this.observer.started(w);
-    const { durationMs } = this.durations(input.stepId);
+    const { durationMs, exitCode } = this.durations(input.stepId, input.gang?.rank);
     const generation = w.generation;
     this.world.at(this.world.now + durationMs, 'workload finishes', () => {
-      if (w.state === 'running' && w.generation === generation) this.exited(w, 'done');
+      if (w.state === 'running' && w.generation === generation) this.exited(w, 'done', exitCode ?? 0);
     });
   }
 
@@ -339,7 +351,7 @@ export class AgentModel implements AgentLike {
     });
   }
 
-  private exited(w: Workload, how: 'done' | 'stopped' | 'killed'): void {
+  private exited(w: Workload, how: 'done' | 'stopped' | 'killed', exitCode = 0): void {
     if (w.state === 'dead') return;
     w.state = 'dead';
     this.observer.exited(w);
@@ -350,7 +362,12 @@ export class AgentModel implements AgentLike {
     const a = this.world.activities.get(w.activityId);
     if (!a) return;
     if (how === 'done') {
-      // The agent gives the lease back as the workload ends, then completes the launch.
+      // The agent gives the lease back as the workload ends, then completes the launch. Not a
+      // gang's replica: its release would free every replica's lease; the step releases.
+      if (a.input.gang) {
+        this.complete(a, { kind: 'completed', exitCode, released: false });
+        return;
+      }
       const released = this.connected;
       if (released) {
         const requestId = a.input.requestId;
@@ -361,7 +378,7 @@ export class AgentModel implements AgentLike {
       const why = w.stopWhy;
       // A step that is gone cannot release, and one whose launch timed out waits to hear that
       // the workload stopped: the agent gives the lease back.
-      if ((why === 'not-found' || why === 'timed-out') && this.connected) {
+      if ((why === 'not-found' || why === 'timed-out') && this.connected && !a.input.gang) {
         const message =
           why === 'timed-out'
             ? { requestId: a.input.requestId, requeue: true, stopped: true }
@@ -390,6 +407,16 @@ export class AgentModel implements AgentLike {
     if (!w) return;
     if (w.state === 'stopping' && w.stopWhy !== why && (why === 'not-found' || why === 'timed-out')) w.stopWhy = why;
     this.stop(w, a.input.gracePeriodMs, why);
+  }
+
+  /** The workload of a gang's replica dies on its own (OOM, a crash): its launch ends with exit 137. */
+  killReplica(stepId: string, rank: number): void {
+    if (!this.alive) return;
+    for (const w of this.workloads.values()) {
+      if (w.stepId !== stepId || w.gang?.rank !== rank || w.state === 'dead') continue;
+      this.world.log(`the workload of ${stepId}'s replica ${rank} on ${this.id} dies`);
+      this.exited(w, 'done', 137);
+    }
   }
 
   private kill(leaseId: string): void {
@@ -433,6 +460,7 @@ export class AgentModel implements AgentLike {
   heal(): void {
     if (this.connected) return;
     this.connected = true;
+    this.reachableSince = this.world.now;
     this.world.log(`agent ${this.id} reaches Temporal again`);
     if (!this.alive) return;
     // Registration (if it fenced) and reconciliation follow from the next heartbeats.

@@ -5,7 +5,14 @@
  *   has, nor a whole GPU twice; no node runs workloads on more of a GPU than it has;
  * - `limit-exceeded`: no named limit is held beyond its max by leases granted since its max was
  *   last set (holders of a lowered max keep what they hold);
- * - `two-copies`: no step runs in two places at once;
+ * - `two-copies`: no step runs in two places at once (a gang: only its current attempt's
+ *   replicas, one copy of each rank);
+ * - `stale-lease`: a workload whose lease the pool no longer holds stops within the fence window
+ *   (the node-lost time), its grace period and the pool's reaction time;
+ * - `partial-gang`: a gang is granted all its replicas' leases at once (spread ones on separate
+ *   nodes), and launches only with all of them;
+ * - `together`: once one replica's launch of a gang ends badly, the others stop within their grace
+ *   period and the step's reaction time, as a preempted lease is given back (`grace`);
  * - `leak`: no lease outlives its TTL (plus the pool's reaction time);
  * - `grace`: the pool takes a preempted lease back within the grace period it bounds;
  * - `over-eviction`: no step is evicted twice for the same waiting preemptor;
@@ -15,8 +22,8 @@ import type { Effect, Lease, NodeRecord } from '../../src/core';
 import { agedPriority, limitBreaches, requestPriority } from '../../src/core';
 import type { AgentModel, Workload, WorkloadObserver } from './agent-model';
 import type { PoolModel } from './pool-model';
-import type { StepModel } from './step-model';
-import type { World } from './world';
+import type { StepModel, StepObserver } from './step-model';
+import type { ActivityOutcome, ActivityRecord, World } from './world';
 
 /** One broken invariant. */
 export interface Violation {
@@ -28,11 +35,17 @@ export interface Violation {
 /** How long the pool may take to act on a deadline while its worker runs (task latency and timers), ms. */
 const REACTION_MS = 10_000;
 
-export class Invariants implements WorkloadObserver {
+export class Invariants implements WorkloadObserver, StepObserver {
   readonly violations: Violation[] = [];
   private readonly running = new Map<string, Set<Workload>>();
-  /** Per preemptor step, how often each victim step was evicted for it since it began to wait. */
-  private readonly evictedFor = new Map<string, Map<string, number>>();
+  /** Per preemptor step, the attempts (request ids) of each victim step evicted for it since it began to wait. */
+  private readonly evictedFor = new Map<string, Map<string, Set<string>>>();
+  /** Since when (sim time) each running workload's lease has not been held by the pool. */
+  private readonly notHeldSince = new Map<Workload, number>();
+  /** Per gang attempt (request id), the first replica whose launch ended badly: when, and its outcome. */
+  private readonly gangBroken = new Map<string, { at: number; rank: number; outcome: string }>();
+  /** The longest node-lost time the pool has had: the agents' fence window. */
+  private maxNodeLostMs = 0;
   /** How a victim came to be granted again while its preemptor waited, by `preemptor>victim`. */
   private readonly regrants = new Map<string, string>();
   /** Grace in force when each lease was preempted. */
@@ -60,21 +73,56 @@ export class Invariants implements WorkloadObserver {
     let set = this.running.get(w.stepId);
     if (!set) this.running.set(w.stepId, (set = new Set()));
     set.add(w);
+    const rank = w.gang ? ` replica ${w.gang.rank}` : '';
     this.world.log(
-      `workload of ${w.stepId} starts on ${w.node} (lease ${w.leaseId}, GPUs ${w.gpus.map((g) => g.index).join(',') || 'none'})`,
+      `workload of ${w.stepId}${rank} starts on ${w.node} (lease ${w.leaseId}, GPUs ${w.gpus.map((g) => g.index).join(',') || 'none'})`,
     );
-    if (set.size > 1) {
-      const where = [...set].map((x) => `${x.node} (lease ${x.leaseId})`).join(' and ');
+    // A gang's replicas run together: of one attempt, one copy of each rank.
+    const clash = [...set].filter(
+      (x) => x !== w && !(w.gang && x.gang && x.requestId === w.requestId && x.gang.rank !== w.gang.rank),
+    );
+    if (clash.length > 0) {
+      const where = [w, ...clash]
+        .map((x) => `${x.node} (lease ${x.leaseId}${x.gang ? `, replica ${x.gang.rank} of ${x.requestId}` : ''})`)
+        .join(' and ');
       this.fail('two-copies', `step ${w.stepId} runs on ${where} at once`);
     }
   }
 
   exited(w: Workload): void {
     this.running.get(w.stepId)?.delete(w);
-    this.world.log(`workload of ${w.stepId} on ${w.node} exits`);
+    this.notHeldSince.delete(w);
+    this.world.log(`workload of ${w.stepId}${w.gang ? ` replica ${w.gang.rank}` : ''} on ${w.node} exits`);
+  }
+
+  /** A gang launches: with a lease for every rank, of its current attempt, on separate nodes when spread. */
+  gangLaunches(step: StepModel, leases: readonly Lease[]): void {
+    const problem = gangProblem(
+      step.spec.replicas ?? 1,
+      step.spec.replicaPlacement ?? 'spread',
+      step.requestId,
+      leases,
+    );
+    if (problem) this.fail('partial-gang', `step ${step.id} launches ${step.requestId} ${problem}`);
+  }
+
+  /** A gang replica's launch ended on the server: badly (failed, cancelled, timed out, exit ≠ 0) breaks the gang. */
+  activityResolved(a: ActivityRecord, outcome: ActivityOutcome): void {
+    const gang = a.input.gang;
+    if (!gang || this.gangBroken.has(a.input.requestId)) return;
+    if (outcome.kind === 'completed' && outcome.exitCode === 0) return;
+    this.gangBroken.set(a.input.requestId, { at: this.world.now, rank: gang.rank, outcome: JSON.stringify(outcome) });
   }
 
   private effect(e: Effect): void {
+    if (e.kind === 'grant' && (e.lease.replicas ?? 1) > 1) {
+      const { requestId, replicas } = e.lease;
+      const leases = this.pool.state.leases.filter((l) => l.requestId === requestId);
+      const step = e.lease.owner.kind === 'workflow' ? this.steps.get(e.lease.owner.workflowId) : undefined;
+      const problem = gangProblem(replicas ?? 1, step?.spec.replicaPlacement ?? 'spread', requestId, leases);
+      if (problem)
+        this.fail('partial-gang', `the pool grants ${e.lease.leaseId} of ${e.lease.label} and holds ${problem}`);
+    }
     if (e.kind === 'grant') {
       this.evictedFor.delete(e.lease.requestId);
       // A victim granted again while a preemptor that evicted it still waits: remember how.
@@ -100,8 +148,11 @@ export class Invariants implements WorkloadObserver {
     const victim = e.lease.label;
     let victims = this.evictedFor.get(preemptor);
     if (!victims) this.evictedFor.set(preemptor, (victims = new Map()));
-    const times = (victims.get(victim) ?? 0) + 1;
-    victims.set(victim, times);
+    // A gang is evicted whole, one effect per replica's lease: one eviction of its attempt.
+    let attempts = victims.get(victim);
+    if (!attempts) victims.set(victim, (attempts = new Set()));
+    attempts.add(e.lease.requestId);
+    const times = attempts.size;
     this.world.log(`pool preempts ${victim} (lease ${e.lease.leaseId}) for ${preemptor}`);
     if (times > 1) {
       const how = this.regrants.get(`${preemptor}>${victim}`);
@@ -118,6 +169,9 @@ export class Invariants implements WorkloadObserver {
     this.checkAllocation();
     const pool = this.pool.state;
     const now = this.world.serverNow;
+    this.maxNodeLostMs = Math.max(this.maxNodeLostMs, pool.health.nodeLostAfterMs);
+    this.checkFencing();
+    this.checkTogether();
     const steady = this.world.workerUp && this.world.now - this.undisturbedSince > REACTION_MS;
     if (!steady) return;
     for (const l of pool.leases) {
@@ -145,15 +199,76 @@ export class Invariants implements WorkloadObserver {
     }
   }
 
+  /**
+   * A workload whose lease the pool no longer holds stops within the fence window: a connected
+   * agent's reconciliation (or its step's cancellation), a cut-off one's own fencing, each within
+   * the node-lost time; then its grace period. Counted while the control worker runs.
+   */
+  private checkFencing(): void {
+    const held = new Set(this.pool.state.leases.map((l) => l.leaseId));
+    for (const agent of this.agents.values()) {
+      for (const w of agent.workloads.values()) {
+        if (w.state === 'dead') continue;
+        if (held.has(w.leaseId)) {
+          this.notHeldSince.delete(w);
+          continue;
+        }
+        let since = this.notHeldSince.get(w);
+        if (since === undefined) this.notHeldSince.set(w, (since = this.world.now));
+        if (!this.world.workerUp) continue;
+        const grace = this.world.activities.get(w.activityId)?.input.gracePeriodMs ?? 0;
+        const from = Math.max(since, this.undisturbedSince);
+        const bound = Math.max(this.maxNodeLostMs, 30_000) + grace + REACTION_MS;
+        if (this.world.now > from + bound) {
+          this.fail(
+            'stale-lease',
+            `the workload of ${w.stepId}${w.gang ? ` replica ${w.gang.rank}` : ''} on ${w.node} (lease ${w.leaseId}, ${w.state}) ` +
+              `still runs at ${t(this.world.now)}; the pool has not held its lease since ${t(since)} (fence window ` +
+              `${this.maxNodeLostMs}ms, grace ${grace}ms)`,
+          );
+        }
+      }
+    }
+  }
+
+  /**
+   * Together: once a replica's launch ended badly, every other replica of that attempt stops
+   * within its grace period and the step's reaction time, counted from when its agent can hear of
+   * it (reachable, and the control worker up); a cut-off agent is held to `stale-lease` instead.
+   */
+  private checkTogether(): void {
+    if (this.gangBroken.size === 0) return;
+    for (const agent of this.agents.values()) {
+      if (!agent.alive || !agent.connected) continue;
+      for (const w of agent.workloads.values()) {
+        if (w.state === 'dead' || !w.gang) continue;
+        const broken = this.gangBroken.get(w.requestId);
+        if (!broken || broken.rank === w.gang.rank) continue;
+        const step = this.steps.get(w.stepId);
+        if (step?.end === 'terminated' || !this.world.workerUp) continue;
+        const grace = this.world.activities.get(w.activityId)?.input.gracePeriodMs ?? 0;
+        const from = Math.max(broken.at, this.undisturbedSince, agent.reachableSince);
+        if (this.world.now > from + grace + REACTION_MS) {
+          this.fail(
+            'together',
+            `replica ${broken.rank} of ${w.stepId} (${w.requestId}) ended badly at ${t(broken.at)} (${broken.outcome}), ` +
+              `and replica ${w.gang.rank} on ${w.node} (lease ${w.leaseId}, ${w.state}) still runs at ${t(this.world.now)} ` +
+              `(grace ${grace}ms)`,
+          );
+        }
+      }
+    }
+  }
+
   private checkAllocation(): void {
     const pool = this.pool.state;
     // A lease holds what its step asked for: counted from the step, a lease that lost its custom amounts still counts.
     const asked = (l: Lease): Readonly<Record<string, number>> =>
       (l.owner.kind === 'workflow' ? this.steps.get(l.owner.workflowId)?.spec.custom : undefined) ?? l.custom ?? {};
-    // Limit units too, from what the step asked (its steps run one replica: the lease holds them).
+    // Limit units too, from what the step asked: its lease holds them (a gang's replica 0's).
     const holding = pool.leases.map((l) => {
       const limits = l.owner.kind === 'workflow' ? this.steps.get(l.owner.workflowId)?.spec.limits : undefined;
-      return limits ? { ...l, limits } : l;
+      return limits && (l.replica ?? 0) === 0 ? { ...l, limits } : l;
     });
     const since = this.pool.limitsLoweredAt;
     for (const m of limitBreaches(pool.limits, holding, (l) => l.grantedAt >= since)) this.fail('limit-exceeded', m);
@@ -212,6 +327,28 @@ function checkNode(
     const cap = n.spec.custom?.[k] ?? 0;
     if (used > cap) fail(`node ${n.spec.id} has ${used} of ${k} granted of ${cap}`);
   }
+}
+
+/** What is wrong with a gang's leases (`undefined`: one for every rank, of one request, spread ones on separate nodes). */
+function gangProblem(
+  replicas: number,
+  placement: 'spread' | 'pack',
+  requestId: string,
+  leases: readonly Lease[],
+): string | undefined {
+  const describe = (): string =>
+    leases.map((l) => `${l.leaseId} (replica ${l.replica ?? '-'} of ${l.replicas ?? '-'}, ${l.nodeId})`).join(', ');
+  const ranks = new Set(leases.map((l) => l.replica));
+  const ok =
+    leases.length === replicas &&
+    leases.every((l) => l.requestId === requestId && l.replicas === replicas && l.replica !== undefined) &&
+    ranks.size === replicas &&
+    [...ranks].every((r) => r !== undefined && r >= 0 && r < replicas) &&
+    new Set(leases.map((l) => l.leaseId)).size === replicas;
+  if (!ok) return `${leases.length} of its ${replicas} replicas' leases: ${describe()}`;
+  if (placement === 'spread' && new Set(leases.map((l) => l.nodeId)).size < replicas)
+    return `spread replicas on shared nodes: ${describe()}`;
+  return undefined;
 }
 
 function t(ms: number): string {

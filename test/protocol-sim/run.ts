@@ -43,9 +43,20 @@ export function runScenario(scenario: Scenario, options: { trace?: number } = {}
   const agents = new Map<string, AgentModel>();
   const invariants = new Invariants(world, pool, steps, agents);
   const specs = new Map(scenario.events.flatMap((e) => (e.kind === 'submit' ? [[e.step.id, e.step] as const] : [])));
-  const durations = (stepId: string) => {
+  const durations = (stepId: string, rank?: number) => {
     const s = specs.get(stepId);
-    return { durationMs: s?.durationMs ?? 1000, exitAfterTermMs: s?.exitAfterTermMs ?? 0 };
+    const exitAfterTermMs = s?.exitAfterTermMs ?? 0;
+    // A gang's failing replica exits 1 early, every attempt.
+    if (s?.failing && rank === s.failing.rank && s.failing.afterMs < s.durationMs)
+      return { durationMs: s.failing.afterMs, exitAfterTermMs, exitCode: 1 };
+    return { durationMs: s?.durationMs ?? 1000, exitAfterTermMs };
+  };
+  /** The node of a step's replica `rank`, while its attempt holds a lease for it. */
+  const replicaNode = (stepId: string, rank: number): AgentModel | undefined => {
+    const step = steps.get(stepId);
+    if (!step || step.closed) return undefined;
+    const lease = pool.state.leases.find((l) => l.requestId === step.requestId && (l.replica ?? 0) === rank);
+    return lease ? agents.get(lease.nodeId) : undefined;
   };
   for (const n of scenario.nodes) {
     const agent = new AgentModel(world, pool, n, invariants, durations);
@@ -53,12 +64,13 @@ export function runScenario(scenario: Scenario, options: { trace?: number } = {}
     agent.boot();
   }
   world.afterEvent = () => invariants.check();
+  world.onActivityResolved = (a, outcome) => invariants.activityResolved(a, outcome);
   world.onClockJump = (byMs) => {
     // A launch's heartbeat deadline (20 s) passes when the jump and the time since its last
     // heartbeat (sent every 1 s, throttled to 16 s) add up to it: connected agents hear of the
     // timeout at their next heartbeat.
     for (const a of world.activities.values()) {
-      if (a.state !== 'started') continue;
+      if (a.state !== 'started' || a.rendezvous) continue;
       const sinceLastHeartbeat = world.random(`last-heartbeat:${a.id}`).int(0, 16_000);
       if (byMs + sinceLastHeartbeat < 20_000) continue;
       world.resolveActivity(a, { kind: 'timeout', timeoutType: 'HEARTBEAT' });
@@ -90,6 +102,7 @@ export function runScenario(scenario: Scenario, options: { trace?: number } = {}
     switch (e.kind) {
       case 'submit': {
         const step = new StepModel(world, e.step);
+        step.observer = invariants;
         steps.set(step.id, step);
         world.workflows.set(step.id, step);
         step.start();
@@ -136,6 +149,15 @@ export function runScenario(scenario: Scenario, options: { trace?: number } = {}
         world.log(`server clock jumps ${e.byMs}ms`);
         world.jumpClock(e.byMs);
         invariants.undisturbedSince = world.now;
+        break;
+      case 'crash-replica':
+        replicaNode(e.step, e.rank)?.crash(e.downMs);
+        break;
+      case 'partition-replica':
+        replicaNode(e.step, e.rank)?.partition(e.durationMs);
+        break;
+      case 'kill-replica':
+        for (const a of agents.values()) a.killReplica(e.step, e.rank);
         break;
       case 'forge-release': {
         // Anyone who may signal the pool can release a lease by its request id.

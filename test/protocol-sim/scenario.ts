@@ -34,6 +34,12 @@ export interface SimStepSpec {
   custom?: Record<string, number>;
   /** Units of the pool's named limits it asks for. */
   limits?: Record<string, number>;
+  /** A gang: this many replicas (2 or more), each with the resources above, granted and run together. */
+  replicas?: number;
+  /** Where a gang's replicas go: one per node (`spread`, the default) or several on a node (`pack`). */
+  replicaPlacement?: 'spread' | 'pack';
+  /** A gang replica whose workload fails: it exits with code 1 this long after it starts (each attempt). */
+  failing?: { rank: number; afterMs: number };
 }
 
 /** One input of a run, at a time in ms. */
@@ -51,7 +57,11 @@ export type InputEvent =
   | { at: number; kind: 'clock-jump'; byMs: number }
   | { at: number; kind: 'forge-release'; step: string }
   | { at: number; kind: 'set-limit'; name: string; max: number }
-  | { at: number; kind: 'remove-limit'; name: string };
+  | { at: number; kind: 'remove-limit'; name: string }
+  /** Faults aimed at one replica of a gang: its node's agent crashes, is cut off, or its workload dies. */
+  | { at: number; kind: 'crash-replica'; step: string; rank: number; downMs: number }
+  | { at: number; kind: 'partition-replica'; step: string; rank: number; durationMs: number }
+  | { at: number; kind: 'kill-replica'; step: string; rank: number };
 
 /** A whole run's inputs. */
 export interface Scenario {
@@ -76,8 +86,12 @@ export type Profile = (typeof PROFILES)[number];
 
 const TEAMS = ['a', 'b', 'c'];
 
-/** The scenario of a seed, with `count` input events. */
-export function generateScenario(seed: number, count: number): Scenario {
+/**
+ * The scenario of a seed, with `count` input events. With `gangs` (the default), some seeds have
+ * gang steps (and faults aimed at their replicas), and often more nodes; without, a seed's
+ * scenario is what it was before gangs were drawn.
+ */
+export function generateScenario(seed: number, count: number, options: { gangs?: boolean } = {}): Scenario {
   const rnd = new SeededRandom(seed * 2654435761);
   const profile = PROFILES[seed % PROFILES.length] as Profile;
   const nodeCount = rnd.int(1, 3);
@@ -86,6 +100,15 @@ export function generateScenario(seed: number, count: number): Scenario {
     gpus: rnd.int(1, 4),
     cpu: rnd.pick([4, 8, 16]),
   }));
+  // Gangs come from a stream of their own: a seed without them stays what it was.
+  const gangRnd = new SeededRandom(seed * 2654435761 + 0x6a96);
+  const withGangs = options.gangs !== false && gangRnd.next() < 0.6;
+  // Room for spread gangs in some runs, too few nodes for them in others.
+  if (withGangs && gangRnd.next() < 0.75) {
+    const more = gangRnd.int(1, 2);
+    for (let i = 0; i < more; i++)
+      nodes.push({ id: `n${nodes.length + 1}`, gpus: gangRnd.int(1, 4), cpu: gangRnd.pick([4, 8, 16]) });
+  }
   // Custom resources come from a stream of their own: the rest of a seed's scenario stays as it was.
   const customRnd = new SeededRandom(seed * 2654435761 + 0x5eed);
   const customOn = customRnd.next() < 0.5;
@@ -127,6 +150,7 @@ export function generateScenario(seed: number, count: number): Scenario {
   const events: InputEvent[] = [];
   let steps = 0;
   const stepIds: string[] = [];
+  const gangs: { id: string; at: number }[] = [];
   const newStep = (at: number, overrides: Partial<SimStepSpec> = {}): InputEvent => {
     const id = `s${++steps}`;
     stepIds.push(id);
@@ -147,6 +171,13 @@ export function generateScenario(seed: number, count: number): Scenario {
     };
     const asks = askLimits();
     if (asks) step.limits = asks;
+    if (withGangs && gangRnd.next() < 0.3) {
+      step.replicas = gangRnd.pick([2, 2, 3]);
+      step.replicaPlacement = gangRnd.next() < 0.6 ? 'spread' : 'pack';
+      if (gangRnd.next() < 0.2)
+        step.failing = { rank: gangRnd.int(0, step.replicas - 1), afterMs: gangRnd.pick([1_000, 20_000, 90_000]) };
+      gangs.push({ id, at });
+    }
     return { at, kind: 'submit', step };
   };
   // The first arrivals come together: the cluster fills, then work arrives that must preempt.
@@ -252,6 +283,27 @@ export function generateScenario(seed: number, count: number): Scenario {
     if (e.kind === 'set-policy' && e.policy.fairShare === true && fair.next() < 0.5)
       e.policy.fairShareHalfLifeMs = fair.pick([0, 60_000, 3_600_000]);
   }
+  // Faults aimed at one replica of a gang, in place of some of the events drawn above.
+  // Aimed at a time when the gang may well run, soon after it arrives.
+  if (gangs.length > 0 && (profile === 'faults' || profile === 'mixed' || gangRnd.next() < 0.5)) {
+    const aimed = gangRnd.int(2, 6);
+    for (let i = 0; i < aimed; i++) {
+      const gang = gangRnd.pick(gangs);
+      const step = gang.id;
+      const at = Math.min(gang.at + gangRnd.int(3_000, 240_000), horizonMs - 60_000);
+      const rank = gangRnd.int(0, 2);
+      const kind = gangRnd.pick(['crash-replica', 'partition-replica', 'kill-replica'] as const);
+      const event: InputEvent =
+        kind === 'crash-replica'
+          ? { at, kind, step, rank, downMs: gangRnd.pick([2_000, 20_000, 90_000]) }
+          : kind === 'partition-replica'
+            ? { at, kind, step, rank, durationMs: gangRnd.pick([5_000, 25_000, 45_000, 120_000]) }
+            : { at, kind, step, rank };
+      const j = events.findIndex((e) => e.kind !== 'submit' && e.at > at);
+      if (j >= 0) events[j] = event;
+      else events.push(event);
+    }
+  }
   events.sort((a, b) => a.at - b.at);
   const kept = events.slice(0, count);
   // A limit's max changes once in some runs, lowered below its use at times.
@@ -299,7 +351,9 @@ export function describeEvent(e: InputEvent): string {
         `${t} submit ${s.id}: gpu ${s.gpu}, cpu ${s.cpu}, priority ${s.priority}, team ${s.team}, ` +
         `${s.preemptible ? 'preemptible' : 'not preemptible'}, grace ${s.graceMs}ms, runs ${s.durationMs}ms, ${exit}` +
         (s.custom ? `, custom ${JSON.stringify(s.custom)}` : '') +
-        (s.limits ? `, limits ${JSON.stringify(s.limits)}` : '')
+        (s.limits ? `, limits ${JSON.stringify(s.limits)}` : '') +
+        (s.replicas ? `, ${s.replicas} replicas (${s.replicaPlacement ?? 'spread'})` : '') +
+        (s.failing ? `, replica ${s.failing.rank} exits 1 after ${s.failing.afterMs}ms` : '')
       );
     }
     case 'cancel':
@@ -326,6 +380,12 @@ export function describeEvent(e: InputEvent): string {
       return `${t} set limit ${e.name} to max ${e.max}`;
     case 'remove-limit':
       return `${t} remove limit ${e.name}`;
+    case 'crash-replica':
+      return `${t} crash the agent of ${e.step}'s replica ${e.rank} for ${e.downMs}ms`;
+    case 'partition-replica':
+      return `${t} partition the agent of ${e.step}'s replica ${e.rank} for ${e.durationMs}ms`;
+    case 'kill-replica':
+      return `${t} the workload of ${e.step}'s replica ${e.rank} dies (exit 137)`;
   }
 }
 

@@ -3,13 +3,21 @@
  * renew while running, release (also on failure and cancellation), and queue again with the
  * original submit time after a preemption or a lost node, as attempt n + 1. A launch lost with a
  * silent node keeps its lease until the node is known to have stopped it, or must have.
+ *
+ * A gang (`replicas` ≥ 2) is granted once every replica's lease has come; it asks replica 0's
+ * node for a port (the rendezvous), launches every replica on its own lease at once, and ends
+ * them together: the first replica to fail or exit non-zero cancels the others, and the attempt
+ * comes to one outcome (decided by the real `decideOutcome`) once all have ended. The agents do
+ * not release a replica's lease; the step releases every copy at once.
  */
 import type { AcquireInput, Lease, Rejection } from '../../src/core';
 import { INFRASTRUCTURE_FAILURES, STOPPED_REASONS } from '../../src/workflows/failures';
 import { DEFAULT_FENCE_MS, LAUNCH_HEARTBEAT_TIMEOUT_MS, MAX_INFRASTRUCTURE_RETRIES } from '../../src/workflows/step';
+import type { LaunchFailureFacts } from '../../src/workflows/step-outcome';
+import { decideOutcome } from '../../src/workflows/step-outcome';
 import { POOL_ID } from './pool-model';
 import type { SimStepSpec } from './scenario';
-import type { ActivityOutcome, ActivityRecord, MailItem, World } from './world';
+import type { ActivityOutcome, ActivityRecord, LaunchModelInput, MailItem, World } from './world';
 import { WorkflowModel } from './world';
 
 /** How a step ended. */
@@ -20,13 +28,60 @@ interface Interrupted {
   message: string;
 }
 
+/** One attempt of a gang, as `launchGang` holds it. */
+interface GangAttempt {
+  leases: Lease[];
+  /** Replica 0's node naming a port, while it does. */
+  rendezvous?: ActivityRecord;
+  rendezvousFailed?: ActivityOutcome;
+  /** Each replica's launch, and how it ended, by rank. */
+  activities: (ActivityRecord | undefined)[];
+  ends: (ActivityOutcome | undefined)[];
+  /** The first replica that failed or exited non-zero before anything else stopped the gang. */
+  cause?: number;
+  /** The launch scope was cancelled: no launch begins after this. */
+  cancelled: boolean;
+}
+
+/** What the invariants learn from steps. */
+export interface StepObserver {
+  /** A gang launches (its rendezvous begins) with these leases. */
+  gangLaunches(step: StepModel, leases: readonly Lease[]): void;
+}
+
 export class StepModel extends WorkflowModel {
+  /**
+   * As `allotStep` does today (false), a gang whose silent replica may still run stops waiting for
+   * it at the first revocation that proves *any* replica's workload stopped (`told.stopped`), such
+   * as `NodeRestarted` of another replica's node, and runs again while the silent replica still
+   * runs (see the protocol-sim test). True models the fix: it waits until the pool has said so of
+   * every replica that may still run.
+   */
+  static gangWaitsForEverySilentReplica = false;
+
+  /** Off brings in a bug for the simulation to find (its own test): a gang's failing replica leaves the others running. */
+  static gangStopsTogether = true;
+
   attempt = 1;
   requestId: string;
   readonly baseRequestId: string;
   submittedAt = 0;
   phase: 'acquiring' | 'queue-full' | 'running' | 'fencing' | 'done' = 'acquiring';
-  told: { lease?: Lease; rejection?: Rejection; interrupted?: Interrupted; stopped?: Interrupted } = {};
+  told: {
+    lease?: Lease;
+    /** A gang's leases as they come (by rank once all have). */
+    leases?: Lease[];
+    rejection?: Rejection;
+    interrupted?: Interrupted;
+    stopped?: Interrupted;
+    /** The leases whose workloads a revocation proved stopped. */
+    stoppedLeases?: Set<string>;
+  } = {};
+  /** While a gang's attempt waits for silent nodes: the leases of replicas that may still run. */
+  private silentLeases: string[] = [];
+  /** The gang attempt under way. */
+  gang: GangAttempt | undefined;
+  observer: StepObserver | undefined;
   /** What interrupted the attempt whose silent node the step waits on. */
   private lostWhileFencing: Interrupted | undefined;
   private fenceGeneration = 0;
@@ -72,7 +127,19 @@ export class StepModel extends WorkflowModel {
         break;
       case 'grant': {
         const lease = item.payload as Lease;
-        if (lease.requestId === this.requestId) this.told.lease ??= lease;
+        if (lease.requestId !== this.requestId) break;
+        const replicas = lease.replicas ?? 1;
+        if (replicas <= 1) {
+          this.told.lease ??= lease;
+          break;
+        }
+        // A gang's leases come one signal each: it is granted once all have.
+        const leases = (this.told.leases ??= []);
+        if (this.told.lease || leases.some((l) => l.leaseId === lease.leaseId)) break;
+        leases.push(lease);
+        if (leases.length < replicas) break;
+        leases.sort((a, b) => (a.replica ?? 0) - (b.replica ?? 0));
+        this.told.lease = leases[0];
         break;
       }
       case 'reject': {
@@ -82,14 +149,17 @@ export class StepModel extends WorkflowModel {
       }
       case 'preempt':
       case 'revoke': {
-        const p = item.payload as { requestId: string; reason?: string; message: string };
+        const p = item.payload as { requestId: string; leaseId: string; reason?: string; message: string };
         if (p.requestId !== this.requestId) break;
         const reason = item.kind === 'preempt' ? 'Preempted' : (p.reason ?? 'Revoked');
-        if (item.kind === 'revoke' && STOPPED_REASONS.has(reason)) this.told.stopped ??= { reason, message: p.message };
+        if (item.kind === 'revoke' && STOPPED_REASONS.has(reason)) {
+          this.told.stopped ??= { reason, message: p.message };
+          (this.told.stoppedLeases ??= new Set()).add(p.leaseId);
+        }
         if (this.told.interrupted) break;
         this.told.interrupted = { reason, message: p.message };
         // The launch scope exists only once the launch has begun.
-        if (this.activity && this.phase === 'running') this.world.cancelActivity(this.activity);
+        if (this.phase === 'running') this.cancelLaunch();
         break;
       }
       case 'cancel':
@@ -98,7 +168,7 @@ export class StepModel extends WorkflowModel {
         if (this.phase === 'acquiring' || this.phase === 'queue-full') {
           this.release();
           this.finish('cancelled', 'cancelled while queued');
-        } else if (this.activity) this.world.cancelActivity(this.activity);
+        } else if (this.phase === 'running') this.cancelLaunch();
         break;
       case 'renew':
         if (item.payload === this.renewGeneration && (this.phase === 'running' || this.phase === 'fencing')) {
@@ -119,6 +189,11 @@ export class StepModel extends WorkflowModel {
       case 'activity': {
         const { id, outcome } = item.payload as { id: string; outcome: ActivityOutcome };
         if (this.activity?.id === id) this.launchEnded(outcome);
+        else if (this.gang?.rendezvous?.id === id) this.rendezvousEnded(outcome);
+        else if (this.gang) {
+          const rank = this.gang.activities.findIndex((a) => a?.id === id);
+          if (rank >= 0) this.replicaEnded(rank, outcome);
+        }
         break;
       }
     }
@@ -126,7 +201,7 @@ export class StepModel extends WorkflowModel {
 
   /** What the workflow's code does once its awaits resolve. */
   private advance(): void {
-    if (this.phase === 'fencing' && this.told.stopped) {
+    if (this.phase === 'fencing' && this.knownStopped()) {
       this.fenceOver();
       return;
     }
@@ -159,20 +234,186 @@ export class StepModel extends WorkflowModel {
     }
     this.phase = 'running';
     this.lease = lease;
-    const gpuMilli = lease.gpus.reduce((s, g) => s + g.milli, 0);
-    this.activity = this.world.scheduleActivity(this.id, lease.nodeId, {
+    const leases = this.told.leases;
+    if (leases && leases.length > 1) {
+      this.launchGang(leases);
+      return;
+    }
+    this.activity = this.world.scheduleActivity(this.id, lease.nodeId, this.launchInput(lease));
+    this.world.log(`${this.id} launches ${this.activity.id} on ${lease.nodeId} with lease ${lease.leaseId}`);
+    this.scheduleRenew();
+  }
+
+  /** What the agent needs to run the workload of `lease` (one replica's, with `gang`). */
+  private launchInput(lease: Lease, gang?: { rank: number; size: number }): LaunchModelInput {
+    return {
       stepId: this.id,
       requestId: this.requestId,
       leaseId: lease.leaseId,
       pool: POOL_ID,
       gpuIndices: lease.gpus.map((g) => g.index),
-      gpuMilli,
+      gpuMilli: lease.gpus.reduce((s, g) => s + g.milli, 0),
       cpuMilli: lease.cpuMilli,
       gracePeriodMs: this.launchGrace,
       ...(lease.fenceMs !== undefined ? { fenceMs: lease.fenceMs } : {}),
-    });
-    this.world.log(`${this.id} launches ${this.activity.id} on ${lease.nodeId} with lease ${lease.leaseId}`);
+      ...(gang ? { gang } : {}),
+    };
+  }
+
+  /** A gang's attempt begins: renewing every copy, replica 0's node names a port. */
+  private launchGang(leases: Lease[]): void {
+    this.observer?.gangLaunches(this, leases);
+    const first = leases[0] as Lease;
+    this.gang = { leases, activities: [], ends: [], cancelled: false };
     this.scheduleRenew();
+    this.gang.rendezvous = this.world.scheduleActivity(this.id, first.nodeId, this.launchInput(first), true);
+    this.world.log(
+      `${this.id} is granted ${leases.map((l) => `${l.leaseId} on ${l.nodeId}`).join(', ')}; ${first.nodeId} names a port`,
+    );
+  }
+
+  /** The rendezvous ended: every replica launches at once, or the attempt ends without any. */
+  private rendezvousEnded(outcome: ActivityOutcome): void {
+    const gang = this.gang as GangAttempt;
+    gang.rendezvous = undefined;
+    if (outcome.kind !== 'completed') {
+      gang.rendezvousFailed = outcome;
+      this.gangEnded();
+      return;
+    }
+    const size = gang.leases.length;
+    gang.leases.forEach((lease, rank) => {
+      // A launch in a cancelled scope fails at once, never scheduled.
+      if (gang.cancelled) {
+        gang.ends[rank] = { kind: 'cancelled' };
+        return;
+      }
+      const a = this.world.scheduleActivity(this.id, lease.nodeId, this.launchInput(lease, { rank, size }));
+      gang.activities[rank] = a;
+      this.world.log(`${this.id} launches replica ${rank} as ${a.id} on ${lease.nodeId} with lease ${lease.leaseId}`);
+    });
+    if (gang.cancelled) this.gangEnded();
+  }
+
+  /** One replica's launch ended: the first to end badly stops the others; once all have ended, so has the attempt. */
+  private replicaEnded(rank: number, outcome: ActivityOutcome): void {
+    const gang = this.gang as GangAttempt;
+    gang.ends[rank] = outcome;
+    gang.activities[rank] = undefined;
+    const bad = outcome.kind !== 'completed' || outcome.exitCode !== 0;
+    if (
+      bad &&
+      gang.cause === undefined &&
+      !this.told.interrupted &&
+      !this.workflowCancelled &&
+      StepModel.gangStopsTogether
+    ) {
+      gang.cause = rank;
+      this.world.log(`${this.id}: replica ${rank} ended badly (${JSON.stringify(outcome)}); stopping the others`);
+      this.cancelLaunch();
+    }
+    if (gang.leases.every((_, r) => gang.ends[r] !== undefined)) this.gangEnded();
+  }
+
+  /** Cancels the launch scope: the single launch, or the gang's rendezvous and every replica's launch. */
+  private cancelLaunch(): void {
+    if (this.activity) {
+      this.world.cancelActivity(this.activity);
+      return;
+    }
+    const gang = this.gang;
+    if (!gang) return;
+    gang.cancelled = true;
+    if (gang.rendezvous) this.world.cancelActivity(gang.rendezvous);
+    for (const a of gang.activities) if (a) this.world.cancelActivity(a);
+  }
+
+  /** What the gang's attempt comes to, as `runGang` decides it. */
+  private gangEnded(): void {
+    const gang = this.gang as GangAttempt;
+    this.gang = undefined;
+    const { ends, leases } = gang;
+    const ok = (e: ActivityOutcome | undefined): boolean => e?.kind === 'completed' && e.exitCode === 0;
+    if (!gang.rendezvousFailed && leases.every((_, r) => ok(ends[r]))) {
+      this.renewGeneration++;
+      this.release();
+      this.finish('succeeded', 'every replica exited 0');
+      return;
+    }
+    const causeRank = gang.cause ?? ends.findIndex((e) => e !== undefined && e.kind !== 'completed');
+    const cause = gang.rendezvousFailed ?? ends[causeRank];
+    const who = gang.rendezvousFailed ? 'replica 0 (rendezvous)' : `replica ${causeRank}`;
+    if (cause?.kind === 'completed') {
+      this.renewGeneration++;
+      this.release();
+      const outcome = decideOutcome(
+        { kind: 'exited', exitCode: cause.exitCode, signal: null, replica: who },
+        this.context(),
+      );
+      this.finish(outcome.kind === 'fail' ? 'failed' : 'succeeded', `${who} exit ${cause.exitCode}`);
+      return;
+    }
+    const lease = gang.rendezvousFailed ? leases[0] : leases[causeRank];
+    const mayStillRun = (e: ActivityOutcome | undefined): boolean =>
+      e?.kind === 'timeout' && e.timeoutType !== 'SCHEDULE_TO_START';
+    const facts: LaunchFailureFacts = cause
+      ? {
+          interrupted: this.told.interrupted,
+          infrastructure: infrastructureFailure(cause),
+          cancellation: cause.kind === 'cancelled',
+          mayStillRun: mayStillRun(cause),
+          message: `${who}: ${JSON.stringify(cause)}`,
+          ...(lease?.fenceMs !== undefined ? { fenceMs: lease.fenceMs } : {}),
+          graceMs: this.launchGrace,
+        }
+      : {
+          cancellation: this.workflowCancelled,
+          mayStillRun: false,
+          message: 'no replica ran',
+          graceMs: this.launchGrace,
+        };
+    if (gang.rendezvousFailed)
+      facts.infrastructure ??= { reason: 'NodeUnresponsive', message: `${who} could not name a port` };
+    // A replica whose agent stopped answering may still run: the gang waits for it as a single step would.
+    if (ends.some(mayStillRun)) facts.mayStillRun = true;
+    const outcome = decideOutcome({ kind: 'launchFailed', ...facts }, this.context());
+    if (outcome.kind === 'requeue') {
+      this.infrastructureRetries = outcome.infrastructureRetries;
+      this.silentLeases = leases.filter((_, r) => mayStillRun(ends[r])).map((l) => l.leaseId);
+      if (gang.rendezvousFailed && mayStillRun(gang.rendezvousFailed))
+        this.silentLeases.push((leases[0] as Lease).leaseId);
+      if (outcome.waitForStopMs !== undefined && !this.knownStopped()) {
+        this.phase = 'fencing';
+        this.lostWhileFencing = outcome.why;
+        this.world.log(`${this.id} waits up to ${outcome.waitForStopMs}ms for its replicas' nodes to stop them`);
+        this.timer(outcome.waitForStopMs, 'fence-over', ++this.fenceGeneration);
+        return;
+      }
+      this.renewGeneration++;
+      this.queueAgain(outcome.why);
+      return;
+    }
+    this.renewGeneration++;
+    this.release();
+    if (outcome.kind === 'fail') this.finish('failed', outcome.error);
+    else this.finish('cancelled', 'cancelled');
+  }
+
+  /** Whether the pool said that the workload the step waits for has stopped (every silent replica's, with the fix). */
+  private knownStopped(): boolean {
+    if (!this.told.stopped) return false;
+    if (!StepModel.gangWaitsForEverySilentReplica || this.silentLeases.length === 0) return true;
+    return this.silentLeases.every((id) => this.told.stoppedLeases?.has(id));
+  }
+
+  /** What `decideOutcome` knows of the step. */
+  private context(): { name: string; attempt: number; infrastructureRetries: number; cancelled: boolean } {
+    return {
+      name: this.id,
+      attempt: this.attempt,
+      infrastructureRetries: this.infrastructureRetries,
+      cancelled: this.workflowCancelled,
+    };
   }
 
   /** The grace period the launch gets: a preemptible step's is bounded by the pool's. */
@@ -252,6 +493,8 @@ export class StepModel extends WorkflowModel {
     this.requestId = `${this.baseRequestId}#${this.attempt}`;
     this.told = {};
     this.lease = undefined;
+    this.gang = undefined;
+    this.silentLeases = [];
     this.acquire();
   }
 
@@ -276,6 +519,9 @@ export class StepModel extends WorkflowModel {
       gracePeriodMs: s.graceMs,
       preemptible: s.preemptible,
       ...(s.limits ? { limits: s.limits } : {}),
+      ...(s.replicas !== undefined && s.replicas > 1
+        ? { replicas: s.replicas, replicaPlacement: s.replicaPlacement ?? 'spread' }
+        : {}),
     };
     this.world.signal(POOL_ID, 'acquire', input, this.id);
   }

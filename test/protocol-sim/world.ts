@@ -133,7 +133,7 @@ export type ActivityOutcome =
   | { kind: 'completed'; exitCode: number; released: boolean }
   | { kind: 'failed'; type: string; message: string }
   | { kind: 'cancelled' }
-  | { kind: 'timeout'; timeoutType: 'SCHEDULE_TO_START' | 'HEARTBEAT' };
+  | { kind: 'timeout'; timeoutType: 'SCHEDULE_TO_START' | 'HEARTBEAT' | 'START_TO_CLOSE' };
 
 /** What a launch carries to the agent. */
 export interface LaunchModelInput {
@@ -147,6 +147,8 @@ export interface LaunchModelInput {
   gracePeriodMs: number;
   /** The pool's node-lost time when the lease was granted: the agent's fencing bound. */
   fenceMs?: number;
+  /** A gang's replica: its rank and the gang's size. */
+  gang?: { rank: number; size: number };
 }
 
 /** A launch activity on the server. */
@@ -159,6 +161,11 @@ export interface ActivityRecord {
   cancelRequested: boolean;
   /** Bumped whenever the heartbeat deadline is set anew. */
   deadlineGeneration: number;
+  /**
+   * A gang's rendezvous on replica 0's node (it names a port), not a launch: no heartbeats, 30 s
+   * to answer once started, and a cancellation that does not wait for the agent.
+   */
+  rendezvous?: boolean;
 }
 
 /** Parts the world drives; each model registers itself. */
@@ -242,6 +249,9 @@ export class World {
 
   onClockJump?: (byMs: number) => void;
 
+  /** Called as an activity ends on the server (the invariants). */
+  onActivityResolved?: (a: ActivityRecord, outcome: ActivityOutcome) => void;
+
   /** Runs events until `until` (sim time) or until the queue is empty or a check stopped the run. */
   run(until: number, done: () => boolean = () => false): void {
     for (;;) {
@@ -308,7 +318,7 @@ export class World {
   }
 
   /** Schedules a launch on a node's task queue; its outcome comes back to the step's mailbox. */
-  scheduleActivity(stepId: string, node: string, input: LaunchModelInput): ActivityRecord {
+  scheduleActivity(stepId: string, node: string, input: LaunchModelInput, rendezvous = false): ActivityRecord {
     const a: ActivityRecord = {
       id: `act-${++this.activityCounter}`,
       stepId,
@@ -317,6 +327,7 @@ export class World {
       state: 'scheduled',
       cancelRequested: false,
       deadlineGeneration: 0,
+      ...(rendezvous ? { rendezvous } : {}),
     };
     this.activities.set(a.id, a);
     this.serverTimer(this.serverNow + 60_000, () => {
@@ -333,14 +344,30 @@ export class World {
     for (const a of this.activities.values()) {
       if (a.node !== node || a.state !== 'scheduled') continue;
       a.state = 'started';
+      if (a.rendezvous) {
+        this.rendezvous(a, agent);
+        continue;
+      }
       this.log(`agent ${node} starts ${a.id} (${a.stepId}, lease ${a.input.leaseId})`);
       agent.startLaunch(a);
     }
   }
 
+  /** The agent names a port for a gang: it answers unless it dies or is cut off first; 30 s at most. */
+  private rendezvous(a: ActivityRecord, agent: AgentLike): void {
+    this.log(`agent ${a.node} names a port for ${a.stepId} (${a.id})`);
+    this.serverTimer(this.serverNow + 30_000, () => {
+      if (a.state === 'started') this.resolveActivity(a, { kind: 'timeout', timeoutType: 'START_TO_CLOSE' });
+    });
+    this.at(this.now + this.delay(`complete:${a.node}`), 'rendezvous answers', () => {
+      if (a.state === 'started' && agent.alive && agent.connected)
+        this.resolveActivity(a, { kind: 'completed', exitCode: 0, released: false });
+    });
+  }
+
   /** The agent of a started activity went silent (dead or cut off): it times out unless heard from. */
   activitySilent(a: ActivityRecord): void {
-    if (a.state !== 'started') return;
+    if (a.state !== 'started' || a.rendezvous) return;
     const generation = ++a.deadlineGeneration;
     this.serverTimer(this.serverNow + 20_000, () => {
       if (a.state === 'started' && a.deadlineGeneration === generation) {
@@ -359,7 +386,7 @@ export class World {
   cancelActivity(a: ActivityRecord): void {
     if (a.state === 'closed' || a.cancelRequested) return;
     a.cancelRequested = true;
-    if (a.state === 'scheduled') {
+    if (a.state === 'scheduled' || a.rendezvous) {
       this.resolveActivity(a, { kind: 'cancelled' });
       return;
     }
@@ -376,6 +403,7 @@ export class World {
     if (a.state === 'closed') return;
     a.state = 'closed';
     this.log(`${a.id} of ${a.stepId} ends: ${JSON.stringify(outcome)}`);
+    this.onActivityResolved?.(a, outcome);
     const step = this.workflows.get(a.stepId);
     step?.post({ kind: 'activity', payload: { id: a.id, outcome } });
   }
