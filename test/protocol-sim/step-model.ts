@@ -51,13 +51,12 @@ export interface StepObserver {
 
 export class StepModel extends WorkflowModel {
   /**
-   * As `allotStep` does today (false), a gang whose silent replica may still run stops waiting for
-   * it at the first revocation that proves *any* replica's workload stopped (`told.stopped`), such
-   * as `NodeRestarted` of another replica's node, and runs again while the silent replica still
-   * runs (see the protocol-sim test). True models the fix: it waits until the pool has said so of
-   * every replica that may still run.
+   * As `allotStep` does (true), a gang whose replicas may still run waits until the pool has said
+   * of each of them that its workload stopped. Off brings back a bug for the simulation to find
+   * (its own test): the first revocation that proves *any* replica stopped (`NodeRestarted` of
+   * another replica's node, say) ends the wait, and the gang runs again beside a silent replica.
    */
-  static gangWaitsForEverySilentReplica = false;
+  static gangWaitsForEverySilentReplica = true;
 
   /** Off brings in a bug for the simulation to find (its own test): a gang's failing replica leaves the others running. */
   static gangStopsTogether = true;
@@ -401,9 +400,9 @@ export class StepModel extends WorkflowModel {
 
   /** Whether the pool said that the workload the step waits for has stopped (every silent replica's, with the fix). */
   private knownStopped(): boolean {
-    if (!this.told.stopped) return false;
-    if (!StepModel.gangWaitsForEverySilentReplica || this.silentLeases.length === 0) return true;
-    return this.silentLeases.every((id) => this.told.stoppedLeases?.has(id));
+    if (StepModel.gangWaitsForEverySilentReplica && this.silentLeases.length > 0)
+      return this.silentLeases.every((id) => this.told.stoppedLeases?.has(id));
+    return this.told.stopped !== undefined;
   }
 
   /** What `decideOutcome` knows of the step. */
