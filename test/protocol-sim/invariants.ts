@@ -182,7 +182,9 @@ export class Invariants implements WorkloadObserver, StepObserver {
         );
       }
       if (l.preemptedAt !== undefined) {
-        const grace = this.preemptedWithGrace.get(l.leaseId) ?? pool.policy.gracePeriodMs;
+        // A gang's copy held as stopping after another copy was taken back had no preempt effect:
+        // it has its own grace period, fixed at its grant, as the pool's health check reads it.
+        const grace = this.preemptedWithGrace.get(l.leaseId) ?? l.gracePeriodMs ?? pool.policy.gracePeriodMs;
         if (now > l.preemptedAt + grace + REACTION_MS) {
           const step = this.steps.get(l.label);
           const why = step?.toldInGrantTask.has(l.requestId)
