@@ -1,7 +1,7 @@
 /**
  * The protocol simulation in the test suite: the seeds long runs once broke stay fixed, and it
  * still finds what it is for: with agents brought back to running on when cut off from Temporal,
- * it reports steps running in two places at once. CI runs 200 seeds of it as a step of its own
+ * it reports steps running in two places at once. CI runs 300 seeds of it as a step of its own
  * (`.ci/run`), apart from the suite: a core busy with it for half a minute starves the workflow
  * tests that run beside it.
  */
