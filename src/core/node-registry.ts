@@ -58,7 +58,7 @@ export class NodeRegistry {
     for (const leaseId of options.deadLeases ?? []) {
       const lease = this.data.leases.find((l) => l.leaseId === leaseId && l.nodeId === spec.id);
       if (!lease) continue;
-      this.requests.takeBack(lease, now);
+      this.requests.takeBack(lease);
       effects.push({
         kind: 'revoke',
         lease,

@@ -78,7 +78,7 @@ export class PoolHealth {
     const grace = this.settings.policy.gracePeriodMs;
     const changes = checkHealth(this.data.nodes, this.data.leases, health, now, grace);
     return changes.revoke.map(({ lease, reason }) => {
-      this.requests.takeBack(lease, now);
+      this.requests.takeBack(lease);
       const message =
         reason === 'NodeLost'
           ? `node ${lease.nodeId} has not been heard from for ${Math.round(health.nodeLostAfterMs / 1000)} s and is considered lost`

@@ -177,18 +177,20 @@ export class RequestQueue {
   /**
    * Takes back one lease that its node or agent lost, or that expired, and queues its request's
    * step again. A single request's lease is released as `release` does. Of a gang only that copy
-   * is: the others, whose replicas still run on live nodes until their step stops them, stay held
-   * as stopping (preempted at `now`), so that they are freed when the step releases them, or past
-   * their grace period, and never handed to another step while their replica may still run.
+   * is: the others, whose replicas run on other nodes until their step hears of it and stops them,
+   * stay held as they are, so that no other step gets their room meanwhile; the step releases them
+   * once its replicas have ended, and otherwise they go as any lease does (TTL, their node lost).
+   * The gang's named-limit units, held on one copy, move to a copy still held.
    */
-  takeBack(lease: Lease, now: number): void {
+  takeBack(lease: Lease): void {
     const copies = this.data.leases.filter((l) => l.requestId === lease.requestId);
     if (copies.length <= 1) {
       this.release(lease.requestId, { requeue: true });
       return;
     }
     this.data.leases.splice(this.data.leases.indexOf(lease), 1);
-    for (const copy of copies) if (copy !== lease) copy.preemptedAt ??= now;
+    const heir = copies.find((l) => l !== lease);
+    if (lease.limits && heir) heir.limits = { ...lease.limits };
   }
 
   /**

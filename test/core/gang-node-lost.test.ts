@@ -1,7 +1,7 @@
 /**
  * A gang replica's node is lost (or its agent restarts). The pool takes back that copy only: the
  * copies on live nodes, whose replicas run until their step hears of it and stops them (SIGTERM,
- * grace), stay held as stopping, so that they are never granted to another step meanwhile (the
+ * grace), stay held, so that they are never granted to another step meanwhile (the
  * agent's ledger guards only GPUs, and only for a while). They are freed when the step releases.
  */
 import { describe, expect, it } from 'vitest';

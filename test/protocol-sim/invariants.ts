@@ -267,10 +267,14 @@ export class Invariants implements WorkloadObserver, StepObserver {
     // A lease holds what its step asked for: counted from the step, a lease that lost its custom amounts still counts.
     const asked = (l: Lease): Readonly<Record<string, number>> =>
       (l.owner.kind === 'workflow' ? this.steps.get(l.owner.workflowId)?.spec.custom : undefined) ?? l.custom ?? {};
-    // Limit units too, from what the step asked: its lease holds them (a gang's replica 0's).
+    // Limit units too, from what the step asked, once per request while any of its leases is held
+    // (a gang's replicas use them until the last one stops, whichever copy the pool keeps them on).
+    const counted = new Set<string>();
     const holding = pool.leases.map((l) => {
       const limits = l.owner.kind === 'workflow' ? this.steps.get(l.owner.workflowId)?.spec.limits : undefined;
-      return limits && (l.replica ?? 0) === 0 ? { ...l, limits } : l;
+      if (!limits || counted.has(l.requestId)) return { ...l, limits: undefined };
+      counted.add(l.requestId);
+      return { ...l, limits };
     });
     const since = this.pool.limitsLoweredAt;
     for (const m of limitBreaches(pool.limits, holding, (l) => l.grantedAt >= since)) this.fail('limit-exceeded', m);
