@@ -173,8 +173,12 @@ async function runGang(
       const end = ends[rank];
       return end !== undefined && 'failed' in end && end.facts.mayStillRun;
     });
-    await requeue(run, outcome, attempt, () =>
-      silent.every((l) => run.told.stoppedLeases?.includes(l.leaseId) === true),
+    await requeue(
+      run,
+      outcome,
+      attempt,
+      () => silent.every((l) => run.told.stoppedLeases?.includes(l.leaseId) === true),
+      [...new Set(silent.map((l) => l.nodeId))].join(', '),
     );
     return undefined;
   }
@@ -222,12 +226,13 @@ async function requeue(
   outcome: Outcome & { kind: 'requeue' },
   attempt: number,
   stopped: () => boolean = () => run.told.stopped !== undefined,
+  nodes: string | undefined = run.progress.nodeId,
 ): Promise<void> {
   run.infrastructureRetries = outcome.infrastructureRetries;
   if (outcome.preempted) run.setState('preempted');
   if (outcome.waitForStopMs !== undefined) {
     const waitMs = outcome.waitForStopMs;
-    run.progress.message = `${outcome.why.message}; waiting up to ${Math.round(waitMs / 1000)} s for node ${run.progress.nodeId} to stop it`;
+    run.progress.message = `${outcome.why.message}; waiting up to ${Math.round(waitMs / 1000)} s for node ${nodes} to stop it`;
     await CancellationScope.nonCancellable(() => condition(stopped, waitMs));
   }
   run.stopRenewing();
@@ -263,7 +268,7 @@ async function fail(
 function replicaFailure(name: string, err: unknown, replica: string, result: StepResult | undefined): unknown {
   if (isCancellation(err)) return err;
   const cause = err instanceof ActivityFailure ? err.cause : err;
-  const message = cause instanceof Error ? cause.message : String(cause);
+  const message = cause instanceof Error ? cause.message : cause === undefined ? 'did not run' : String(cause);
   const type = cause instanceof ApplicationFailure ? (cause.type ?? 'LaunchFailed') : 'LaunchFailed';
   return ApplicationFailure.create({
     message: `step ${name}, ${replica}: ${message}`,
