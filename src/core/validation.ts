@@ -101,6 +101,29 @@ export const MAX_GRACE_PERIOD_MS = 86_400_000;
 /** Most copies a gang may ask for. */
 export const MAX_REPLICAS = 1024;
 
+/** Checks a gang's size and placement (an acquire's, or a step's). */
+export function validateGang(replicas: unknown, placement: unknown): Issue[] {
+  const issues: Issue[] = [];
+  if (
+    replicas !== undefined &&
+    (typeof replicas !== 'number' || !Number.isSafeInteger(replicas) || replicas < 1 || replicas > MAX_REPLICAS)
+  ) {
+    issues.push({
+      code: 'invalid_replicas',
+      path: ['replicas'],
+      message: `must be a whole number of copies from 1 to ${MAX_REPLICAS}, got ${describeValue(replicas)}`,
+    });
+  }
+  if (placement !== undefined && placement !== 'spread' && placement !== 'pack') {
+    issues.push({
+      code: 'invalid_replica_placement',
+      path: ['replicaPlacement'],
+      message: `must be "spread" (one replica per node) or "pack" (several on a node where they fit), got ${describeValue(placement)}`,
+    });
+  }
+  return issues;
+}
+
 /**
  * Checks an acquire that arrived from outside (an Update, or a signal sent without allot's
  * client); returns every problem. Nothing it lets through can corrupt the pool: priorities stay
@@ -202,23 +225,7 @@ export function validateAcquireInput(value: unknown): Issue[] {
     });
   }
   issues.push(...validateRequestLimits(a.limits, ['limits']));
-  if (
-    a.replicas !== undefined &&
-    (typeof a.replicas !== 'number' || !Number.isSafeInteger(a.replicas) || a.replicas < 1 || a.replicas > MAX_REPLICAS)
-  ) {
-    issues.push({
-      code: 'invalid_replicas',
-      path: ['replicas'],
-      message: `must be a whole number of copies from 1 to ${MAX_REPLICAS}, got ${describeValue(a.replicas)}`,
-    });
-  }
-  if (a.replicaPlacement !== undefined && a.replicaPlacement !== 'spread' && a.replicaPlacement !== 'pack') {
-    issues.push({
-      code: 'invalid_replica_placement',
-      path: ['replicaPlacement'],
-      message: `must be "spread" (one replica per node) or "pack" (several on a node where they fit), got ${describeValue(a.replicaPlacement)}`,
-    });
-  }
+  issues.push(...validateGang(a.replicas, a.replicaPlacement));
   if (
     a.submittedAt !== undefined &&
     (typeof a.submittedAt !== 'number' || !Number.isSafeInteger(a.submittedAt) || a.submittedAt < 0)

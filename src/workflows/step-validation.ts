@@ -3,7 +3,7 @@
  * allowed form.
  */
 import type { Issue, ResourceRequest } from '../core';
-import { MAX_REPLICAS, describeValue, parseResources, validateRequestLimits } from '../core';
+import { describeValue, parseResources, validateGang, validateRequestLimits } from '../core';
 import { validateArtifacts } from './artifacts';
 import { validateLimits } from './limits';
 import type { StepInput } from './step-types';
@@ -149,20 +149,7 @@ export function validateStepInput(
       message: `must be true or false, got ${describeValue(s.preemptible)}`,
     });
   }
-  if (s.replicas !== undefined && (!Number.isInteger(s.replicas) || s.replicas < 1 || s.replicas > MAX_REPLICAS)) {
-    issues.push({
-      code: 'invalid_replicas',
-      path: ['replicas'],
-      message: `must be a whole number of copies from 1 to ${MAX_REPLICAS}, got ${describeValue(s.replicas)}`,
-    });
-  }
-  if (s.replicaPlacement !== undefined && s.replicaPlacement !== 'spread' && s.replicaPlacement !== 'pack') {
-    issues.push({
-      code: 'invalid_replica_placement',
-      path: ['replicaPlacement'],
-      message: `must be "spread" (one replica per node) or "pack" (several on a node where they fit), got ${describeValue(s.replicaPlacement)}`,
-    });
-  }
+  issues.push(...validateGang(s.replicas, s.replicaPlacement));
   if (s.firstAttempt !== undefined && (!Number.isInteger(s.firstAttempt) || s.firstAttempt < 1)) {
     issues.push({
       code: 'invalid_type',

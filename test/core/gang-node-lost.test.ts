@@ -5,22 +5,9 @@
  * agent's ledger guards only GPUs, and only for a while). They are freed when the step releases.
  */
 import { describe, expect, it } from 'vitest';
-import type { Effect, NodeSpec } from '../../src/core';
-import { PoolState, emptyPoolState, parseResources } from '../../src/core';
-
-const node = (id: string, gpus = 2): NodeSpec => ({
-  id,
-  cpuMilli: 8000,
-  memoryMiB: 32768,
-  gpus: Array.from({ length: gpus }, (_, index) => ({ index, model: 'A100', memoryMiB: 81920 })),
-  labels: {},
-});
-
-function resources(r: Parameters<typeof parseResources>[0]) {
-  const parsed = parseResources(r).request;
-  if (!parsed) throw new Error('bad fixture');
-  return parsed;
-}
+import type { Effect, parseResources } from '../../src/core';
+import { PoolState, emptyPoolState } from '../../src/core';
+import { node, resources } from './gang-pool';
 
 function gangOnTwoNodes(res: Parameters<typeof parseResources>[0]) {
   const pool = new PoolState(emptyPoolState('p'));

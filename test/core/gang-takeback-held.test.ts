@@ -4,22 +4,8 @@
  * held copy's room, and a single request's lease is taken back whole as before.
  */
 import { describe, expect, it } from 'vitest';
-import type { Effect, NodeSpec } from '../../src/core';
-import { PoolState, emptyPoolState, parseResources } from '../../src/core';
-
-const node = (id: string, gpus = 2): NodeSpec => ({
-  id,
-  cpuMilli: 8000,
-  memoryMiB: 32768,
-  gpus: Array.from({ length: gpus }, (_, index) => ({ index, model: 'A100', memoryMiB: 81920 })),
-  labels: {},
-});
-const resources = (r: Parameters<typeof parseResources>[0]) => {
-  const parsed = parseResources(r).request;
-  if (!parsed) throw new Error('bad fixture');
-  return parsed;
-};
-const grants = (effects: Effect[]) => effects.filter((e): e is Effect & { kind: 'grant' } => e.kind === 'grant');
+import { PoolState, emptyPoolState } from '../../src/core';
+import { grants, node, resources } from './gang-pool';
 
 function twoNodeGang(extra: Partial<Parameters<PoolState['acquire']>[0]> = {}) {
   const pool = new PoolState(emptyPoolState('p'));

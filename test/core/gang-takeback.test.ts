@@ -5,28 +5,8 @@
  * lost: never granted to another step meanwhile.
  */
 import { describe, expect, it } from 'vitest';
-import type { Effect, Lease, NodeSpec } from '../../src/core';
-import { PoolState, emptyPoolState, parseResources } from '../../src/core';
-
-const node = (id: string, gpus = 2): NodeSpec => ({
-  id,
-  cpuMilli: 8000,
-  memoryMiB: 32768,
-  gpus: Array.from({ length: gpus }, (_, index) => ({ index, model: 'A100', memoryMiB: 81920 })),
-  labels: {},
-});
-
-function resources(r: Parameters<typeof parseResources>[0]) {
-  const parsed = parseResources(r).request;
-  if (!parsed) throw new Error('bad fixture');
-  return parsed;
-}
-
-const grants = (effects: Effect[]) => effects.filter((e): e is Effect & { kind: 'grant' } => e.kind === 'grant');
-
-function copies(pool: PoolState, requestId: string): Lease[] {
-  return pool.leases.filter((l) => l.requestId === requestId);
-}
+import { PoolState, emptyPoolState } from '../../src/core';
+import { copies, grants, node, resources } from './gang-pool';
 
 describe('a gang copy taken back alone', () => {
   /**

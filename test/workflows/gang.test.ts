@@ -70,18 +70,28 @@ function command(dir: string): string[] {
   ];
 }
 
+/** Starts a gang of two one-GPU replicas of `command(dir)` (rank `failRank` exits 3), and waits for both pids. */
+async function startGang(name: string, failRank = 'none', extra: Partial<StepInput> = {}) {
+  const dir = tempDir(name);
+  const handle = await startStep({
+    name,
+    command: command(dir),
+    env: { FAIL_RANK: failRank },
+    resources: { gpu: 1 },
+    replicas: 2,
+    gracePeriodMs: 2_000,
+    ...extra,
+  });
+  const pids = [await pidOf(dir, 0), await pidOf(dir, 1)] as const;
+  return { dir, handle, pids };
+}
+
 describe('gang steps end as one', () => {
   it('a failing replica stops the other and the pool frees both copies', async () => {
-    const dir = tempDir('gang-fail');
-    const handle = await startStep({
-      name: 'gang-fail',
-      command: command(dir),
-      env: { FAIL_RANK: '1' },
-      resources: { gpu: 1 },
-      replicas: 2,
-      gracePeriodMs: 2_000,
-    });
-    const [p0, p1] = [await pidOf(dir, 0), await pidOf(dir, 1)];
+    const {
+      handle,
+      pids: [p0, p1],
+    } = await startGang('gang-fail', '1');
     const err = await handle.result().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WorkflowFailedError);
     expect(alive(p0)).toBe(false);
@@ -90,16 +100,10 @@ describe('gang steps end as one', () => {
   }, 90_000);
 
   it('a cancelled gang stops both replicas and frees both copies', async () => {
-    const dir = tempDir('gang-cancel');
-    const handle = await startStep({
-      name: 'gang-cancel',
-      command: command(dir),
-      env: { FAIL_RANK: 'none' },
-      resources: { gpu: 1 },
-      replicas: 2,
-      gracePeriodMs: 2_000,
-    });
-    const [p0, p1] = [await pidOf(dir, 0), await pidOf(dir, 1)];
+    const {
+      handle,
+      pids: [p0, p1],
+    } = await startGang('gang-cancel');
     await handle.cancel();
     await handle.result().catch(() => undefined);
     expect(alive(p0)).toBe(false);
@@ -108,16 +112,10 @@ describe('gang steps end as one', () => {
   }, 90_000);
 
   it('one replica killed from outside (SIGKILL) ends the gang: the other stops and both copies are freed', async () => {
-    const dir = tempDir('gang-kill');
-    const handle = await startStep({
-      name: 'gang-kill',
-      command: command(dir),
-      env: { FAIL_RANK: 'none' },
-      resources: { gpu: 1 },
-      replicas: 2,
-      gracePeriodMs: 2_000,
-    });
-    const [p0, p1] = [await pidOf(dir, 0), await pidOf(dir, 1)];
+    const {
+      handle,
+      pids: [p0, p1],
+    } = await startGang('gang-kill');
     process.kill(p1, 'SIGKILL');
     const err = await handle.result().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WorkflowFailedError);
@@ -126,18 +124,11 @@ describe('gang steps end as one', () => {
   }, 90_000);
 
   it('a preempted gang stops both replicas before its preemptor runs on their GPUs, and queues again', async () => {
-    const dir = tempDir('gang-preempt');
-    const gang = await startStep({
-      name: 'gang-victim',
-      command: command(dir),
-      env: { FAIL_RANK: 'none' },
-      resources: { gpu: 1 },
-      replicas: 2,
-      priority: -10,
-      preemptible: true,
-      gracePeriodMs: 2_000,
-    });
-    const [p0, p1] = [await pidOf(dir, 0), await pidOf(dir, 1)];
+    const {
+      dir,
+      handle: gang,
+      pids: [p0, p1],
+    } = await startGang('gang-victim', 'none', { priority: -10, preemptible: true });
     const preemptor = await startStep({
       name: 'gang-preemptor',
       command: ['sh', '-c', `for p in ${p0} ${p1}; do kill -0 $p 2>/dev/null && echo OVERLAP $p; done; echo ran`],
