@@ -14,6 +14,7 @@ import { GpuSampler } from '../../src/workers/detect/gpu-sampler';
 import type { LaunchInput, LaunchResult } from '../../src/workflows/step-types';
 import type { Lease } from '../../src/core';
 import { tempDir } from '../helpers/temp';
+import { alive } from '../helpers/processes';
 
 const FAKES = path.resolve(__dirname, '../fixtures/nvidia-smi');
 const ORIGINAL_PATH = process.env.PATH ?? '';
@@ -75,15 +76,6 @@ async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
   );
   expect(err).toBeInstanceOf(ApplicationFailure);
   return err as ApplicationFailure;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Python that grows its memory by 20 MiB every 50 ms, printing its pid first. */

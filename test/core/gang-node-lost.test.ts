@@ -6,27 +6,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Effect, parseResources } from '../../src/core';
-import { PoolState, emptyPoolState } from '../../src/core';
-import { node, resources } from './gang-pool';
+import { grantedGang, node, resources } from './gang-pool';
 
 function gangOnTwoNodes(res: Parameters<typeof parseResources>[0]) {
-  const pool = new PoolState(emptyPoolState('p'));
-  pool.setHealth({ leaseTtlMs: 60_000, nodeNotReadyAfterMs: 5_000, nodeLostAfterMs: 20_000 });
-  pool.registerNode(node('a'), 0);
-  pool.registerNode(node('b'), 0);
-  pool.acquire(
-    {
-      requestId: 'gang',
-      owner: { kind: 'workflow', workflowId: 'gang-step' },
-      resources: resources(res),
-      replicas: 2,
-      replicaPlacement: 'spread',
-    },
-    0,
-  );
-  const grants = pool.schedule(0).filter((e): e is Effect & { kind: 'grant' } => e.kind === 'grant');
-  expect(grants.map((g) => g.lease.nodeId).sort()).toEqual(['a', 'b']);
-  return pool;
+  return grantedGang({ request: { resources: resources(res) } });
 }
 
 describe('a gang that loses one node', () => {

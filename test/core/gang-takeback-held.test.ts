@@ -4,29 +4,16 @@
  * held copy's room, and a single request's lease is taken back whole as before.
  */
 import { describe, expect, it } from 'vitest';
+import type { AcquireInput } from '../../src/core';
 import { PoolState, emptyPoolState } from '../../src/core';
-import { grants, node, resources } from './gang-pool';
+import { grantedGang, grants, node, resources } from './gang-pool';
 
-function twoNodeGang(extra: Partial<Parameters<PoolState['acquire']>[0]> = {}) {
-  const pool = new PoolState(emptyPoolState('p'));
-  pool.setHealth({ leaseTtlMs: 60_000, nodeNotReadyAfterMs: 15_000, nodeLostAfterMs: 60_000 });
-  pool.setPolicy({ preemption: true });
-  pool.registerNode(node('a'), 0);
-  pool.registerNode(node('b'), 0);
-  pool.acquire(
-    {
-      requestId: 'gang',
-      owner: { kind: 'workflow', workflowId: 'gang-step' },
-      resources: resources({ gpu: 2, cpu: 8, memory: '16Gi' }),
-      replicas: 2,
-      replicaPlacement: 'spread',
-      preemptible: true,
-      ...extra,
-    },
-    0,
-  );
-  expect(grants(pool.schedule(0))).toHaveLength(2);
-  return pool;
+function twoNodeGang(request: Partial<AcquireInput> = {}) {
+  return grantedGang({
+    health: { nodeNotReadyAfterMs: 15_000, nodeLostAfterMs: 60_000 },
+    setup: (pool) => pool.setPolicy({ preemption: true }),
+    request: { preemptible: true, ...request },
+  });
 }
 
 describe('a gang copy taken back alone, and the rest', () => {

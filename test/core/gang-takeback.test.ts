@@ -5,8 +5,7 @@
  * lost: never granted to another step meanwhile.
  */
 import { describe, expect, it } from 'vitest';
-import { PoolState, emptyPoolState } from '../../src/core';
-import { copies, grants, node, resources } from './gang-pool';
+import { copies, grantedGang, grants, node, resources } from './gang-pool';
 
 describe('a gang copy taken back alone', () => {
   /**
@@ -16,22 +15,11 @@ describe('a gang copy taken back alone', () => {
    */
   for (const how of ['NodeRestarted', 'NodeLost'] as const) {
     it(`${how} of replica 0 frees the gang's named-limit units while replica 1 still runs (limit held twice)`, () => {
-      const pool = new PoolState(emptyPoolState('p'));
-      pool.setHealth({ leaseTtlMs: 60_000, nodeNotReadyAfterMs: 5_000, nodeLostAfterMs: 20_000 });
-      pool.setLimit({ name: 'seat', max: 1 });
-      for (const id of ['a', 'b', 'c']) pool.registerNode(node(id), 0);
-      pool.acquire(
-        {
-          requestId: 'gang',
-          owner: { kind: 'workflow', workflowId: 'gang-step' },
-          resources: resources({ gpu: 2, cpu: 8, memory: '16Gi' }),
-          replicas: 2,
-          replicaPlacement: 'spread',
-          limits: { seat: 1 },
-        },
-        0,
-      );
-      expect(grants(pool.schedule(0))).toHaveLength(2);
+      const pool = grantedGang({
+        nodes: ['a', 'b', 'c'],
+        setup: (p) => p.setLimit({ name: 'seat', max: 1 }),
+        request: { limits: { seat: 1 } },
+      });
       const r0 = copies(pool, 'gang').find((l) => (l.replica ?? 0) === 0);
       const r1 = copies(pool, 'gang').find((l) => l.replica === 1);
       if (!r0 || !r1) throw new Error('no replicas');
@@ -75,22 +63,10 @@ describe('a gang copy taken back alone', () => {
    * to another step while its replica may still run.
    */
   it('a copy on a silent node is held until its node is lost, not freed after the gang grace period', () => {
-    const pool = new PoolState(emptyPoolState('p'));
-    pool.setHealth({ leaseTtlMs: 60_000, nodeNotReadyAfterMs: 15_000, nodeLostAfterMs: 60_000 });
-    pool.registerNode(node('a'), 0);
-    pool.registerNode(node('b'), 0);
-    pool.acquire(
-      {
-        requestId: 'gang',
-        owner: { kind: 'workflow', workflowId: 'gang-step' },
-        resources: resources({ gpu: 2, cpu: 8, memory: '16Gi' }),
-        replicas: 2,
-        replicaPlacement: 'spread',
-        gracePeriodMs: 5_000,
-      },
-      0,
-    );
-    expect(grants(pool.schedule(0))).toHaveLength(2);
+    const pool = grantedGang({
+      health: { nodeNotReadyAfterMs: 15_000, nodeLostAfterMs: 60_000 },
+      request: { gracePeriodMs: 5_000 },
+    });
     const onB = copies(pool, 'gang').find((l) => l.nodeId === 'b');
     if (!onB) throw new Error('no copy on b');
     // From 0 s node a's agent is cut off (no heartbeats); its replica runs on. At 1 s node b's

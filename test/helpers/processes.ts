@@ -111,3 +111,13 @@ export async function startAgentProcess(address: string, nodeId: string, dataDir
   );
   return wrap(child);
 }
+
+/** Whether a process with this pid is alive (or a zombie not yet reaped). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

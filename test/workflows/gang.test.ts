@@ -10,6 +10,7 @@ import type { StepInput } from '../../src/workflows/step-types';
 import type { World } from '../helpers/harness';
 import { createWorld, eventually, gpus } from '../helpers/harness';
 import { tempDir } from '../helpers/temp';
+import { alive } from '../helpers/processes';
 
 let world: World;
 
@@ -27,15 +28,6 @@ function startStep(input: Omit<StepInput, 'pool'>) {
     workflowId: `gang-${Date.now()}-${++counter}`,
     args: [{ ...input, pool: world.pool }],
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function pidOf(dir: string, rank: number): Promise<number> {
