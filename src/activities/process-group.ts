@@ -142,6 +142,7 @@ export function runProcessGroup({
     const details = (): Record<string, unknown> => ({
       pid: child.pid,
       attempt: input.attempt,
+      ...(input.gang ? { rank: input.gang.rank } : {}),
       logFile: log.file,
       logTail: tail(log.file, LOG_TAIL_LINES),
       ...(checkpoint !== undefined ? { checkpoint } : {}),
@@ -153,7 +154,12 @@ export function runProcessGroup({
         : {}),
     });
     const beat = setInterval(() => activity.heartbeat(details()), ctx.heartbeatMs ?? 1000);
-    activity.heartbeat({ pid: child.pid, attempt: input.attempt, logFile: log.file });
+    activity.heartbeat({
+      pid: child.pid,
+      attempt: input.attempt,
+      ...(input.gang ? { rank: input.gang.rank } : {}),
+      logFile: log.file,
+    });
     const cleanup = (): void => {
       clearInterval(beat);
       if (killTimer) clearTimeout(killTimer);

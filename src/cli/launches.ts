@@ -14,6 +14,8 @@ import { UserError } from './errors';
 /** One attempt of a step on a node. */
 export interface AttemptReport {
   attempt: number;
+  /** A gang's replica this launch ran; absent for a single step. */
+  rank?: number;
   nodeId?: string;
   /** The log file on the node, once known. */
   logFile?: string;
@@ -31,6 +33,7 @@ export interface AttemptReport {
 /** What the agent heartbeats while a workload runs. */
 interface Heartbeat {
   attempt?: number;
+  rank?: number;
   logFile?: string;
   logTail?: string[];
   usage?: StepUsage;
@@ -70,20 +73,33 @@ export async function stepHandle(client: Client, stepId: string): Promise<Workfl
   return handle;
 }
 
-/** The launch running now for the step, from its heartbeats; undefined when none runs. */
+/**
+ * The launch running now for the step (of a gang, replica 0's, unless every report is asked
+ * for), from its heartbeats; undefined when none runs.
+ */
 export async function runningAttempt(handle: WorkflowHandle): Promise<AttemptReport | undefined> {
+  const running = await runningAttempts(handle);
+  return running.find((a) => (a.rank ?? 0) === 0) ?? running[0];
+}
+
+/** Every launch running now for the step (one per replica of a gang), from their heartbeats. */
+async function runningAttempts(handle: WorkflowHandle): Promise<AttemptReport[]> {
   const d = await handle.describe();
-  const pending = (d.raw.pendingActivities ?? []).find((a) => a.activityType?.name === 'launch');
-  if (!pending) return undefined;
-  const beat = await decode<Heartbeat>(handle, pending.heartbeatDetails?.payloads);
-  return {
-    attempt: beat?.attempt ?? 0,
-    logFile: beat?.logFile,
-    logTail: beat?.logTail ?? [],
-    usage: beat?.usage,
-    current: beat?.current,
-    running: beat !== undefined,
-  };
+  const pending = (d.raw.pendingActivities ?? []).filter((a) => a.activityType?.name === 'launch');
+  return Promise.all(
+    pending.map(async (p) => {
+      const beat = await decode<Heartbeat>(handle, p.heartbeatDetails?.payloads);
+      return {
+        attempt: beat?.attempt ?? 0,
+        ...(beat?.rank !== undefined ? { rank: beat.rank } : {}),
+        logFile: beat?.logFile,
+        logTail: beat?.logTail ?? [],
+        usage: beat?.usage,
+        current: beat?.current,
+        running: beat !== undefined,
+      };
+    }),
+  );
 }
 
 function nodeOf(taskQueue: string): string | undefined {
@@ -101,6 +117,7 @@ export async function stepAttempts(handle: WorkflowHandle): Promise<AttemptRepor
       const input = await decode<LaunchInput>(handle, scheduled.input?.payloads);
       const report: AttemptReport = {
         attempt: input?.attempt ?? reports.length + 1,
+        ...(input?.gang ? { rank: input.gang.rank } : {}),
         nodeId: nodeOf(scheduled.taskQueue?.name ?? ''),
         logTail: [],
         running: false,
@@ -148,15 +165,19 @@ export async function stepAttempts(handle: WorkflowHandle): Promise<AttemptRepor
       });
     }
   }
-  const now = await runningAttempt(handle).catch(() => undefined);
-  const open = reports.filter((r) => r.ended === undefined);
-  const last = open[open.length - 1];
-  if (now && last) Object.assign(last, { ...now, attempt: now.attempt || last.attempt, nodeId: last.nodeId });
+  // Each launch running now is the latest open one of its replica (a single step's: of rank 0).
+  for (const now of await runningAttempts(handle).catch(() => [])) {
+    const open = reports.filter((r) => r.ended === undefined && (r.rank ?? 0) === (now.rank ?? 0));
+    const last = open[open.length - 1];
+    if (last) Object.assign(last, { ...now, attempt: now.attempt || last.attempt, nodeId: last.nodeId });
+  }
   // An attempt whose log path was never reported keeps its logs beside the others' on the same node.
   for (const r of reports) {
     if (r.logFile) continue;
     const sibling = reports.find((o) => o.logFile && o.nodeId === r.nodeId);
-    if (sibling?.logFile) r.logFile = sibling.logFile.replace(/attempt-\d+\.log$/, `attempt-${r.attempt}.log`);
+    const suffix = r.rank ? `-rank-${r.rank}` : '';
+    if (sibling?.logFile)
+      r.logFile = sibling.logFile.replace(/attempt-\d+(-rank-\d+)?\.log$/, `attempt-${r.attempt}${suffix}.log`);
   }
   return reports;
 }

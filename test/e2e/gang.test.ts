@@ -141,6 +141,13 @@ describe('multi-node steps', () => {
     expect(result.outputs).toMatchObject({ rank: 0, sum: 3 });
     const s = await status();
     expect(s.nodes.find((n) => n.id === 'gpu-a')?.address).toBe('127.0.0.1');
+    // allot logs shows replica 0's log, or another's with --replica.
+    const zero = await allot(['logs', result.stepId], run.env);
+    expect(zero.stdout).toContain('rank 0 of 2: rendezvous at 127.0.0.1:');
+    expect(zero.stderr).toMatch(/replica 0, attempt 1 on node gpu-[ab]: exit 0/);
+    const one = await allot(['logs', result.stepId, '--replica', '1'], run.env);
+    expect(one.stdout).toContain('rank 1 of 2: epoch 1/1, sum 3');
+    expect(one.stdout).not.toContain('rank 0 of 2');
   });
 
   it('one replica exiting 1 ends both: submit names replica 1, and every GPU is free within 10 s', async () => {

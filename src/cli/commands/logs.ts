@@ -11,6 +11,7 @@ import { UserError } from '../errors';
 import type { AttemptReport } from '../launches';
 import type { Exit } from '../options';
 import { stepAttempts, stepHandle } from '../launches';
+import { MAX_REPLICAS } from '../../core';
 import { parseInteger } from '../parse';
 import { describeUsage } from '../usage';
 
@@ -22,6 +23,7 @@ export function registerLogs(program: Command, exit: Exit): void {
     .argument('<step>', 'the step workflow id, e.g. <pipeline id>/<step name>')
     .option('-f, --follow', 'keep printing while the step runs, through its next attempts')
     .option('--attempt <n>', 'attempt to show (default: the latest)')
+    .option('--replica <rank>', 'of a multi-node step, the replica whose log to show (default: 0)')
     .action(async (step: string, o: LogsOptions) => exit(await logs(step, o)));
 }
 
@@ -31,6 +33,8 @@ export interface LogsOptions {
   follow?: boolean;
   /** Attempt to show. @default the latest */
   attempt?: string;
+  /** A gang's replica to show. @default 0 */
+  replica?: string;
 }
 
 function err(line: string): void {
@@ -40,10 +44,13 @@ function err(line: string): void {
 /** Runs `allot logs`; returns the exit code. */
 export async function logs(stepId: string, o: LogsOptions): Promise<number> {
   const wanted = parseInteger(o.attempt, '--attempt', 1, 1_000_000);
+  const replica = parseInteger(o.replica, '--replica', 0, MAX_REPLICAS - 1) ?? 0;
   const { client, close } = await cliClient();
   try {
     const handle = await stepHandle(client, stepId);
-    return o.follow ? await follow(handle, wanted) : await once(handle, wanted);
+    const attempts = async (): Promise<AttemptReport[]> =>
+      (await stepAttempts(handle)).filter((a) => (a.rank ?? 0) === replica);
+    return o.follow ? await follow(handle, wanted, attempts) : await once(handle, wanted, attempts);
   } finally {
     await close();
   }
@@ -65,8 +72,11 @@ async function state(handle: WorkflowHandle): Promise<{ closed: boolean; status:
   return { closed: d.status.name !== 'RUNNING', status: d.status.name.toLowerCase() };
 }
 
-async function once(handle: WorkflowHandle, wanted: number | undefined): Promise<number> {
-  const attempts = await stepAttempts(handle);
+/** The step's attempts of the replica shown (a single step's all). */
+type Attempts = () => Promise<AttemptReport[]>;
+
+async function once(handle: WorkflowHandle, wanted: number | undefined, reports: Attempts): Promise<number> {
+  const attempts = await reports();
   const a = pick(attempts, wanted);
   if (!a) {
     const { status } = await state(handle);
@@ -131,12 +141,13 @@ function remoteTail(a: AttemptReport, printed: string[]): string[] {
 
 async function footer(handle: WorkflowHandle, a: AttemptReport, attempts: number): Promise<void> {
   const { status } = await state(handle);
-  const where = `attempt ${a.attempt}${attempts > 1 ? ` of ${attempts}` : ''} on node ${a.nodeId ?? '?'}`;
+  const replica = a.rank !== undefined ? `replica ${a.rank}, ` : '';
+  const where = `${replica}attempt ${a.attempt}${attempts > 1 ? ` of ${attempts}` : ''} on node ${a.nodeId ?? '?'}`;
   err(`── step ${handle.workflowId}: ${status}; ${where}: ${a.running ? 'running' : (a.ended ?? 'not started')}`);
   if (a.usage) err(`── usage: ${describeUsage(a.usage)}`);
 }
 
-async function follow(handle: WorkflowHandle, wanted: number | undefined): Promise<number> {
+async function follow(handle: WorkflowHandle, wanted: number | undefined, reports: Attempts): Promise<number> {
   let current: { attempt: number; logFile?: string; offset: number; printed: string[] } | undefined;
   let waitingSaid = false;
   let lastCheck = 0;
@@ -147,11 +158,11 @@ async function follow(handle: WorkflowHandle, wanted: number | undefined): Promi
     if (now - lastCheck >= 1000 || !current) {
       lastCheck = now;
       closed = (await state(handle)).closed;
-      attempts = await stepAttempts(handle);
+      attempts = await reports();
     }
     const target = wanted === undefined ? attempts[attempts.length - 1] : attempts.find((a) => a.attempt === wanted);
     if (!target) {
-      if (closed) return once(handle, wanted);
+      if (closed) return once(handle, wanted, reports);
       if (!waitingSaid) err(`(step ${handle.workflowId} is queued; waiting for it to start)`);
       waitingSaid = true;
       await new Promise((r) => setTimeout(r, 500));
@@ -175,7 +186,7 @@ async function follow(handle: WorkflowHandle, wanted: number | undefined): Promi
     const finished = closed || (wanted !== undefined && !target.running && target.ended !== undefined);
     if (finished) {
       if (local && current.logFile) copyFrom(current.logFile, current.offset);
-      const final = await stepAttempts(handle);
+      const final = await reports();
       await footer(handle, final.find((a) => a.attempt === target.attempt) ?? target, final.length);
       return 0;
     }
