@@ -63,10 +63,11 @@ def main() -> None:
     value = args.value if args.value is not None else float(rank + 1)
     ckpt_dir = os.environ.get("ALLOT_CHECKPOINT_DIR", ".")
     ckpt = os.path.join(ckpt_dir, "allreduce.json")
-    start = 0
+    start, total = 0, 0.0
     if os.path.exists(ckpt):
         with open(ckpt) as f:
-            start = int(json.load(f)["epoch"])
+            state = json.load(f)
+        start, total = int(state["epoch"]), float(state["sum"])
         print(f"rank {rank}: resuming from checkpoint at epoch {start}", flush=True)
     deadline = time.time() + args.timeout
     print(f"rank {rank} of {world}: rendezvous at {addr}:{port}", flush=True)
@@ -93,7 +94,6 @@ def main() -> None:
         stream = sock.makefile("r")
         send(sock, {"rank": rank, "start": start})
 
-    total = 0.0
     for epoch in range(start, args.epochs):
         if rank == 0:
             total = value + sum(receive(s)["value"] for _, s in peers)

@@ -3,6 +3,7 @@
  * `allot dev` and `allot agent`, the `--workflows` modules of `allot dev` and `allot worker`, and
  * the `--store` of all three.
  */
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
@@ -70,12 +71,18 @@ export function inventoryFlags(o: InventoryOptions): InventoryFlags {
   };
 }
 
-/** `--advertise-address`, checked: a host name or IP address. */
+/** A DNS host name: labels of letters, digits and inner hyphens, not all digits (that would be an IPv4 address). */
+const HOST_NAME =
+  /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** `--advertise-address`, checked: a host name or an IP address, without a port. */
 export function advertiseAddress(o: InventoryOptions): string | undefined {
   const a = o.advertiseAddress;
   if (a === undefined) return undefined;
-  if (!/^[A-Za-z0-9._:%[\]-]{1,253}$/.test(a))
-    throw new UserError(`--advertise-address must be a host name or IP address, got ${JSON.stringify(a)}`);
+  if (isIP(a) === 0 && !(HOST_NAME.test(a) && !/^[\d.]+$/.test(a)))
+    throw new UserError(
+      `--advertise-address must be a host name or an IP address without a port (it becomes MASTER_ADDR; allot picks MASTER_PORT), got ${JSON.stringify(a)}`,
+    );
   return a;
 }
 

@@ -11,6 +11,7 @@ import { wait } from './cycle';
 import { describeRequest, describeTime } from './describe';
 import type { ResourceVector } from './quota';
 import { gangKey, replicaPlacement } from './shape';
+import { fitsNow } from './fit';
 import { describeShortage } from './shortage';
 import type { PendingRequest } from './types';
 
@@ -28,8 +29,21 @@ export function block(cycle: Cycle, request: PendingRequest): void {
   wait(cycle, request, 'Resources', `${notFree(cycle, request)}${eta}`);
 }
 
-/** `waiting for resources: … is not free on any Ready node`, and what is short. */
+/**
+ * `waiting for resources: … is not free on any Ready node`, and what is short; for a gang spread
+ * over nodes, how many nodes have room for a replica now and how many it needs.
+ */
 function notFree(cycle: Cycle, request: PendingRequest): string {
+  const replicas = request.replicas ?? 1;
+  if (replicas > 1 && replicaPlacement(request) === 'spread') {
+    const room = cycle.views.grant.nodes.filter((n) => fitsNow(n, request.resources)).length;
+    if (room > 0) {
+      return (
+        `waiting for resources: ${describeRequest(request)}: ${room} node${room === 1 ? ' has' : 's have'} ` +
+        `room for a replica now, ${replicas} are needed, and no replica starts before all can`
+      );
+    }
+  }
   const short = describeShortage(cycle.views.grant.nodes, request.resources);
   return `waiting for resources: ${describeRequest(request)} is not free on any Ready node${short ? `; ${short}` : ''}`;
 }

@@ -26,11 +26,16 @@ export function validateNodeSpec(spec: unknown): Issue[] {
       message: `must be 1-63 letters, digits, '.', '_' or '-' starting with a letter or digit, got ${JSON.stringify(s.id)}`,
     });
   }
-  if (s.address !== undefined && (typeof s.address !== 'string' || !/^[A-Za-z0-9._:%[\]-]{1,253}$/.test(s.address))) {
+  // A host name, an IPv4 address, or an IPv6 one (two colons or more): never `host:port`.
+  const address = s.address;
+  if (
+    address !== undefined &&
+    (typeof address !== 'string' || !/^[A-Za-z0-9._:%[\]-]{1,253}$/.test(address) || address.split(':').length === 2)
+  ) {
     issues.push({
       code: 'invalid_address',
       path: ['address'],
-      message: `must be a host name or IP address (letters, digits, '.', '-', ':'), got ${describeValue(s.address)}`,
+      message: `must be a host name or IP address without a port, got ${describeValue(address)}`,
     });
   }
   for (const field of ['cpuMilli', 'memoryMiB'] as const) {

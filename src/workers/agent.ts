@@ -16,7 +16,7 @@
  * this way is made schedulable again when the agent comes back; a drain by an operator
  * (`allot drain`) outlives restarts.
  */
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
@@ -116,6 +116,7 @@ export async function startAgent(given: AgentOptions): Promise<Agent> {
   const options = { ...given, inventory: { ...given.inventory, address } };
   const notice = options.notice ?? (() => undefined);
   const nodeId = options.inventory.id;
+  notice(`advertised address: ${address} (a multi-node step's MASTER_ADDR when its replica 0 runs here)`);
   const ledger = new LeaseLedger(path.join(options.dataDir, 'ledger.json'));
   const orphanClaims = ledger.takeOrphans();
   const orphans = killClaims(orphanClaims);
@@ -249,7 +250,11 @@ export async function startAgent(given: AgentOptions): Promise<Agent> {
         const status = await pool.query(statusQuery);
         const byOperator = status.nodes.find((n) => n.id === nodeId)?.status === 'Draining';
         await pool.executeUpdate(drainUpdate, { args: [{ nodeId, drain: true }] });
-        if (!byOperator) writeFileSync(drainedMarker, `${new Date().toISOString()}\n`);
+        if (!byOperator) {
+          // The data dir exists once a step has run; an agent that ran none still marks its drain.
+          mkdirSync(options.dataDir, { recursive: true });
+          writeFileSync(drainedMarker, `${new Date().toISOString()}\n`);
+        }
       } catch (err) {
         notice(`could not drain node ${nodeId} in pool ${options.pool}: ${(err as Error).message}`);
       }

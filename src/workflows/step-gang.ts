@@ -5,8 +5,15 @@
  * or exits non-zero, the others are cancelled at once (SIGTERM, their grace period, SIGKILL); a
  * preemption or revocation of the gang cancels every replica, as for a single step.
  */
-import { CancellationScope, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
-import type { AllotActivities } from '../activities';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  CancelledFailure,
+  proxyActivities,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { AllotActivities, LaunchFailureDetails } from '../activities';
 import type { Lease } from '../core';
 import { NODE_UNRESPONSIVE } from './failures';
 import { nodeTaskQueue } from './messages';
@@ -107,6 +114,24 @@ export async function launchGang(run: StepRun, leases: Lease[], attempt: number)
   return gang;
 }
 
+/** The details a failed or cancelled launch carries (its workload's exit, log and usage), if any. */
+function failureDetails(err: unknown): Partial<LaunchFailureDetails> | undefined {
+  const cause = err instanceof ActivityFailure ? err.cause : undefined;
+  const details = cause instanceof ApplicationFailure || cause instanceof CancelledFailure ? cause.details : undefined;
+  const first: unknown = details?.[0];
+  return typeof first === 'object' && first !== null ? (first as Partial<LaunchFailureDetails>) : undefined;
+}
+
+/**
+ * The replica that lost its node or agent, if one did: the others' failures follow from it (a
+ * distributed program fails as soon as a peer is gone), so the gang queues again as a single step
+ * that lost its node would, rather than fail.
+ */
+export function lostReplica(ends: readonly (ReplicaEnd | undefined)[]): number | undefined {
+  const i = ends.findIndex((e) => e !== undefined && 'failed' in e && e.facts.infrastructure !== undefined);
+  return i >= 0 ? i : undefined;
+}
+
 /** Each replica's node, GPUs and end, by rank, for the step's result. */
 export function replicaResults(leases: readonly Lease[], ends: readonly (ReplicaEnd | undefined)[]): ReplicaResult[] {
   return leases.map((lease, rank) => {
@@ -124,6 +149,16 @@ export function replicaResults(leases: readonly Lease[], ends: readonly (Replica
       };
     }
     const error = !end ? 'never launched' : end.facts.cancellation ? 'stopped with the gang' : end.facts.message;
-    return { ...base, exitCode: null, signal: null, error };
+    // A launch that failed or was stopped still says where its log is and how its workload ended.
+    const d = end ? failureDetails(end.failed) : undefined;
+    return {
+      ...base,
+      exitCode: d?.exitCode ?? null,
+      signal: d?.signal ?? null,
+      ...(d?.runningMs !== undefined ? { runningMs: d.runningMs } : {}),
+      ...(d?.logFile ? { logFile: d.logFile } : {}),
+      ...(d?.logTail ? { logTail: d.logTail } : {}),
+      error,
+    };
   });
 }

@@ -19,7 +19,7 @@ import type { Lease } from '../core';
 import { formatIssues } from '../core';
 import { acquire, waitToAskAgain } from './step-acquire';
 import { launchOnGrant, limitExceeded } from './step-attempt';
-import { launchGang, replicaName, replicaResults } from './step-gang';
+import { launchGang, lostReplica, replicaName, replicaResults } from './step-gang';
 import type { AttemptEnd, LaunchFailureFacts, Outcome } from './step-outcome';
 import { decideOutcome } from './step-outcome';
 import { StepRun } from './step-run';
@@ -114,19 +114,20 @@ async function runGang(
   const rank0 = results[0];
   if (rank0 && results.length === leases.length && results.every((r) => r?.exitCode === 0)) {
     run.stopRenewing();
-    const result: StepResult = {
-      ...stepResult(run, first, rank0),
-      replicas,
-    };
+    // The gang ran as long as its longest replica.
+    const runningMs = Math.max(...results.map((r) => r?.runningMs ?? 0));
+    const result: StepResult = { ...stepResult(run, first, rank0), runningMs, replicas };
     run.progress.result = result;
     run.progress.endedAt = Date.now();
     run.setState('succeeded');
     await run.release();
     return result;
   }
-  // What ended the gang: the replica that failed first, or else (an interruption stopped every
-  // replica alike) the first that failed or exited non-zero.
+  // What ended the gang: a replica that lost its node (the others' failures follow from it), or
+  // else the replica that failed first, or else (an interruption stopped every replica alike) the
+  // first that failed or exited non-zero.
   const causeRank =
+    lostReplica(ends) ??
     gang.cause ??
     firstIndex(ends, (e) => 'failed' in e) ??
     firstIndex(ends, (e) => 'launched' in e && e.launched.exitCode !== 0) ??
@@ -137,12 +138,8 @@ async function runGang(
   const who = replicaName(causeRank, leases[causeRank]);
   if (cause && 'launched' in cause) {
     const launched = cause.launched;
-    const result: StepResult = {
-      ...stepResult(run, first, rank0 ?? launched),
-      exitCode: launched.exitCode,
-      signal: launched.signal,
-      replicas,
-    };
+    // A failed gang's result is the failing replica's, with every replica's beside it.
+    const result: StepResult = { ...stepResult(run, leases[causeRank] ?? first, launched), replicas };
     run.progress.result = result;
     run.progress.endedAt = Date.now();
     run.stopRenewing();
@@ -161,7 +158,7 @@ async function runGang(
         message: `${who} did not run`,
         graceMs: run.grace,
       };
-  if (facts.infrastructure && gang.cause !== undefined)
+  if (facts.infrastructure && (gang.cause !== undefined || lostReplica(ends) !== undefined))
     facts.infrastructure = { ...facts.infrastructure, message: `${who}: ${facts.infrastructure.message}` };
   if (facts.limit) facts.limit = { ...facts.limit, message: `${who}: ${facts.limit.message}` };
   // A replica whose agent stopped answering may still run: the gang waits for it as a single step would.
@@ -187,7 +184,7 @@ async function runGang(
     held: true,
     err: cause?.failed,
     replica: who,
-    result: { ...stepResult(run, first, rank0), replicas },
+    result: { ...stepResult(run, leases[causeRank] ?? first, results[causeRank]), replicas },
   });
 }
 

@@ -245,6 +245,27 @@ describe('the node agent, from the command line', () => {
     await exited;
   });
 
+  it('an agent that ran no step, stopped and started again, leaves its node schedulable', async () => {
+    const agentArgs = [
+      'agent',
+      ...['--node-id', 'idle', '--gpus', '1', '--cpu', '1', '--memory', '1Gi'],
+      ...['--data-dir', path.join(work, 'idle-agent'), '--advertise-address', 'idle.example.internal'],
+    ];
+    const first = await startAllot(agentArgs, /polling allot-node-idle/, env);
+    expect(first.output()).toContain('advertised address: idle.example.internal');
+    const stopped = new Promise<number | null>((resolve) => first.child.once('exit', resolve));
+    first.child.kill('SIGTERM');
+    expect(await stopped).toBe(0);
+    expect(first.output()).not.toMatch(/could not drain/);
+    expect((await status()).nodes.find((n) => n.id === 'idle')?.status).toBe('Draining');
+    const second = await startAllot(agentArgs, /polling allot-node-idle/, env);
+    expect(second.output()).toMatch(/schedulable again/);
+    expect((await status()).nodes.find((n) => n.id === 'idle')?.status).toBe('Ready');
+    const exited = new Promise((resolve) => second.child.once('exit', resolve));
+    second.child.kill('SIGTERM');
+    await exited;
+  });
+
   // A terminated step cannot release; its launch's next heartbeat tells the agent that the
   // workflow is gone, and the agent stops the workload and gives the lease back.
   it('frees the GPUs of a step terminated with `temporal workflow terminate` within 10 s, with the default lease TTL', async () => {

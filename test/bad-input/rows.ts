@@ -140,7 +140,17 @@ export const CLI_ROWS: CliRow[] = [
   {
     name: 'agent: an advertise address with a slash',
     args: ['agent', '--gpus', '1', '--advertise-address', 'http://gpu-a'],
-    expect: /--advertise-address must be a host name or IP address, got "http:\/\/gpu-a"/,
+    expect: /--advertise-address must be a host name or an IP address without a port .*got "http:\/\/gpu-a"/,
+  },
+  {
+    name: 'agent: an advertise address with a port',
+    args: ['agent', '--gpus', '1', '--advertise-address', '10.0.0.1:29500'],
+    expect: /--advertise-address must be a host name or an IP address without a port .*got "10\.0\.0\.1:29500"/,
+  },
+  {
+    name: 'agent: an advertise address that is no IPv4 address',
+    args: ['agent', '--gpus', '1', '--advertise-address', '999.1.1.1'],
+    expect: /--advertise-address must be a host name or an IP address without a port .*got "999\.1\.1\.1"/,
   },
   { name: 'submit: 1.5 GPUs', args: ['submit', '--gpu', '1.5', '--', 'true'], expect: /fraction of one GPU.*got 1\.5/ },
   { name: 'submit: memory in GB', args: ['submit', '--memory', '8GB', '--', 'true'], expect: /--memory: .*got "8GB"/ },
@@ -516,7 +526,14 @@ export const POOL_ROWS: PoolRow[] = [
     kind: 'update',
     message: 'register',
     args: [...input(node({ address: 'gpu a' })), ...input({})],
-    expect: /address: must be a host name or IP address/,
+    expect: /address: must be a host name or IP address without a port/,
+  },
+  {
+    name: 'register: an address with a port',
+    kind: 'update',
+    message: 'register',
+    args: [...input(node({ address: 'gpu-a:29500' })), ...input({})],
+    expect: /address: must be a host name or IP address without a port, got "gpu-a:29500"/,
   },
   {
     name: 'register: an inventory that is a string',

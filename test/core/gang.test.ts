@@ -71,7 +71,9 @@ describe("where a gang's copies go", () => {
     expect(d.preemptions).toEqual([]);
     expect(d.waiting[0]).toMatchObject({
       reason: 'Resources',
-      message: expect.stringContaining('gpu 4, cpu 1, memory 1Gi × 2 replicas on separate nodes is not free'),
+      message:
+        'waiting for resources: gpu 4, cpu 1, memory 1Gi × 2 replicas on separate nodes: 1 node has room for a ' +
+        'replica now, 2 are needed, and no replica starts before all can',
     });
   });
 

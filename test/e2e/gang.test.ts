@@ -25,7 +25,7 @@ type Run = Awaited<ReturnType<typeof startAllot>>;
 let work: string;
 let run: DevRun;
 let client: Client;
-const agents: Run[] = [];
+const agents = new Map<string, Run>();
 const ALLREDUCE = path.join(REPO_ROOT, 'examples/multi-node/allreduce.py');
 
 /** What each replica of allreduce.py prints last (and writes to its ALLOT_OUTPUT). */
@@ -87,31 +87,43 @@ beforeAll(async () => {
   work = tempDir('gang');
   run = await startDev(work, ['--gpus', '0', '--cpu', '4', '--memory', '8Gi']);
   client = new Client({ connection: await Connection.connect({ address: run.env.TEMPORAL_ADDRESS as string }) });
-  for (const id of ['gpu-a', 'gpu-b']) {
-    agents.push(
-      await startAllot(
-        [
-          'agent',
-          '--node-id',
-          id,
-          '--gpus',
-          '2',
-          '--cpu',
-          '4',
-          '--memory',
-          '8Gi',
-          '--data-dir',
-          path.join(work, id),
-        ].concat(['--checkpoint-sync', '0.5', '--advertise-address', '127.0.0.1']),
-        /registered with pool/,
-        run.env,
-      ),
-    );
-  }
+  for (const id of ['gpu-a', 'gpu-b']) await startAgent(id);
 }, 240_000);
 
+/** Starts (or starts again) the agent of node `id`: two GPUs, its own data dir. */
+async function startAgent(id: string): Promise<void> {
+  const flags = ['--gpus', '2', '--cpu', '4', '--memory', '8Gi', '--data-dir', path.join(work, id)];
+  const agent = await startAllot(
+    ['agent', '--node-id', id, ...flags, '--checkpoint-sync', '0.5', '--advertise-address', '127.0.0.1'],
+    /registered with pool/,
+    run.env,
+  );
+  agents.set(id, agent);
+}
+
+/** The pid of the allreduce.py replica of this rank whose arguments hold `marker`. */
+function replicaPid(marker: string, rank: number): number | undefined {
+  let pids: number[];
+  try {
+    pids = execFileSync('pgrep', ['-f', `allreduce.py.*${marker}`])
+      .toString()
+      .trim()
+      .split('\n')
+      .map(Number);
+  } catch {
+    return undefined;
+  }
+  return pids.find((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`RANK=${rank}`);
+    } catch {
+      return false;
+    }
+  });
+}
+
 afterAll(async () => {
-  for (const a of agents) await stopAllot(a);
+  for (const a of agents.values()) if (a.child.exitCode === null && a.child.signalCode === null) await stopAllot(a);
   await client?.connection.close();
   await stopAllot(run?.dev);
 });
@@ -204,6 +216,48 @@ describe('multi-node steps', () => {
     expect(result.queuedMs).toBeGreaterThan(1000);
     expect(reports(result).map((x) => x.sum)).toEqual([3, 3]);
   });
+
+  it('a replica whose node dies (agent and workload killed) makes the gang queue again, not fail, though its peer then fails', async () => {
+    const store = openStore(`file://${path.join(work, 'dev', 'store')}`);
+    const marker = '--timeout 302';
+    const submitted = await allot(
+      [
+        'submit',
+        '--json',
+        '--no-wait',
+        '--name',
+        'survives',
+        '--replicas',
+        '2',
+        '--gpu',
+        '2',
+        '--grace-period',
+        '3',
+      ].concat(['--', 'python3', ALLREDUCE, '--epochs', '10', '--epoch-seconds', '1', ...marker.split(' ')]),
+      run.env,
+    );
+    expect(submitted.code, submitted.stderr).toBe(0);
+    const { workflowId } = JSON.parse(submitted.stdout) as { workflowId: string };
+    await eventually(async () => ((await storedEpoch(store, workflowId)) >= 2 ? true : undefined), 60_000);
+    const progress = await client.workflow.getHandle(workflowId).query<StepProgress>('progress');
+    const lostNode = progress.replicas?.[1]?.nodeId as string;
+    const pid = replicaPid('--timeout 302', 1);
+    expect(pid, 'replica 1 runs').toBeDefined();
+    // The node dies: its agent and its workload with it. Replica 0 fails at once (its peer is gone).
+    agents.get(lostNode)?.child.kill('SIGKILL');
+    process.kill(pid as number, 'SIGKILL');
+    await eventually(async () => {
+      const p = await client.workflow.getHandle(workflowId).query<StepProgress>('progress');
+      return p.state === 'queued' || p.state === 'running' ? undefined : p.state;
+    }, 5_000).catch(() => undefined);
+    // The agent comes back (the machine rebooted): the pool learns that replica 1 died with it.
+    await startAgent(lostNode);
+    const result = (await client.workflow.getHandle(workflowId).result()) as StepResult;
+    expect(result.outputs).toMatchObject({ rank: 0, sum: 3 });
+    for (const x of reports(result)) expect(x.resumedFrom).toBeGreaterThanOrEqual(2);
+    const logs = await allot(['logs', workflowId, '--attempt', '2'], run.env);
+    expect(logs.stderr).toContain('replica 0, attempt 2');
+  }, 180_000);
 
   it('a higher-priority step preempting one replica stops both; the gang queues again and resumes from replica 0s checkpoint', async () => {
     const store = openStore(`file://${path.join(work, 'dev', 'store')}`);

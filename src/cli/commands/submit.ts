@@ -55,8 +55,11 @@ export function registerSubmit(program: Command, exit: Exit): void {
       '--preemptible',
       'may be evicted by higher-priority work; it then queues again and resumes from its checkpoint',
     )
-    .option('--replicas <n>', 'run a gang of n replicas, granted together, one per node (default 1)')
-    .option('--replica-placement <how>', 'spread: one replica per node; pack: several on a node where they fit')
+    .option('--replicas <n>', 'run a gang of n replicas, granted and stopped together (default 1)')
+    .option(
+      '--replica-placement <how>',
+      'spread: one replica per node (the default); pack: several on a node where they fit',
+    )
     .option('--no-wait', 'return once submitted')
     .option('--json', 'print one JSON object with workflowId (and the result)')
     .argument('[command...]', 'the workload, as argv (never run through a shell)')
