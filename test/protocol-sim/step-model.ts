@@ -339,7 +339,10 @@ export class StepModel extends WorkflowModel {
       this.finish('succeeded', 'every replica exited 0');
       return;
     }
-    const causeRank = gang.cause ?? ends.findIndex((e) => e !== undefined && e.kind !== 'completed');
+    // A replica that lost its node or agent explains its peers' failures (runGang's `lostReplica`).
+    const lost = ends.findIndex((e) => e !== undefined && infrastructureFailure(e) !== undefined);
+    const causeRank =
+      (lost >= 0 ? lost : undefined) ?? gang.cause ?? ends.findIndex((e) => e !== undefined && e.kind !== 'completed');
     const cause = gang.rendezvousFailed ?? ends[causeRank];
     const who = gang.rendezvousFailed ? 'replica 0 (rendezvous)' : `replica ${causeRank}`;
     if (cause?.kind === 'completed') {
