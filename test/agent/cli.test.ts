@@ -251,19 +251,25 @@ describe('the node agent, from the command line', () => {
       ...['--node-id', 'idle', '--gpus', '1', '--cpu', '1', '--memory', '1Gi'],
       ...['--data-dir', path.join(work, 'idle-agent'), '--advertise-address', 'idle.example.internal'],
     ];
-    const first = await startAllot(agentArgs, /polling allot-node-idle/, env);
-    expect(first.output()).toContain('advertised address: idle.example.internal');
-    const stopped = new Promise<number | null>((resolve) => first.child.once('exit', resolve));
-    first.child.kill('SIGTERM');
-    expect(await stopped).toBe(0);
-    expect(first.output()).not.toMatch(/could not drain/);
-    expect((await status()).nodes.find((n) => n.id === 'idle')?.status).toBe('Draining');
-    const second = await startAllot(agentArgs, /polling allot-node-idle/, env);
-    expect(second.output()).toMatch(/schedulable again/);
-    expect((await status()).nodes.find((n) => n.id === 'idle')?.status).toBe('Ready');
-    const exited = new Promise((resolve) => second.child.once('exit', resolve));
-    second.child.kill('SIGTERM');
-    await exited;
+    try {
+      const first = await startAllot(agentArgs, /polling allot-node-idle/, env);
+      expect(first.output()).toContain('advertised address: idle.example.internal');
+      await eventually(async () => ((await status()).nodes.some((n) => n.id === 'idle') ? true : undefined), 10_000);
+      const stopped = new Promise<number | null>((resolve) => first.child.once('exit', resolve));
+      first.child.kill('SIGTERM');
+      expect(await stopped).toBe(0);
+      expect(first.output()).not.toMatch(/could not drain/);
+      expect((await status()).nodes.find((n) => n.id === 'idle')?.status).toBe('Draining');
+      const second = await startAllot(agentArgs, /polling allot-node-idle/, env);
+      expect(second.output()).toMatch(/schedulable again/);
+      expect((await status()).nodes.find((n) => n.id === 'idle')?.status).toBe('Ready');
+      const exited = new Promise((resolve) => second.child.once('exit', resolve));
+      second.child.kill('SIGTERM');
+      await exited;
+    } finally {
+      // Whatever became of it, the node gets no work from the tests after this one.
+      await allot(['drain', 'idle'], env);
+    }
   });
 
   // A terminated step cannot release; its launch's next heartbeat tells the agent that the

@@ -153,6 +153,12 @@ describe('multi-node steps', () => {
     expect(result.outputs).toMatchObject({ rank: 0, sum: 3 });
     const s = await status();
     expect(s.nodes.find((n) => n.id === 'gpu-a')?.address).toBe('127.0.0.1');
+    // The Temporal UI finds the step by every node it ran on; its accounting counts every replica.
+    const described = await client.workflow.getHandle(result.stepId).describe();
+    expect(described.searchAttributes.AllotNode).toEqual([nodes.join(',')]);
+    expect(described.searchAttributes.AllotGpus).toEqual([nodes.map((n) => `${n}:0,1`).join(' ')]);
+    const accounting = described.memo?.allotAccounting as { leases: { nodeId: string; gpu: number }[] };
+    expect(accounting.leases.map((l) => [l.nodeId, l.gpu])).toEqual(nodes.map((n) => [n, 2]));
     // allot logs shows replica 0's log, or another's with --replica.
     const zero = await allot(['logs', result.stepId], run.env);
     expect(zero.stdout).toContain('rank 0 of 2: rendezvous at 127.0.0.1:');
